@@ -1,0 +1,315 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/syncplane/syncplane/connector"
+	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
+)
+
+// HostDialer reaches the host's services; go-plugin's *GRPCBroker on the
+// plugin side satisfies it.
+type HostDialer interface {
+	Dial(id uint32) (*grpc.ClientConn, error)
+}
+
+// Server serves one connector as a ConnectorService. Optional capabilities
+// are found by type assertion; one the connector lacks answers Unimplemented.
+// Every other failure travels as diagnostics in the response.
+type Server struct {
+	pb.UnimplementedConnectorServiceServer
+
+	c      connector.Connector
+	dialer HostDialer
+
+	mu    sync.Mutex
+	conns []*grpc.ClientConn // host-service connections, closed by Close
+}
+
+// NewServer returns a server for c. dialer may be nil when the host offers no
+// services; Configure then gives the connector a MemoryHost.
+func NewServer(c connector.Connector, dialer HostDialer) *Server {
+	return &Server{c: c, dialer: dialer}
+}
+
+// Close closes the connector and the connections to the host's services.
+func (s *Server) Close() error {
+	err := s.c.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cc := range s.conns {
+		_ = cc.Close()
+	}
+	s.conns = nil
+	return err
+}
+
+func unimplementedStatus(op string) error {
+	return status.Errorf(codes.Unimplemented, "%s is not implemented by this connector", op)
+}
+
+// endStatus turns a failure after the stream's context ended into the gRPC
+// status for cancellation, which is what the caller is waiting for.
+func endStatus(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return err
+}
+
+// GetSpec answers the connector's spec completed with its capabilities and
+// protocol version.
+func (s *Server) GetSpec(context.Context, *pb.GetSpecRequest) (*pb.GetSpecResponse, error) {
+	return SpecToProto(connector.CompleteSpec(s.c)), nil
+}
+
+// Configure dials the host's services when the host offers them and
+// configures the connector.
+func (s *Server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	var host connector.Host = &connector.MemoryHost{}
+	if id := req.GetHostServicesBrokerId(); id != 0 {
+		if s.dialer == nil {
+			return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
+				connector.Errorf(connector.Internal, "the host offered services on broker id %d, but this plugin has no broker", id)})}, nil
+		}
+		cc, err := s.dialer.Dial(id)
+		if err != nil {
+			return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
+				connector.Errorf(connector.Unavailable, "connecting to the host's services: %v", err)})}, nil
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, cc)
+		s.mu.Unlock()
+		host = NewRemoteHost(pb.NewHostServiceClient(cc))
+	}
+	err := s.c.Configure(ctx, connector.ConfigureRequest{
+		Connection: req.GetConnection(),
+		Settings:   req.GetSettingsJson(),
+		Host:       host,
+	})
+	return &pb.ConfigureResponse{Diagnostics: errToProto(err)}, nil
+}
+
+// Check runs the connector's check.
+func (s *Server) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+	return &pb.CheckResponse{Diagnostics: DiagnosticsToProto(s.c.Check(ctx))}, nil
+}
+
+// DiscoverSchema answers the connector's schema.
+func (s *Server) DiscoverSchema(ctx context.Context, req *pb.DiscoverSchemaRequest) (*pb.DiscoverSchemaResponse, error) {
+	sch, err := s.c.DiscoverSchema(ctx, req.GetRefresh())
+	if err != nil {
+		return &pb.DiscoverSchemaResponse{Diagnostics: errToProto(err)}, nil
+	}
+	p, err := SchemaToProto(sch)
+	if err != nil {
+		return &pb.DiscoverSchemaResponse{Diagnostics: errToProto(err)}, nil
+	}
+	return &pb.DiscoverSchemaResponse{Schema: p}, nil
+}
+
+// ListPartitions answers the partitions of an entity and any warnings.
+func (s *Server) ListPartitions(ctx context.Context, req *pb.ListPartitionsRequest) (*pb.ListPartitionsResponse, error) {
+	parts, err := s.c.ListPartitions(ctx, req.GetEntity())
+	resp := &pb.ListPartitionsResponse{Diagnostics: DiagnosticsToProto(parts.Warnings)}
+	if err != nil {
+		resp.Diagnostics = append(resp.Diagnostics, errToProto(err)...)
+		return resp, nil
+	}
+	for _, p := range parts.Partitions {
+		resp.Partitions = append(resp.Partitions, &pb.Partition{Id: p.ID, DisplayName: p.DisplayName})
+	}
+	return resp, nil
+}
+
+// Read streams the connector's batches, one response per batch; a failure
+// ends the stream with a response carrying only diagnostics.
+func (s *Server) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer[pb.ReadResponse]) error {
+	r, ok := s.c.(connector.Reader)
+	if !ok {
+		return unimplementedStatus("Read")
+	}
+	ctx := stream.Context()
+	var sendErr error
+	err := r.Read(ctx, connector.ReadRequest{
+		Entity:        req.GetEntity(),
+		Partition:     req.GetPartition(),
+		ModifiedSince: timeFromProto(req.GetModifiedSince()),
+		BatchSize:     int(req.GetBatchSize()),
+	}, func(recs []connector.Record) error {
+		prs, err := recordsToProto(recs)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", req.GetEntity(), err)
+		}
+		if sendErr = stream.Send(&pb.ReadResponse{Records: prs}); sendErr != nil {
+			return sendErr
+		}
+		return nil
+	})
+	if sendErr != nil {
+		return endStatus(ctx, sendErr)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return endStatus(ctx, err)
+		}
+		return stream.Send(&pb.ReadResponse{Diagnostics: errToProto(err)})
+	}
+	return nil
+}
+
+// ReadChanges streams the connector's change batches with their
+// checkpoints; a failure ends the stream with a diagnostics-only response.
+func (s *Server) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerStreamingServer[pb.ReadChangesResponse]) error {
+	r, ok := s.c.(connector.ChangeReader)
+	if !ok {
+		return unimplementedStatus("ReadChanges")
+	}
+	ctx := stream.Context()
+	var sendErr error
+	err := r.ReadChanges(ctx, connector.ChangesRequest{
+		Entity:     req.GetEntity(),
+		Partition:  req.GetPartition(),
+		Checkpoint: req.GetCheckpoint(),
+		BatchSize:  int(req.GetBatchSize()),
+	}, func(b connector.ChangeBatch) error {
+		cs, err := changesToProto(b.Changes)
+		if err != nil {
+			return fmt.Errorf("reading changes of %s: %w", req.GetEntity(), err)
+		}
+		sendErr = stream.Send(&pb.ReadChangesResponse{
+			Changes:     cs,
+			Checkpoint:  b.Checkpoint,
+			FullResync:  b.FullResync,
+			Diagnostics: DiagnosticsToProto(b.Warnings),
+		})
+		return sendErr
+	})
+	if sendErr != nil {
+		return endStatus(ctx, sendErr)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return endStatus(ctx, err)
+		}
+		return stream.Send(&pb.ReadChangesResponse{Diagnostics: errToProto(err)})
+	}
+	return nil
+}
+
+// Query answers the matching records.
+func (s *Server) Query(ctx context.Context, req *pb.QueryRequest) (*pb.QueryResponse, error) {
+	q, ok := s.c.(connector.Querier)
+	if !ok {
+		return nil, unimplementedStatus("Query")
+	}
+	match, err := fieldsFromProto(req.GetMatch())
+	if err != nil {
+		return &pb.QueryResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
+			connector.Errorf(connector.InvalidInput, "query match field %v", err)})}, nil
+	}
+	recs, err := q.Query(ctx, connector.QueryRequest{
+		Entity:    req.GetEntity(),
+		Partition: req.GetPartition(),
+		Match:     match,
+		Limit:     int(req.GetLimit()),
+	})
+	if err != nil {
+		return &pb.QueryResponse{Diagnostics: errToProto(err)}, nil
+	}
+	prs, err := recordsToProto(recs)
+	if err != nil {
+		return &pb.QueryResponse{Diagnostics: errToProto(fmt.Errorf("querying %s: %w", req.GetEntity(), err))}, nil
+	}
+	return &pb.QueryResponse{Records: prs}, nil
+}
+
+// Write applies each batch received on the stream, in order, and answers
+// each with exactly one response.
+func (s *Server) Write(stream grpc.BidiStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
+	w, ok := s.c.(connector.Writer)
+	if !ok {
+		return unimplementedStatus("Write")
+	}
+	ctx := stream.Context()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return endStatus(ctx, err)
+		}
+		if err := stream.Send(s.writeOne(ctx, w, req)); err != nil {
+			return endStatus(ctx, err)
+		}
+	}
+}
+
+func (s *Server) writeOne(ctx context.Context, w connector.Writer, req *pb.WriteRequest) *pb.WriteResponse {
+	batch, err := writeBatchFromProto(req)
+	if err != nil {
+		return &pb.WriteResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
+			connector.Errorf(connector.InvalidInput, "writing %s: %v", req.GetEntity(), err)})}
+	}
+	outs, err := w.Write(ctx, batch)
+	if err != nil {
+		return &pb.WriteResponse{Diagnostics: errToProto(err)}
+	}
+	pouts, err := outcomesToProto(outs)
+	if err != nil {
+		return &pb.WriteResponse{Diagnostics: errToProto(fmt.Errorf("writing %s: %w", req.GetEntity(), err))}
+	}
+	return &pb.WriteResponse{Outcomes: pouts}
+}
+
+// Subscribe creates a push subscription.
+func (s *Server) Subscribe(ctx context.Context, req *pb.SubscribeRequest) (*pb.SubscribeResponse, error) {
+	sub, ok := s.c.(connector.Subscriber)
+	if !ok {
+		return nil, unimplementedStatus("Subscribe")
+	}
+	res, err := sub.Subscribe(ctx, connector.SubscribeRequest{
+		Entity:          req.GetEntity(),
+		Partition:       req.GetPartition(),
+		NotificationURL: req.GetNotificationUrl(),
+		ClientState:     req.GetClientState(),
+	})
+	if err != nil {
+		return &pb.SubscribeResponse{Diagnostics: errToProto(err)}, nil
+	}
+	return &pb.SubscribeResponse{SubscriptionId: res.ID, ExpiresAt: timeToProto(res.Expires)}, nil
+}
+
+// HandleNotification decodes a notification.
+func (s *Server) HandleNotification(ctx context.Context, req *pb.HandleNotificationRequest) (*pb.HandleNotificationResponse, error) {
+	sub, ok := s.c.(connector.Subscriber)
+	if !ok {
+		return nil, unimplementedStatus("HandleNotification")
+	}
+	res, err := sub.HandleNotification(ctx, connector.Notification{
+		Header: req.GetHeaders(),
+		Query:  req.GetQuery(),
+		Body:   req.GetBody(),
+	})
+	if err != nil {
+		return &pb.HandleNotificationResponse{Diagnostics: errToProto(err)}, nil
+	}
+	resp := &pb.HandleNotificationResponse{
+		HttpStatus:  int32(res.HTTPStatus),
+		ContentType: res.ContentType,
+		Body:        res.Body,
+	}
+	for _, p := range res.Sync {
+		resp.Sync = append(resp.Sync, &pb.PartitionRef{Entity: p.Entity, Partition: p.Partition})
+	}
+	return resp, nil
+}
