@@ -1,4 +1,4 @@
-package wire
+package connector
 
 import (
 	"context"
@@ -11,26 +11,25 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/syncplane/syncplane/connector"
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 	"github.com/syncplane/syncplane/schema"
 )
 
-// HostBroker serves the host's services to the plugin; go-plugin's
+// hostBroker serves the host's services to the plugin; go-plugin's
 // *GRPCBroker on the host side satisfies it.
-type HostBroker interface {
+type hostBroker interface {
 	NextId() uint32
 	AcceptAndServe(id uint32, newServer func([]grpc.ServerOption) *grpc.Server)
 }
 
-// Client presents a ConnectorService as a connector.Client. Diagnostics in a
-// response come back as a connector.Diagnostics error; the Unimplemented
-// status as an error wrapping connector.ErrUnimplemented; a transport
-// failure as an UNAVAILABLE diagnostic naming the connector.
-type Client struct {
+// wireClient presents a ConnectorService as a Client. Diagnostics in a
+// response come back as a Diagnostics error; the Unimplemented
+// status as an error wrapping ErrUnimplemented; a transport
+// failure as an UNAVAILABLE diagnostic naming the
+type wireClient struct {
 	cc     pb.ConnectorServiceClient
-	broker HostBroker
-	spec   connector.Spec
+	broker hostBroker
+	spec   Spec
 
 	mu          sync.Mutex
 	streams     map[string]*writeStream
@@ -38,53 +37,67 @@ type Client struct {
 	closed      bool
 }
 
-// NewClient asks the connector for its spec and returns a client. broker may
+// newWireClient asks the connector for its spec and returns a client. broker may
 // be nil; Configure then offers the connector no host services.
-func NewClient(ctx context.Context, cc pb.ConnectorServiceClient, broker HostBroker) (*Client, error) {
+func newWireClient(ctx context.Context, cc pb.ConnectorServiceClient, broker hostBroker) (*wireClient, error) {
 	resp, err := cc.GetSpec(ctx, &pb.GetSpecRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("asking the connector for its spec: %w", err)
 	}
-	return &Client{cc: cc, broker: broker, spec: SpecFromProto(resp), streams: map[string]*writeStream{}}, nil
+	return &wireClient{cc: cc, broker: broker, spec: specFromProto(resp), streams: map[string]*writeStream{}}, nil
 }
 
 // Spec returns the spec the connector answered when the client was created.
-func (c *Client) Spec() connector.Spec { return c.spec }
+func (c *wireClient) Spec() Spec { return c.spec }
 
 // callErr explains a gRPC error of op.
-func (c *Client) callErr(ctx context.Context, op string, err error) error {
+func (c *wireClient) callErr(ctx context.Context, op string, err error) error {
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.Unimplemented:
-		return fmt.Errorf("connector %s: %s: %w", c.spec.Name, op, connector.ErrUnimplemented)
+		return fmt.Errorf("connector %s: %s: %w", c.spec.Name, op, ErrUnimplemented)
 	case codes.Canceled, codes.DeadlineExceeded:
 		if ctx.Err() != nil {
 			return fmt.Errorf("connector %s: %s: %w", c.spec.Name, op, ctx.Err())
 		}
 	}
-	return &connector.Diagnostic{
-		Severity: connector.Error,
-		Code:     connector.Unavailable,
+	return &transportError{Op: op, Diagnostic: &Diagnostic{
+		Severity: Error,
+		Code:     Unavailable,
 		Summary:  fmt.Sprintf("connector %s: %s failed: the plugin process did not answer", c.spec.Name, op),
 		Detail:   fmt.Sprintf("%s: %s", st.Code(), st.Message()),
-	}
+	}}
 }
+
+// transportError is a call that failed in transport rather than in the
+// connector: the process is gone or the connection broke. It unwraps to an
+// UNAVAILABLE diagnostic.
+type transportError struct {
+	Op         string
+	Diagnostic *Diagnostic
+}
+
+// Error renders the diagnostic.
+func (e *transportError) Error() string { return e.Diagnostic.Error() }
+
+// Unwrap exposes the diagnostic to errors.As and CodeOf.
+func (e *transportError) Unwrap() error { return e.Diagnostic }
 
 // diagErr returns the diagnostics as an error when any is an error.
 func diagErr(ps []*pb.Diagnostic) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	return DiagnosticsFromProto(ps).Err()
+	return diagsFromProto(ps).Err()
 }
 
 // Configure starts the host's services on the broker (when req.Host is set
-// and a broker exists) and configures the connector.
-func (c *Client) Configure(ctx context.Context, req connector.ConfigureRequest) error {
+// and a broker exists) and configures the
+func (c *wireClient) Configure(ctx context.Context, req ConfigureRequest) error {
 	preq := &pb.ConfigureRequest{Connection: req.Connection, SettingsJson: req.Settings}
 	if req.Host != nil && c.broker != nil {
 		id := c.broker.NextId()
-		hs := NewHostServer(req.Host)
+		hs := newHostServer(req.Host)
 		ready := make(chan *grpc.Server, 1)
 		go c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 			s := grpc.NewServer(opts...)
@@ -113,16 +126,16 @@ func (c *Client) Configure(ctx context.Context, req connector.ConfigureRequest) 
 
 // Check returns the connector's diagnostics; a transport failure is one
 // UNAVAILABLE diagnostic.
-func (c *Client) Check(ctx context.Context) connector.Diagnostics {
+func (c *wireClient) Check(ctx context.Context) Diagnostics {
 	resp, err := c.cc.Check(ctx, &pb.CheckRequest{})
 	if err != nil {
-		return connector.AsDiagnostics(c.callErr(ctx, "Check", err))
+		return AsDiagnostics(c.callErr(ctx, "Check", err))
 	}
-	return DiagnosticsFromProto(resp.GetDiagnostics())
+	return diagsFromProto(resp.GetDiagnostics())
 }
 
 // DiscoverSchema returns the connector's schema.
-func (c *Client) DiscoverSchema(ctx context.Context, refresh bool) (*schema.Schema, error) {
+func (c *wireClient) DiscoverSchema(ctx context.Context, refresh bool) (*schema.Schema, error) {
 	resp, err := c.cc.DiscoverSchema(ctx, &pb.DiscoverSchemaRequest{Refresh: refresh})
 	if err != nil {
 		return nil, c.callErr(ctx, "DiscoverSchema", err)
@@ -130,7 +143,7 @@ func (c *Client) DiscoverSchema(ctx context.Context, refresh bool) (*schema.Sche
 	if err := diagErr(resp.GetDiagnostics()); err != nil {
 		return nil, err
 	}
-	s, err := SchemaFromProto(resp.GetSchema())
+	s, err := schemaFromProto(resp.GetSchema())
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: DiscoverSchema: %w", c.spec.Name, err)
 	}
@@ -141,24 +154,24 @@ func (c *Client) DiscoverSchema(ctx context.Context, refresh bool) (*schema.Sche
 }
 
 // ListPartitions returns the partitions of entity and any warnings.
-func (c *Client) ListPartitions(ctx context.Context, entity string) (connector.Partitions, error) {
+func (c *wireClient) ListPartitions(ctx context.Context, entity string) (Partitions, error) {
 	resp, err := c.cc.ListPartitions(ctx, &pb.ListPartitionsRequest{Entity: entity})
 	if err != nil {
-		return connector.Partitions{}, c.callErr(ctx, "ListPartitions", err)
+		return Partitions{}, c.callErr(ctx, "ListPartitions", err)
 	}
-	ds := DiagnosticsFromProto(resp.GetDiagnostics())
+	ds := diagsFromProto(resp.GetDiagnostics())
 	if ds.HasError() {
-		return connector.Partitions{}, ds
+		return Partitions{}, ds
 	}
-	out := connector.Partitions{Warnings: ds}
+	out := Partitions{Warnings: ds}
 	for _, p := range resp.GetPartitions() {
-		out.Partitions = append(out.Partitions, connector.Partition{ID: p.GetId(), DisplayName: p.GetDisplayName()})
+		out.Partitions = append(out.Partitions, Partition{ID: p.GetId(), DisplayName: p.GetDisplayName()})
 	}
 	return out, nil
 }
 
 // Read calls emit with each batch the connector streams.
-func (c *Client) Read(ctx context.Context, req connector.ReadRequest, emit func([]connector.Record) error) error {
+func (c *wireClient) Read(ctx context.Context, req ReadRequest, emit func([]Record) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.cc.Read(ctx, &pb.ReadRequest{
@@ -195,7 +208,7 @@ func (c *Client) Read(ctx context.Context, req connector.ReadRequest, emit func(
 }
 
 // ReadChanges calls emit with each change batch the connector streams.
-func (c *Client) ReadChanges(ctx context.Context, req connector.ChangesRequest, emit func(connector.ChangeBatch) error) error {
+func (c *wireClient) ReadChanges(ctx context.Context, req ChangesRequest, emit func(ChangeBatch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.cc.ReadChanges(ctx, &pb.ReadChangesRequest{
@@ -215,7 +228,7 @@ func (c *Client) ReadChanges(ctx context.Context, req connector.ChangesRequest, 
 		if err != nil {
 			return c.callErr(ctx, "ReadChanges", err)
 		}
-		ds := DiagnosticsFromProto(resp.GetDiagnostics())
+		ds := diagsFromProto(resp.GetDiagnostics())
 		if ds.HasError() {
 			return ds
 		}
@@ -223,7 +236,7 @@ func (c *Client) ReadChanges(ctx context.Context, req connector.ChangesRequest, 
 		if err != nil {
 			return fmt.Errorf("connector %s: reading changes of %s: %w", c.spec.Name, req.Entity, err)
 		}
-		if err := emit(connector.ChangeBatch{
+		if err := emit(ChangeBatch{
 			Changes:    changes,
 			Checkpoint: resp.GetCheckpoint(),
 			FullResync: resp.GetFullResync(),
@@ -235,7 +248,7 @@ func (c *Client) ReadChanges(ctx context.Context, req connector.ChangesRequest, 
 }
 
 // Query returns the matching records.
-func (c *Client) Query(ctx context.Context, req connector.QueryRequest) ([]connector.Record, error) {
+func (c *wireClient) Query(ctx context.Context, req QueryRequest) ([]Record, error) {
 	match, err := matchToProto(req.Match)
 	if err != nil {
 		return nil, fmt.Errorf("querying %s: %w", req.Entity, err)
@@ -268,9 +281,9 @@ type writeStream struct {
 	broken bool
 }
 
-// stream returns the open stream for entity, opening one if needed. The
+// openStream returns the open stream for entity, opening one if needed. The
 // stream lives until Close or until a call on it fails.
-func (c *Client) writeStream(entity string) (*writeStream, error) {
+func (c *wireClient) openStream(entity string) (*writeStream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -290,7 +303,7 @@ func (c *Client) writeStream(entity string) (*writeStream, error) {
 	return ws, nil
 }
 
-func (c *Client) dropStream(entity string, ws *writeStream) {
+func (c *wireClient) dropStream(entity string, ws *writeStream) {
 	ws.broken = true
 	ws.cancel()
 	c.mu.Lock()
@@ -303,13 +316,13 @@ func (c *Client) dropStream(entity string, ws *writeStream) {
 // Write sends the batch on the entity's stream and waits for its response.
 // If ctx ends first, the stream is abandoned (the batch may or may not have
 // been applied; the host retries it with the same idempotency keys).
-func (c *Client) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
+func (c *wireClient) Write(ctx context.Context, batch WriteBatch) ([]WriteOutcome, error) {
 	req, err := writeBatchToProto(batch)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", batch.Entity, err)
 	}
 	for attempt := 0; ; attempt++ {
-		ws, err := c.writeStream(batch.Entity)
+		ws, err := c.openStream(batch.Entity)
 		if err != nil {
 			return nil, err
 		}
@@ -336,7 +349,7 @@ func (c *Client) Write(ctx context.Context, batch connector.WriteBatch) ([]conne
 			}
 			return nil, c.callErr(ctx, "Write", err)
 		}
-		if ds := DiagnosticsFromProto(resp.GetDiagnostics()); ds.HasError() {
+		if ds := diagsFromProto(resp.GetDiagnostics()); ds.HasError() {
 			return nil, ds
 		}
 		outs, err := outcomesFromProto(resp.GetOutcomes())
@@ -344,7 +357,7 @@ func (c *Client) Write(ctx context.Context, batch connector.WriteBatch) ([]conne
 			return nil, fmt.Errorf("connector %s: writing %s: %w", c.spec.Name, batch.Entity, err)
 		}
 		if len(outs) != len(batch.Ops) {
-			return nil, connector.Errorf(connector.Internal, "connector %s: writing %s: %d outcomes for %d operations", c.spec.Name, batch.Entity, len(outs), len(batch.Ops))
+			return nil, Errorf(Internal, "connector %s: writing %s: %d outcomes for %d operations", c.spec.Name, batch.Entity, len(outs), len(batch.Ops))
 		}
 		return outs, nil
 	}
@@ -352,7 +365,7 @@ func (c *Client) Write(ctx context.Context, batch connector.WriteBatch) ([]conne
 
 // writeOn sends one request and receives its response, giving up when ctx
 // ends.
-func (c *Client) writeOn(ctx context.Context, ws *writeStream, req *pb.WriteRequest) (*pb.WriteResponse, error) {
+func (c *wireClient) writeOn(ctx context.Context, ws *writeStream, req *pb.WriteRequest) (*pb.WriteResponse, error) {
 	stop := context.AfterFunc(ctx, ws.cancel)
 	defer stop()
 	if err := ws.stream.Send(req); err != nil {
@@ -379,7 +392,7 @@ func (c *Client) writeOn(ctx context.Context, ws *writeStream, req *pb.WriteRequ
 }
 
 // Subscribe creates a push subscription.
-func (c *Client) Subscribe(ctx context.Context, req connector.SubscribeRequest) (connector.Subscription, error) {
+func (c *wireClient) Subscribe(ctx context.Context, req SubscribeRequest) (Subscription, error) {
 	resp, err := c.cc.Subscribe(ctx, &pb.SubscribeRequest{
 		Entity:          req.Entity,
 		Partition:       req.Partition,
@@ -387,41 +400,41 @@ func (c *Client) Subscribe(ctx context.Context, req connector.SubscribeRequest) 
 		ClientState:     req.ClientState,
 	})
 	if err != nil {
-		return connector.Subscription{}, c.callErr(ctx, "Subscribe", err)
+		return Subscription{}, c.callErr(ctx, "Subscribe", err)
 	}
 	if err := diagErr(resp.GetDiagnostics()); err != nil {
-		return connector.Subscription{}, err
+		return Subscription{}, err
 	}
-	return connector.Subscription{ID: resp.GetSubscriptionId(), Expires: timeFromProto(resp.GetExpiresAt())}, nil
+	return Subscription{ID: resp.GetSubscriptionId(), Expires: timeFromProto(resp.GetExpiresAt())}, nil
 }
 
 // HandleNotification decodes a notification.
-func (c *Client) HandleNotification(ctx context.Context, n connector.Notification) (connector.NotificationResult, error) {
+func (c *wireClient) HandleNotification(ctx context.Context, n Notification) (NotificationResult, error) {
 	resp, err := c.cc.HandleNotification(ctx, &pb.HandleNotificationRequest{
 		Headers: n.Header,
 		Query:   n.Query,
 		Body:    n.Body,
 	})
 	if err != nil {
-		return connector.NotificationResult{}, c.callErr(ctx, "HandleNotification", err)
+		return NotificationResult{}, c.callErr(ctx, "HandleNotification", err)
 	}
 	if err := diagErr(resp.GetDiagnostics()); err != nil {
-		return connector.NotificationResult{}, err
+		return NotificationResult{}, err
 	}
-	out := connector.NotificationResult{
+	out := NotificationResult{
 		HTTPStatus:  int(resp.GetHttpStatus()),
 		ContentType: resp.GetContentType(),
 		Body:        resp.GetBody(),
 	}
 	for _, p := range resp.GetSync() {
-		out.Sync = append(out.Sync, connector.PartitionRef{Entity: p.GetEntity(), Partition: p.GetPartition()})
+		out.Sync = append(out.Sync, PartitionRef{Entity: p.GetEntity(), Partition: p.GetPartition()})
 	}
 	return out, nil
 }
 
 // Close ends the open write streams and stops serving the host's services.
 // It does not stop the plugin process; the caller owns that.
-func (c *Client) Close() error {
+func (c *wireClient) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	streams := c.streams

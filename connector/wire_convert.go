@@ -1,4 +1,4 @@
-package wire
+package connector
 
 import (
 	"encoding/json"
@@ -7,21 +7,20 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/syncplane/syncplane/connector"
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 	"github.com/syncplane/syncplane/schema"
 )
 
-// DiagnosticToProto converts one diagnostic. An empty severity is an error,
+// diagToProto converts one diagnostic. An empty severity is an error,
 // an unknown code becomes INTERNAL with the original code kept in the detail.
-func DiagnosticToProto(d *connector.Diagnostic) *pb.Diagnostic {
+func diagToProto(d *Diagnostic) *pb.Diagnostic {
 	p := &pb.Diagnostic{
 		Severity:  pb.Diagnostic_SEVERITY_ERROR,
 		Summary:   d.Summary,
 		Detail:    d.Detail,
 		FieldPath: d.Field,
 	}
-	if d.Severity == connector.Warning {
+	if d.Severity == Warning {
 		p.Severity = pb.Diagnostic_SEVERITY_WARNING
 	}
 	if c, ok := pb.Diagnostic_Code_value["CODE_"+string(d.Code)]; ok && d.Code != "" {
@@ -38,22 +37,22 @@ func DiagnosticToProto(d *connector.Diagnostic) *pb.Diagnostic {
 	return p
 }
 
-// DiagnosticFromProto converts one diagnostic back. An unspecified severity
+// diagFromProto converts one diagnostic back. An unspecified severity
 // is an error and an unspecified code INTERNAL, so nothing is lost silently.
-func DiagnosticFromProto(p *pb.Diagnostic) *connector.Diagnostic {
-	d := &connector.Diagnostic{
-		Severity: connector.Error,
-		Code:     connector.Internal,
+func diagFromProto(p *pb.Diagnostic) *Diagnostic {
+	d := &Diagnostic{
+		Severity: Error,
+		Code:     Internal,
 		Summary:  p.GetSummary(),
 		Detail:   p.GetDetail(),
 		Field:    p.GetFieldPath(),
 	}
 	if p.GetSeverity() == pb.Diagnostic_SEVERITY_WARNING {
-		d.Severity = connector.Warning
+		d.Severity = Warning
 	}
 	if c := p.GetCode(); c != pb.Diagnostic_CODE_UNSPECIFIED {
 		if name, ok := pb.Diagnostic_Code_name[int32(c)]; ok {
-			d.Code = connector.Code(strings.TrimPrefix(name, "CODE_"))
+			d.Code = Code(strings.TrimPrefix(name, "CODE_"))
 		}
 	}
 	if ra := p.GetRetryAfter(); ra != nil {
@@ -62,39 +61,39 @@ func DiagnosticFromProto(p *pb.Diagnostic) *connector.Diagnostic {
 	return d
 }
 
-// DiagnosticsToProto converts a list of diagnostics.
-func DiagnosticsToProto(ds connector.Diagnostics) []*pb.Diagnostic {
+// diagsToProto converts a list of diagnostics.
+func diagsToProto(ds Diagnostics) []*pb.Diagnostic {
 	if len(ds) == 0 {
 		return nil
 	}
 	out := make([]*pb.Diagnostic, 0, len(ds))
 	for _, d := range ds {
 		if d != nil {
-			out = append(out, DiagnosticToProto(d))
+			out = append(out, diagToProto(d))
 		}
 	}
 	return out
 }
 
-// DiagnosticsFromProto converts a list of diagnostics back.
-func DiagnosticsFromProto(ps []*pb.Diagnostic) connector.Diagnostics {
+// diagsFromProto converts a list of diagnostics back.
+func diagsFromProto(ps []*pb.Diagnostic) Diagnostics {
 	if len(ps) == 0 {
 		return nil
 	}
-	out := make(connector.Diagnostics, len(ps))
+	out := make(Diagnostics, len(ps))
 	for i, p := range ps {
-		out[i] = DiagnosticFromProto(p)
+		out[i] = diagFromProto(p)
 	}
 	return out
 }
 
 // errToProto turns a connector's error into the diagnostics of a response.
 func errToProto(err error) []*pb.Diagnostic {
-	return DiagnosticsToProto(connector.AsDiagnostics(err))
+	return diagsToProto(AsDiagnostics(err))
 }
 
-// SpecToProto converts a spec.
-func SpecToProto(s connector.Spec) *pb.GetSpecResponse {
+// specToProto converts a spec.
+func specToProto(s Spec) *pb.GetSpecResponse {
 	return &pb.GetSpecResponse{
 		Name:            s.Name,
 		Version:         s.Version,
@@ -113,16 +112,16 @@ func SpecToProto(s connector.Spec) *pb.GetSpecResponse {
 	}
 }
 
-// SpecFromProto converts a spec back.
-func SpecFromProto(p *pb.GetSpecResponse) connector.Spec {
+// specFromProto converts a spec back.
+func specFromProto(p *pb.GetSpecResponse) Spec {
 	c := p.GetCapabilities()
-	s := connector.Spec{
+	s := Spec{
 		Name:            p.GetName(),
 		Version:         p.GetVersion(),
 		ProtocolVersion: int(p.GetProtocolVersion()),
 		DisplayName:     p.GetDisplayName(),
 		Description:     p.GetDescription(),
-		Capabilities: connector.Capabilities{
+		Capabilities: Capabilities{
 			Read:        c.GetRead(),
 			ReadChanges: c.GetReadChanges(),
 			Write:       c.GetWrite(),
@@ -151,9 +150,9 @@ var kindToProto = map[schema.Kind]pb.Type_Kind{
 	schema.Any:        pb.Type_KIND_ANY,
 }
 
-// SchemaToProto converts a schema. A kind outside schema.Kinds is an error
+// schemaToProto converts a schema. A kind outside schema.Kinds is an error
 // naming the entity and field.
-func SchemaToProto(s *schema.Schema) (*pb.Schema, error) {
+func schemaToProto(s *schema.Schema) (*pb.Schema, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -227,9 +226,9 @@ func typeToProto(path string, t schema.Type) (*pb.Type, error) {
 	return p, nil
 }
 
-// SchemaFromProto converts a schema back. An unspecified or unknown kind is
+// schemaFromProto converts a schema back. An unspecified or unknown kind is
 // an error naming the entity and field.
-func SchemaFromProto(p *pb.Schema) (*schema.Schema, error) {
+func schemaFromProto(p *pb.Schema) (*schema.Schema, error) {
 	if p == nil {
 		return nil, nil
 	}
@@ -312,20 +311,20 @@ func typeFromProto(path string, p *pb.Type) (schema.Type, error) {
 }
 
 // changesToProto normalizes and converts the changes of a batch.
-func changesToProto(cs []connector.Change) ([]*pb.Change, error) {
+func changesToProto(cs []Change) ([]*pb.Change, error) {
 	out := make([]*pb.Change, len(cs))
 	for i := range cs {
 		if err := cs[i].Record.Normalize(); err != nil {
 			return nil, err
 		}
-		r, err := RecordToProto(&cs[i].Record)
+		r, err := recordToProto(&cs[i].Record)
 		if err != nil {
 			return nil, err
 		}
 		op := pb.Change_OPERATION_UPSERT
 		switch cs[i].Op {
-		case connector.Upsert:
-		case connector.Delete:
+		case Upsert:
+		case Delete:
 			op = pb.Change_OPERATION_DELETE
 		default:
 			return nil, fmt.Errorf("change of record %q: invalid operation %s", cs[i].Record.ID, cs[i].Op)
@@ -335,45 +334,45 @@ func changesToProto(cs []connector.Change) ([]*pb.Change, error) {
 	return out, nil
 }
 
-func changesFromProto(ps []*pb.Change) ([]connector.Change, error) {
-	out := make([]connector.Change, len(ps))
+func changesFromProto(ps []*pb.Change) ([]Change, error) {
+	out := make([]Change, len(ps))
 	for i, p := range ps {
-		r, err := RecordFromProto(p.GetRecord())
+		r, err := recordFromProto(p.GetRecord())
 		if err != nil {
 			return nil, err
 		}
-		var op connector.Operation
+		var op Operation
 		switch p.GetOperation() {
 		case pb.Change_OPERATION_UPSERT:
-			op = connector.Upsert
+			op = Upsert
 		case pb.Change_OPERATION_DELETE:
-			op = connector.Delete
+			op = Delete
 		default:
 			return nil, fmt.Errorf("change of record %q: invalid operation %s", r.ID, p.GetOperation())
 		}
-		out[i] = connector.Change{Op: op, Record: r}
+		out[i] = Change{Op: op, Record: r}
 	}
 	return out, nil
 }
 
-var statusToProto = map[connector.Status]pb.WriteOutcome_Status{
-	connector.Created:   pb.WriteOutcome_STATUS_CREATED,
-	connector.Updated:   pb.WriteOutcome_STATUS_UPDATED,
-	connector.Unchanged: pb.WriteOutcome_STATUS_UNCHANGED,
-	connector.Deleted:   pb.WriteOutcome_STATUS_DELETED,
-	connector.Rejected:  pb.WriteOutcome_STATUS_REJECTED,
+var statusToProto = map[Status]pb.WriteOutcome_Status{
+	Created:   pb.WriteOutcome_STATUS_CREATED,
+	Updated:   pb.WriteOutcome_STATUS_UPDATED,
+	Unchanged: pb.WriteOutcome_STATUS_UNCHANGED,
+	Deleted:   pb.WriteOutcome_STATUS_DELETED,
+	Rejected:  pb.WriteOutcome_STATUS_REJECTED,
 }
 
 // writeBatchToProto normalizes and converts a write batch.
-func writeBatchToProto(b connector.WriteBatch) (*pb.WriteRequest, error) {
+func writeBatchToProto(b WriteBatch) (*pb.WriteRequest, error) {
 	req := &pb.WriteRequest{Entity: b.Entity, Operations: make([]*pb.WriteOperation, len(b.Ops))}
 	for i := range b.Ops {
 		op := &b.Ops[i]
 		var action pb.WriteOperation_Action
 		switch op.Action {
-		case connector.ActionUpsert:
+		case ActionUpsert:
 			action = pb.WriteOperation_ACTION_UPSERT
-		case connector.ActionDelete:
+		case ActionDelete:
 			action = pb.WriteOperation_ACTION_DELETE
 		default:
 			return nil, fmt.Errorf("write op %d (key %q): invalid action %d", i, op.IdempotencyKey, op.Action)
@@ -381,7 +380,7 @@ func writeBatchToProto(b connector.WriteBatch) (*pb.WriteRequest, error) {
 		if err := op.Record.Normalize(); err != nil {
 			return nil, fmt.Errorf("write op %d: %w", i, err)
 		}
-		r, err := RecordToProto(&op.Record)
+		r, err := recordToProto(&op.Record)
 		if err != nil {
 			return nil, fmt.Errorf("write op %d: %w", i, err)
 		}
@@ -396,23 +395,23 @@ func writeBatchToProto(b connector.WriteBatch) (*pb.WriteRequest, error) {
 	return req, nil
 }
 
-func writeBatchFromProto(p *pb.WriteRequest) (connector.WriteBatch, error) {
-	b := connector.WriteBatch{Entity: p.GetEntity(), Ops: make([]connector.WriteOp, len(p.GetOperations()))}
+func writeBatchFromProto(p *pb.WriteRequest) (WriteBatch, error) {
+	b := WriteBatch{Entity: p.GetEntity(), Ops: make([]WriteOp, len(p.GetOperations()))}
 	for i, o := range p.GetOperations() {
-		var action connector.Action
+		var action Action
 		switch o.GetAction() {
 		case pb.WriteOperation_ACTION_UPSERT:
-			action = connector.ActionUpsert
+			action = ActionUpsert
 		case pb.WriteOperation_ACTION_DELETE:
-			action = connector.ActionDelete
+			action = ActionDelete
 		default:
 			return b, fmt.Errorf("write op %d (key %q): invalid action %s", i, o.GetIdempotencyKey(), o.GetAction())
 		}
-		r, err := RecordFromProto(o.GetRecord())
+		r, err := recordFromProto(o.GetRecord())
 		if err != nil {
 			return b, fmt.Errorf("write op %d: %w", i, err)
 		}
-		b.Ops[i] = connector.WriteOp{
+		b.Ops[i] = WriteOp{
 			Action:         action,
 			IdempotencyKey: o.GetIdempotencyKey(),
 			TargetID:       o.GetTargetId(),
@@ -423,7 +422,7 @@ func writeBatchFromProto(p *pb.WriteRequest) (connector.WriteBatch, error) {
 	return b, nil
 }
 
-func outcomesToProto(os []connector.WriteOutcome) ([]*pb.WriteOutcome, error) {
+func outcomesToProto(os []WriteOutcome) ([]*pb.WriteOutcome, error) {
 	out := make([]*pb.WriteOutcome, len(os))
 	for i := range os {
 		o := &os[i]
@@ -436,13 +435,13 @@ func outcomesToProto(os []connector.WriteOutcome) ([]*pb.WriteOutcome, error) {
 			Status:         st,
 			TargetId:       o.TargetID,
 			Version:        o.Version,
-			Diagnostics:    DiagnosticsToProto(o.Diagnostics),
+			Diagnostics:    diagsToProto(o.Diagnostics),
 		}
 		if o.Stored != nil {
 			if err := o.Stored.Normalize(); err != nil {
 				return nil, fmt.Errorf("outcome %d stored record: %w", i, err)
 			}
-			r, err := RecordToProto(o.Stored)
+			r, err := recordToProto(o.Stored)
 			if err != nil {
 				return nil, fmt.Errorf("outcome %d stored record: %w", i, err)
 			}
@@ -453,10 +452,10 @@ func outcomesToProto(os []connector.WriteOutcome) ([]*pb.WriteOutcome, error) {
 	return out, nil
 }
 
-func outcomesFromProto(ps []*pb.WriteOutcome) ([]connector.WriteOutcome, error) {
-	out := make([]connector.WriteOutcome, len(ps))
+func outcomesFromProto(ps []*pb.WriteOutcome) ([]WriteOutcome, error) {
+	out := make([]WriteOutcome, len(ps))
 	for i, p := range ps {
-		var st connector.Status
+		var st Status
 		for s, ps := range statusToProto {
 			if ps == p.GetStatus() {
 				st = s
@@ -465,15 +464,15 @@ func outcomesFromProto(ps []*pb.WriteOutcome) ([]connector.WriteOutcome, error) 
 		if st == 0 {
 			return nil, fmt.Errorf("outcome %d (key %q): invalid status %s", i, p.GetIdempotencyKey(), p.GetStatus())
 		}
-		o := connector.WriteOutcome{
+		o := WriteOutcome{
 			IdempotencyKey: p.GetIdempotencyKey(),
 			Status:         st,
 			TargetID:       p.GetTargetId(),
 			Version:        p.GetVersion(),
-			Diagnostics:    DiagnosticsFromProto(p.GetDiagnostics()),
+			Diagnostics:    diagsFromProto(p.GetDiagnostics()),
 		}
 		if p.GetStored() != nil {
-			r, err := RecordFromProto(p.GetStored())
+			r, err := recordFromProto(p.GetStored())
 			if err != nil {
 				return nil, fmt.Errorf("outcome %d stored record: %w", i, err)
 			}

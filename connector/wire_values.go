@@ -1,4 +1,4 @@
-package wire
+package connector
 
 import (
 	"fmt"
@@ -6,11 +6,10 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/syncplane/syncplane/connector"
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 )
 
-// valueToProto converts one SDK value (see connector.Record) to its proto
+// valueToProto converts one SDK value (see Record) to its proto
 // form. It fails on a Go type outside the value model; callers normalize
 // records first, so that names a connector bug.
 func valueToProto(v any) (*pb.Value, error) {
@@ -29,7 +28,7 @@ func valueToProto(v any) (*pb.Value, error) {
 		return &pb.Value{Kind: &pb.Value_BytesValue{BytesValue: x}}, nil
 	case time.Time:
 		return &pb.Value{Kind: &pb.Value_TimestampValue{TimestampValue: timestamppb.New(x)}}, nil
-	case connector.Date:
+	case Date:
 		return &pb.Value{Kind: &pb.Value_DateValue{DateValue: &pb.Date{Year: int32(x.Year), Month: int32(x.Month), Day: int32(x.Day)}}}, nil
 	case []any:
 		l := &pb.ListValue{Values: make([]*pb.Value, len(x))}
@@ -96,7 +95,7 @@ func valueFromProto(v *pb.Value) (any, error) {
 		if d.GetMonth() < 1 || d.GetMonth() > 12 || d.GetDay() < 1 || d.GetDay() > 31 {
 			return nil, fmt.Errorf("invalid date %04d-%02d-%02d", d.GetYear(), d.GetMonth(), d.GetDay())
 		}
-		return connector.Date{Year: int(d.GetYear()), Month: time.Month(d.GetMonth()), Day: int(d.GetDay())}, nil
+		return Date{Year: int(d.GetYear()), Month: time.Month(d.GetMonth()), Day: int(d.GetDay())}, nil
 	case *pb.Value_ListValue:
 		vals := x.ListValue.GetValues()
 		out := make([]any, len(vals))
@@ -150,9 +149,9 @@ func timeFromProto(ts *timestamppb.Timestamp) time.Time {
 	return ts.AsTime()
 }
 
-// RecordToProto converts a record; r must be normalized. The error names the
+// recordToProto converts a record; r must be normalized. The error names the
 // record and field.
-func RecordToProto(r *connector.Record) (*pb.Record, error) {
+func recordToProto(r *Record) (*pb.Record, error) {
 	fields, err := fieldsToProto(r.Fields)
 	if err != nil {
 		return nil, fmt.Errorf("record %q field %w", r.ID, err)
@@ -167,14 +166,14 @@ func RecordToProto(r *connector.Record) (*pb.Record, error) {
 	}, nil
 }
 
-// RecordFromProto converts a record back; the error names the record and
+// recordFromProto converts a record back; the error names the record and
 // field.
-func RecordFromProto(p *pb.Record) (connector.Record, error) {
+func recordFromProto(p *pb.Record) (Record, error) {
 	fields, err := fieldsFromProto(p.GetFields())
 	if err != nil {
-		return connector.Record{}, fmt.Errorf("record %q field %w", p.GetId(), err)
+		return Record{}, fmt.Errorf("record %q field %w", p.GetId(), err)
 	}
-	return connector.Record{
+	return Record{
 		ID:        p.GetId(),
 		Fields:    fields,
 		Deleted:   p.GetDeleted(),
@@ -186,13 +185,13 @@ func RecordFromProto(p *pb.Record) (connector.Record, error) {
 
 // recordsToProto normalizes and converts a batch of records. Normalizing
 // changes the caller's records in place, as Local does.
-func recordsToProto(recs []connector.Record) ([]*pb.Record, error) {
+func recordsToProto(recs []Record) ([]*pb.Record, error) {
 	out := make([]*pb.Record, len(recs))
 	for i := range recs {
 		if err := recs[i].Normalize(); err != nil {
 			return nil, err
 		}
-		p, err := RecordToProto(&recs[i])
+		p, err := recordToProto(&recs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -201,10 +200,10 @@ func recordsToProto(recs []connector.Record) ([]*pb.Record, error) {
 	return out, nil
 }
 
-func recordsFromProto(ps []*pb.Record) ([]connector.Record, error) {
-	out := make([]connector.Record, len(ps))
+func recordsFromProto(ps []*pb.Record) ([]Record, error) {
+	out := make([]Record, len(ps))
 	for i, p := range ps {
-		r, err := RecordFromProto(p)
+		r, err := recordFromProto(p)
 		if err != nil {
 			return nil, err
 		}
@@ -213,11 +212,11 @@ func recordsFromProto(ps []*pb.Record) ([]connector.Record, error) {
 	return out, nil
 }
 
-// MatchToProto converts a query's match values after normalizing them.
+// matchToProto converts a query's match values after normalizing them.
 func matchToProto(m map[string]any) (map[string]*pb.Value, error) {
 	norm := make(map[string]any, len(m))
 	for k, v := range m {
-		n, err := connector.NormalizeValue(v)
+		n, err := NormalizeValue(v)
 		if err != nil {
 			return nil, fmt.Errorf("match field %s: %w", k, err)
 		}

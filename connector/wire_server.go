@@ -1,4 +1,4 @@
-package wire
+package connector
 
 import (
 	"context"
@@ -11,37 +11,36 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/syncplane/syncplane/connector"
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 )
 
-// HostDialer reaches the host's services; go-plugin's *GRPCBroker on the
+// hostDialer reaches the host's services; go-plugin's *GRPCBroker on the
 // plugin side satisfies it.
-type HostDialer interface {
+type hostDialer interface {
 	Dial(id uint32) (*grpc.ClientConn, error)
 }
 
-// Server serves one connector as a ConnectorService. Optional capabilities
+// wireServer serves one connector as a ConnectorService. Optional capabilities
 // are found by type assertion; one the connector lacks answers Unimplemented.
 // Every other failure travels as diagnostics in the response.
-type Server struct {
+type wireServer struct {
 	pb.UnimplementedConnectorServiceServer
 
-	c      connector.Connector
-	dialer HostDialer
+	c      Connector
+	dialer hostDialer
 
 	mu    sync.Mutex
 	conns []*grpc.ClientConn // host-service connections, closed by Close
 }
 
-// NewServer returns a server for c. dialer may be nil when the host offers no
+// newWireServer returns a server for c. dialer may be nil when the host offers no
 // services; Configure then gives the connector a MemoryHost.
-func NewServer(c connector.Connector, dialer HostDialer) *Server {
-	return &Server{c: c, dialer: dialer}
+func newWireServer(c Connector, dialer hostDialer) *wireServer {
+	return &wireServer{c: c, dialer: dialer}
 }
 
 // Close closes the connector and the connections to the host's services.
-func (s *Server) Close() error {
+func (s *wireServer) Close() error {
 	err := s.c.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,30 +66,30 @@ func endStatus(ctx context.Context, err error) error {
 
 // GetSpec answers the connector's spec completed with its capabilities and
 // protocol version.
-func (s *Server) GetSpec(context.Context, *pb.GetSpecRequest) (*pb.GetSpecResponse, error) {
-	return SpecToProto(connector.CompleteSpec(s.c)), nil
+func (s *wireServer) GetSpec(context.Context, *pb.GetSpecRequest) (*pb.GetSpecResponse, error) {
+	return specToProto(CompleteSpec(s.c)), nil
 }
 
 // Configure dials the host's services when the host offers them and
-// configures the connector.
-func (s *Server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
-	var host connector.Host = &connector.MemoryHost{}
+// configures the
+func (s *wireServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	var host Host = &MemoryHost{}
 	if id := req.GetHostServicesBrokerId(); id != 0 {
 		if s.dialer == nil {
-			return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
-				connector.Errorf(connector.Internal, "the host offered services on broker id %d, but this plugin has no broker", id)})}, nil
+			return &pb.ConfigureResponse{Diagnostics: diagsToProto(Diagnostics{
+				Errorf(Internal, "the host offered services on broker id %d, but this plugin has no broker", id)})}, nil
 		}
 		cc, err := s.dialer.Dial(id)
 		if err != nil {
-			return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
-				connector.Errorf(connector.Unavailable, "connecting to the host's services: %v", err)})}, nil
+			return &pb.ConfigureResponse{Diagnostics: diagsToProto(Diagnostics{
+				Errorf(Unavailable, "connecting to the host's services: %v", err)})}, nil
 		}
 		s.mu.Lock()
 		s.conns = append(s.conns, cc)
 		s.mu.Unlock()
-		host = NewRemoteHost(pb.NewHostServiceClient(cc))
+		host = newRemoteHost(pb.NewHostServiceClient(cc))
 	}
-	err := s.c.Configure(ctx, connector.ConfigureRequest{
+	err := s.c.Configure(ctx, ConfigureRequest{
 		Connection: req.GetConnection(),
 		Settings:   req.GetSettingsJson(),
 		Host:       host,
@@ -99,17 +98,17 @@ func (s *Server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.C
 }
 
 // Check runs the connector's check.
-func (s *Server) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
-	return &pb.CheckResponse{Diagnostics: DiagnosticsToProto(s.c.Check(ctx))}, nil
+func (s *wireServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+	return &pb.CheckResponse{Diagnostics: diagsToProto(s.c.Check(ctx))}, nil
 }
 
 // DiscoverSchema answers the connector's schema.
-func (s *Server) DiscoverSchema(ctx context.Context, req *pb.DiscoverSchemaRequest) (*pb.DiscoverSchemaResponse, error) {
+func (s *wireServer) DiscoverSchema(ctx context.Context, req *pb.DiscoverSchemaRequest) (*pb.DiscoverSchemaResponse, error) {
 	sch, err := s.c.DiscoverSchema(ctx, req.GetRefresh())
 	if err != nil {
 		return &pb.DiscoverSchemaResponse{Diagnostics: errToProto(err)}, nil
 	}
-	p, err := SchemaToProto(sch)
+	p, err := schemaToProto(sch)
 	if err != nil {
 		return &pb.DiscoverSchemaResponse{Diagnostics: errToProto(err)}, nil
 	}
@@ -117,9 +116,9 @@ func (s *Server) DiscoverSchema(ctx context.Context, req *pb.DiscoverSchemaReque
 }
 
 // ListPartitions answers the partitions of an entity and any warnings.
-func (s *Server) ListPartitions(ctx context.Context, req *pb.ListPartitionsRequest) (*pb.ListPartitionsResponse, error) {
+func (s *wireServer) ListPartitions(ctx context.Context, req *pb.ListPartitionsRequest) (*pb.ListPartitionsResponse, error) {
 	parts, err := s.c.ListPartitions(ctx, req.GetEntity())
-	resp := &pb.ListPartitionsResponse{Diagnostics: DiagnosticsToProto(parts.Warnings)}
+	resp := &pb.ListPartitionsResponse{Diagnostics: diagsToProto(parts.Warnings)}
 	if err != nil {
 		resp.Diagnostics = append(resp.Diagnostics, errToProto(err)...)
 		return resp, nil
@@ -132,19 +131,19 @@ func (s *Server) ListPartitions(ctx context.Context, req *pb.ListPartitionsReque
 
 // Read streams the connector's batches, one response per batch; a failure
 // ends the stream with a response carrying only diagnostics.
-func (s *Server) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer[pb.ReadResponse]) error {
-	r, ok := s.c.(connector.Reader)
+func (s *wireServer) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer[pb.ReadResponse]) error {
+	r, ok := s.c.(Reader)
 	if !ok {
 		return unimplementedStatus("Read")
 	}
 	ctx := stream.Context()
 	var sendErr error
-	err := r.Read(ctx, connector.ReadRequest{
+	err := r.Read(ctx, ReadRequest{
 		Entity:        req.GetEntity(),
 		Partition:     req.GetPartition(),
 		ModifiedSince: timeFromProto(req.GetModifiedSince()),
 		BatchSize:     int(req.GetBatchSize()),
-	}, func(recs []connector.Record) error {
+	}, func(recs []Record) error {
 		prs, err := recordsToProto(recs)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", req.GetEntity(), err)
@@ -168,19 +167,19 @@ func (s *Server) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer[pb.
 
 // ReadChanges streams the connector's change batches with their
 // checkpoints; a failure ends the stream with a diagnostics-only response.
-func (s *Server) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerStreamingServer[pb.ReadChangesResponse]) error {
-	r, ok := s.c.(connector.ChangeReader)
+func (s *wireServer) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerStreamingServer[pb.ReadChangesResponse]) error {
+	r, ok := s.c.(ChangeReader)
 	if !ok {
 		return unimplementedStatus("ReadChanges")
 	}
 	ctx := stream.Context()
 	var sendErr error
-	err := r.ReadChanges(ctx, connector.ChangesRequest{
+	err := r.ReadChanges(ctx, ChangesRequest{
 		Entity:     req.GetEntity(),
 		Partition:  req.GetPartition(),
 		Checkpoint: req.GetCheckpoint(),
 		BatchSize:  int(req.GetBatchSize()),
-	}, func(b connector.ChangeBatch) error {
+	}, func(b ChangeBatch) error {
 		cs, err := changesToProto(b.Changes)
 		if err != nil {
 			return fmt.Errorf("reading changes of %s: %w", req.GetEntity(), err)
@@ -189,7 +188,7 @@ func (s *Server) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerStrea
 			Changes:     cs,
 			Checkpoint:  b.Checkpoint,
 			FullResync:  b.FullResync,
-			Diagnostics: DiagnosticsToProto(b.Warnings),
+			Diagnostics: diagsToProto(b.Warnings),
 		})
 		return sendErr
 	})
@@ -206,17 +205,17 @@ func (s *Server) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerStrea
 }
 
 // Query answers the matching records.
-func (s *Server) Query(ctx context.Context, req *pb.QueryRequest) (*pb.QueryResponse, error) {
-	q, ok := s.c.(connector.Querier)
+func (s *wireServer) Query(ctx context.Context, req *pb.QueryRequest) (*pb.QueryResponse, error) {
+	q, ok := s.c.(Querier)
 	if !ok {
 		return nil, unimplementedStatus("Query")
 	}
 	match, err := fieldsFromProto(req.GetMatch())
 	if err != nil {
-		return &pb.QueryResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
-			connector.Errorf(connector.InvalidInput, "query match field %v", err)})}, nil
+		return &pb.QueryResponse{Diagnostics: diagsToProto(Diagnostics{
+			Errorf(InvalidInput, "query match field %v", err)})}, nil
 	}
-	recs, err := q.Query(ctx, connector.QueryRequest{
+	recs, err := q.Query(ctx, QueryRequest{
 		Entity:    req.GetEntity(),
 		Partition: req.GetPartition(),
 		Match:     match,
@@ -234,8 +233,8 @@ func (s *Server) Query(ctx context.Context, req *pb.QueryRequest) (*pb.QueryResp
 
 // Write applies each batch received on the stream, in order, and answers
 // each with exactly one response.
-func (s *Server) Write(stream grpc.BidiStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
-	w, ok := s.c.(connector.Writer)
+func (s *wireServer) Write(stream grpc.BidiStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
+	w, ok := s.c.(Writer)
 	if !ok {
 		return unimplementedStatus("Write")
 	}
@@ -254,11 +253,11 @@ func (s *Server) Write(stream grpc.BidiStreamingServer[pb.WriteRequest, pb.Write
 	}
 }
 
-func (s *Server) writeOne(ctx context.Context, w connector.Writer, req *pb.WriteRequest) *pb.WriteResponse {
+func (s *wireServer) writeOne(ctx context.Context, w Writer, req *pb.WriteRequest) *pb.WriteResponse {
 	batch, err := writeBatchFromProto(req)
 	if err != nil {
-		return &pb.WriteResponse{Diagnostics: DiagnosticsToProto(connector.Diagnostics{
-			connector.Errorf(connector.InvalidInput, "writing %s: %v", req.GetEntity(), err)})}
+		return &pb.WriteResponse{Diagnostics: diagsToProto(Diagnostics{
+			Errorf(InvalidInput, "writing %s: %v", req.GetEntity(), err)})}
 	}
 	outs, err := w.Write(ctx, batch)
 	if err != nil {
@@ -272,12 +271,12 @@ func (s *Server) writeOne(ctx context.Context, w connector.Writer, req *pb.Write
 }
 
 // Subscribe creates a push subscription.
-func (s *Server) Subscribe(ctx context.Context, req *pb.SubscribeRequest) (*pb.SubscribeResponse, error) {
-	sub, ok := s.c.(connector.Subscriber)
+func (s *wireServer) Subscribe(ctx context.Context, req *pb.SubscribeRequest) (*pb.SubscribeResponse, error) {
+	sub, ok := s.c.(Subscriber)
 	if !ok {
 		return nil, unimplementedStatus("Subscribe")
 	}
-	res, err := sub.Subscribe(ctx, connector.SubscribeRequest{
+	res, err := sub.Subscribe(ctx, SubscribeRequest{
 		Entity:          req.GetEntity(),
 		Partition:       req.GetPartition(),
 		NotificationURL: req.GetNotificationUrl(),
@@ -290,12 +289,12 @@ func (s *Server) Subscribe(ctx context.Context, req *pb.SubscribeRequest) (*pb.S
 }
 
 // HandleNotification decodes a notification.
-func (s *Server) HandleNotification(ctx context.Context, req *pb.HandleNotificationRequest) (*pb.HandleNotificationResponse, error) {
-	sub, ok := s.c.(connector.Subscriber)
+func (s *wireServer) HandleNotification(ctx context.Context, req *pb.HandleNotificationRequest) (*pb.HandleNotificationResponse, error) {
+	sub, ok := s.c.(Subscriber)
 	if !ok {
 		return nil, unimplementedStatus("HandleNotification")
 	}
-	res, err := sub.HandleNotification(ctx, connector.Notification{
+	res, err := sub.HandleNotification(ctx, Notification{
 		Header: req.GetHeaders(),
 		Query:  req.GetQuery(),
 		Body:   req.GetBody(),

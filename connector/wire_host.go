@@ -1,4 +1,4 @@
-package wire
+package connector
 
 import (
 	"context"
@@ -7,27 +7,26 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/syncplane/syncplane/connector"
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 )
 
-// HostServer serves a connector.Host to one plugin as a HostService. A
+// hostServer serves a Host to one plugin as a HostService. A
 // store's error becomes an Unavailable status carrying the error text (never
 // a value).
-type HostServer struct {
+type hostServer struct {
 	pb.UnimplementedHostServiceServer
-	host connector.Host
+	host Host
 }
 
-// NewHostServer returns a HostService backed by h.
-func NewHostServer(h connector.Host) *HostServer { return &HostServer{host: h} }
+// newHostServer returns a HostService backed by h.
+func newHostServer(h Host) *hostServer { return &hostServer{host: h} }
 
 func storeStatus(what string, err error) error {
 	return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 }
 
 // GetSecret reads one secret.
-func (s *HostServer) GetSecret(ctx context.Context, req *pb.GetSecretRequest) (*pb.GetSecretResponse, error) {
+func (s *hostServer) GetSecret(ctx context.Context, req *pb.GetSecretRequest) (*pb.GetSecretResponse, error) {
 	v, found, err := s.host.Secrets().Get(ctx, req.GetName())
 	if err != nil {
 		return nil, storeStatus(fmt.Sprintf("reading secret %q", req.GetName()), err)
@@ -36,7 +35,7 @@ func (s *HostServer) GetSecret(ctx context.Context, req *pb.GetSecretRequest) (*
 }
 
 // PutSecret stores one secret.
-func (s *HostServer) PutSecret(ctx context.Context, req *pb.PutSecretRequest) (*pb.PutSecretResponse, error) {
+func (s *hostServer) PutSecret(ctx context.Context, req *pb.PutSecretRequest) (*pb.PutSecretResponse, error) {
 	if err := s.host.Secrets().Put(ctx, req.GetName(), req.GetValue()); err != nil {
 		return nil, storeStatus(fmt.Sprintf("storing secret %q", req.GetName()), err)
 	}
@@ -44,7 +43,7 @@ func (s *HostServer) PutSecret(ctx context.Context, req *pb.PutSecretRequest) (*
 }
 
 // DeleteSecret removes one secret.
-func (s *HostServer) DeleteSecret(ctx context.Context, req *pb.DeleteSecretRequest) (*pb.DeleteSecretResponse, error) {
+func (s *hostServer) DeleteSecret(ctx context.Context, req *pb.DeleteSecretRequest) (*pb.DeleteSecretResponse, error) {
 	if err := s.host.Secrets().Delete(ctx, req.GetName()); err != nil {
 		return nil, storeStatus(fmt.Sprintf("deleting secret %q", req.GetName()), err)
 	}
@@ -52,7 +51,7 @@ func (s *HostServer) DeleteSecret(ctx context.Context, req *pb.DeleteSecretReque
 }
 
 // ListSecrets lists secret names under a prefix, never their values.
-func (s *HostServer) ListSecrets(ctx context.Context, req *pb.ListSecretsRequest) (*pb.ListSecretsResponse, error) {
+func (s *hostServer) ListSecrets(ctx context.Context, req *pb.ListSecretsRequest) (*pb.ListSecretsResponse, error) {
 	kvs, err := s.host.Secrets().List(ctx, req.GetPrefix())
 	if err != nil {
 		return nil, storeStatus(fmt.Sprintf("listing secrets under %q", req.GetPrefix()), err)
@@ -65,7 +64,7 @@ func (s *HostServer) ListSecrets(ctx context.Context, req *pb.ListSecretsRequest
 }
 
 // GetValue reads one value.
-func (s *HostServer) GetValue(ctx context.Context, req *pb.GetValueRequest) (*pb.GetValueResponse, error) {
+func (s *hostServer) GetValue(ctx context.Context, req *pb.GetValueRequest) (*pb.GetValueResponse, error) {
 	v, found, err := s.host.Values().Get(ctx, req.GetKey())
 	if err != nil {
 		return nil, storeStatus(fmt.Sprintf("reading value %q", req.GetKey()), err)
@@ -74,7 +73,7 @@ func (s *HostServer) GetValue(ctx context.Context, req *pb.GetValueRequest) (*pb
 }
 
 // PutValue stores one value.
-func (s *HostServer) PutValue(ctx context.Context, req *pb.PutValueRequest) (*pb.PutValueResponse, error) {
+func (s *hostServer) PutValue(ctx context.Context, req *pb.PutValueRequest) (*pb.PutValueResponse, error) {
 	if err := s.host.Values().Put(ctx, req.GetKey(), req.GetValue()); err != nil {
 		return nil, storeStatus(fmt.Sprintf("storing value %q", req.GetKey()), err)
 	}
@@ -82,7 +81,7 @@ func (s *HostServer) PutValue(ctx context.Context, req *pb.PutValueRequest) (*pb
 }
 
 // DeleteValue removes one value.
-func (s *HostServer) DeleteValue(ctx context.Context, req *pb.DeleteValueRequest) (*pb.DeleteValueResponse, error) {
+func (s *hostServer) DeleteValue(ctx context.Context, req *pb.DeleteValueRequest) (*pb.DeleteValueResponse, error) {
 	if err := s.host.Values().Delete(ctx, req.GetKey()); err != nil {
 		return nil, storeStatus(fmt.Sprintf("deleting value %q", req.GetKey()), err)
 	}
@@ -90,7 +89,7 @@ func (s *HostServer) DeleteValue(ctx context.Context, req *pb.DeleteValueRequest
 }
 
 // ListValues lists values under a prefix in key order.
-func (s *HostServer) ListValues(ctx context.Context, req *pb.ListValuesRequest) (*pb.ListValuesResponse, error) {
+func (s *hostServer) ListValues(ctx context.Context, req *pb.ListValuesRequest) (*pb.ListValuesResponse, error) {
 	kvs, err := s.host.Values().List(ctx, req.GetPrefix())
 	if err != nil {
 		return nil, storeStatus(fmt.Sprintf("listing values under %q", req.GetPrefix()), err)
@@ -102,25 +101,25 @@ func (s *HostServer) ListValues(ctx context.Context, req *pb.ListValuesRequest) 
 	return resp, nil
 }
 
-// RemoteHost is the plugin side's connector.Host: every call goes to the
+// remoteHost is the plugin side's Host: every call goes to the
 // host's HostService.
-type RemoteHost struct {
-	secrets, values Remote
+type remoteHost struct {
+	secrets, values remoteStore
 }
 
-// NewRemoteHost returns a Host over c.
-func NewRemoteHost(c pb.HostServiceClient) *RemoteHost {
-	return &RemoteHost{secrets: Remote{c: c, secret: true}, values: Remote{c: c}}
+// newRemoteHost returns a Host over c.
+func newRemoteHost(c pb.HostServiceClient) *remoteHost {
+	return &remoteHost{secrets: remoteStore{c: c, secret: true}, values: remoteStore{c: c}}
 }
 
 // Secrets returns the host's secret store.
-func (h *RemoteHost) Secrets() connector.Store { return &h.secrets }
+func (h *remoteHost) Secrets() Store { return &h.secrets }
 
 // Values returns the host's value store.
-func (h *RemoteHost) Values() connector.Store { return &h.values }
+func (h *remoteHost) Values() Store { return &h.values }
 
-// Remote is one of the host's stores reached over gRPC.
-type Remote struct {
+// remoteStore is one of the host's stores reached over gRPC.
+type remoteStore struct {
 	c      pb.HostServiceClient
 	secret bool
 }
@@ -133,7 +132,7 @@ func hostErr(op, key string, err error) error {
 }
 
 // Get reads a key; found is false when it is absent.
-func (r *Remote) Get(ctx context.Context, key string) ([]byte, bool, error) {
+func (r *remoteStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if r.secret {
 		resp, err := r.c.GetSecret(ctx, &pb.GetSecretRequest{Name: key})
 		if err != nil {
@@ -149,7 +148,7 @@ func (r *Remote) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // Put stores a key durably before it returns.
-func (r *Remote) Put(ctx context.Context, key string, value []byte) error {
+func (r *remoteStore) Put(ctx context.Context, key string, value []byte) error {
 	var err error
 	if r.secret {
 		_, err = r.c.PutSecret(ctx, &pb.PutSecretRequest{Name: key, Value: value})
@@ -163,7 +162,7 @@ func (r *Remote) Put(ctx context.Context, key string, value []byte) error {
 }
 
 // Delete removes a key.
-func (r *Remote) Delete(ctx context.Context, key string) error {
+func (r *remoteStore) Delete(ctx context.Context, key string) error {
 	var err error
 	if r.secret {
 		_, err = r.c.DeleteSecret(ctx, &pb.DeleteSecretRequest{Name: key})
@@ -178,15 +177,15 @@ func (r *Remote) Delete(ctx context.Context, key string) error {
 
 // List returns the entries under prefix in key order; for secrets the values
 // are nil.
-func (r *Remote) List(ctx context.Context, prefix string) ([]connector.KeyValue, error) {
+func (r *remoteStore) List(ctx context.Context, prefix string) ([]KeyValue, error) {
 	if r.secret {
 		resp, err := r.c.ListSecrets(ctx, &pb.ListSecretsRequest{Prefix: prefix})
 		if err != nil {
 			return nil, hostErr("listing secrets under", prefix, err)
 		}
-		out := make([]connector.KeyValue, len(resp.GetNames()))
+		out := make([]KeyValue, len(resp.GetNames()))
 		for i, n := range resp.GetNames() {
-			out[i] = connector.KeyValue{Key: n}
+			out[i] = KeyValue{Key: n}
 		}
 		return out, nil
 	}
@@ -194,9 +193,9 @@ func (r *Remote) List(ctx context.Context, prefix string) ([]connector.KeyValue,
 	if err != nil {
 		return nil, hostErr("listing values under", prefix, err)
 	}
-	out := make([]connector.KeyValue, len(resp.GetEntries()))
+	out := make([]KeyValue, len(resp.GetEntries()))
 	for i, kv := range resp.GetEntries() {
-		out[i] = connector.KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
+		out[i] = KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
 	}
 	return out, nil
 }

@@ -1,0 +1,117 @@
+package connector
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
+)
+
+// ValueRoundTrip converts v to its proto form and back.
+func ValueRoundTrip(v any) (any, error) {
+	p, err := valueToProto(v)
+	if err != nil {
+		return nil, err
+	}
+	return valueFromProto(p)
+}
+
+// ProtoDateRoundTrip converts a proto date with the given parts.
+func ProtoDateRoundTrip(y, m, d int32) (any, error) {
+	return valueFromProto(&pb.Value{Kind: &pb.Value_DateValue{DateValue: &pb.Date{Year: y, Month: m, Day: d}}})
+}
+
+// EmptyProtoValue converts a proto value with no kind.
+func EmptyProtoValue() (any, error) { return valueFromProto(&pb.Value{}) }
+
+// RecordRoundTrip converts r to its proto form and back.
+func RecordRoundTrip(r Record) (Record, error) {
+	p, err := recordToProto(&r)
+	if err != nil {
+		return Record{}, err
+	}
+	return recordFromProto(p)
+}
+
+// DiagnosticRoundTrip converts d to its proto form and back.
+func DiagnosticRoundTrip(d *Diagnostic) *Diagnostic { return diagFromProto(diagToProto(d)) }
+
+// memBroker is an in-memory stand-in for go-plugin's GRPCBroker.
+type memBroker struct {
+	mu   sync.Mutex
+	next uint32
+	lis  map[uint32]*bufconn.Listener
+	cond *sync.Cond
+}
+
+func newMemBroker() *memBroker {
+	b := &memBroker{lis: map[uint32]*bufconn.Listener{}}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *memBroker) NextId() uint32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.next++
+	return b.next
+}
+
+func (b *memBroker) AcceptAndServe(id uint32, newServer func([]grpc.ServerOption) *grpc.Server) {
+	l := bufconn.Listen(1 << 20)
+	s := newServer(nil)
+	b.mu.Lock()
+	b.lis[id] = l
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	_ = s.Serve(l)
+}
+
+func (b *memBroker) Dial(id uint32) (*grpc.ClientConn, error) {
+	b.mu.Lock()
+	for b.lis[id] == nil {
+		b.cond.Wait()
+	}
+	l := b.lis[id]
+	b.mu.Unlock()
+	return dialBuf(l)
+}
+
+func dialBuf(l *bufconn.Listener) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// ServeInMemory runs c behind the gRPC server on an in-memory connection,
+// with host services over an in-memory broker, and returns the gRPC client.
+func ServeInMemory(t testing.TB, c Connector) Client {
+	t.Helper()
+	b := newMemBroker()
+	l := bufconn.Listen(1 << 20)
+	s := grpc.NewServer()
+	srv := newWireServer(c, b)
+	pb.RegisterConnectorServiceServer(s, srv)
+	go func() { _ = s.Serve(l) }()
+	cc, err := dialBuf(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := newWireClient(context.Background(), pb.NewConnectorServiceClient(cc), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cl.Close()
+		_ = cc.Close()
+		s.Stop()
+		_ = srv.Close()
+	})
+	return cl
+}
