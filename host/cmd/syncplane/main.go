@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newEmulateCmd(),
+		newConnectorsCmd(), newConnectorCmd(),
 	)
 	return root
 }
