@@ -157,4 +157,3 @@ func printConnectors(w io.Writer, rows []connectorRow, pluginDir string) {
 		}
 	}
 }
-
