@@ -1,0 +1,309 @@
+// Package config reads and checks syncplane pipeline files.
+//
+// A pipeline file is YAML: connections (a connector and its settings) and
+// pipelines (from one connection's entity to another's, with a mapping).
+// Load parses it, validates it against the file's JSON Schema (embedded in
+// this package, see SchemaJSON), resolves ${env:NAME} and ${file:PATH}
+// secrets and decodes it. File.Validate then checks it against what the
+// connectors say: their settings schemas and their discovered entities.
+//
+// Every problem is an Error naming FILE:LINE:COLUMN and, for a misspelt
+// name, the nearest valid one. Secret values never appear in errors.
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/syncplane/syncplane/schema"
+	"github.com/syncplane/syncplane/transforms"
+)
+
+// File is a loaded pipeline file.
+type File struct {
+	// Path is the file as given to Load.
+	Path string
+	// State is where state lives: a SQLite file path (absolute, or relative
+	// to the working directory) or a URL such as postgres://…. It may hold a
+	// resolved secret (a database password): never log it.
+	State       string
+	Connections []Connection // in file order
+	Pipelines   []Pipeline   // in file order
+
+	root *node
+}
+
+// Connection is a configured connector instance.
+type Connection struct {
+	Name      string
+	Connector string
+	// Settings is the settings object as JSON with secrets resolved. Never
+	// log it; redact the Secrets pointers first (see RedactedSettings).
+	Settings json.RawMessage
+	// Secrets are the JSON pointers (RFC 6901) of settings whose values came
+	// from ${env:…} or ${file:…}.
+	Secrets []string
+	Pos     transforms.Position
+
+	node *node // the settings mapping, for positions
+}
+
+// Endpoint is one side of a pipeline.
+type Endpoint struct {
+	Connection string
+	Entity     string
+	Pos        transforms.Position
+
+	connPos, entityPos transforms.Position
+}
+
+// OnDelete says what a pipeline does in the target when a source record is
+// deleted.
+type OnDelete struct {
+	// Kind is "delete", "ignore" or "mark".
+	Kind string
+	// Field is the target field set to true by "mark:FIELD".
+	Field string
+}
+
+// String renders the policy as written in the file.
+func (o OnDelete) String() string {
+	if o.Kind == "mark" {
+		return "mark:" + o.Field
+	}
+	return o.Kind
+}
+
+// Pipeline moves one entity from one connection to another.
+type Pipeline struct {
+	Name     string
+	From, To Endpoint
+	// Mode is "one-way".
+	Mode string
+	// Schedule is the interval between runs; 0 runs only on demand.
+	Schedule  time.Duration
+	OnDelete  OnDelete
+	BatchSize int
+	Mapping   transforms.Spec
+	Pos       transforms.Position
+
+	onDeletePos transforms.Position
+}
+
+// DefaultBatchSize is a pipeline's batch size when the file gives none.
+const DefaultBatchSize = 100
+
+// DefaultStateFile is the state file's name beside the pipeline file when
+// the file names no state.
+const DefaultStateFile = "syncplane.db"
+
+// Error is one problem in a pipeline file.
+type Error struct {
+	Pos transforms.Position
+	// Path is where in the file's structure: pipelines[0].mapping.Subject.
+	Path string
+	Msg  string
+	// Suggestion is the nearest valid name for a misspelt one.
+	Suggestion string
+}
+
+// Error renders "FILE:LINE:COL: msg (did you mean X?)".
+func (e Error) Error() string {
+	var b strings.Builder
+	if s := e.Pos.String(); s != "" {
+		b.WriteString(s)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Suggestion != "" {
+		fmt.Fprintf(&b, " (did you mean %s?)", e.Suggestion)
+	}
+	return b.String()
+}
+
+// Errors is every problem found, ordered by position.
+type Errors []Error
+
+// Error renders one problem per line.
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (es Errors) sort() {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].Pos, es[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+}
+
+// Options are the loader's access to the environment; the zero value uses
+// the process environment and file system.
+type Options struct {
+	// LookupEnv resolves ${env:NAME}; default os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
+	// ReadFile resolves ${file:PATH} (PATH relative to the pipeline file's
+	// directory); default os.ReadFile.
+	ReadFile func(path string) ([]byte, error)
+}
+
+// Load reads, checks and decodes a pipeline file. Its error is an Errors
+// listing every problem found, each with its position.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{Pos: transforms.Position{File: path}, Msg: fmt.Sprintf("cannot read the pipeline file: %v", err)}}
+	}
+	return Parse(path, data, Options{})
+}
+
+// Parse checks and decodes a pipeline file's content; path names it in
+// errors and anchors relative paths. See Load.
+func Parse(path string, data []byte, opts Options) (*File, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	root, errs := parseTree(path, data)
+	if len(errs) > 0 {
+		errs.sort()
+		return nil, errs
+	}
+	if errs := validateFile(root); len(errs) > 0 {
+		errs.sort()
+		return nil, errs
+	}
+	d := &decoder{path: path, dir: filepath.Dir(path), opts: opts, root: root}
+	f := d.decode()
+	if len(d.errs) > 0 {
+		d.errs.sort()
+		return nil, d.errs
+	}
+	return f, nil
+}
+
+// Connection returns the connection with the given name.
+func (f *File) Connection(name string) (*Connection, bool) {
+	for i := range f.Connections {
+		if f.Connections[i].Name == name {
+			return &f.Connections[i], true
+		}
+	}
+	return nil, false
+}
+
+// Pipeline returns the pipeline with the given name.
+func (f *File) Pipeline(name string) (*Pipeline, bool) {
+	for i := range f.Pipelines {
+		if f.Pipelines[i].Name == name {
+			return &f.Pipelines[i], true
+		}
+	}
+	return nil, false
+}
+
+// ConnectionNames returns the connection names in file order.
+func (f *File) ConnectionNames() []string {
+	out := make([]string, len(f.Connections))
+	for i, c := range f.Connections {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// PipelineNames returns the pipeline names in file order.
+func (f *File) PipelineNames() []string {
+	out := make([]string, len(f.Pipelines))
+	for i, p := range f.Pipelines {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// RedactedSettings returns the settings with every secret value replaced by
+// "[redacted]", safe to print.
+func (c *Connection) RedactedSettings() json.RawMessage {
+	var v any
+	if err := json.Unmarshal(c.Settings, &v); err != nil {
+		return json.RawMessage(`{}`)
+	}
+	for _, ptr := range c.Secrets {
+		v = redact(v, splitPointer(ptr))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+func redact(v any, segs []string) any {
+	if len(segs) == 0 {
+		return "[redacted]"
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if c, ok := x[segs[0]]; ok {
+			x[segs[0]] = redact(c, segs[1:])
+		}
+	case []any:
+		var i int
+		if _, err := fmt.Sscanf(segs[0], "%d", &i); err == nil && i >= 0 && i < len(x) {
+			x[i] = redact(x[i], segs[1:])
+		}
+	}
+	return v
+}
+
+func splitPointer(ptr string) []string {
+	if ptr == "" || ptr == "/" {
+		return nil
+	}
+	parts := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(p, "~1", "/"), "~0", "~")
+	}
+	return parts
+}
+
+func pointer(segs []string) string {
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteByte('/')
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1"))
+	}
+	return b.String()
+}
+
+// SchemaSource is what deep validation asks the connectors. The CLI and the
+// engine implement it over running connectors.
+type SchemaSource interface {
+	// SettingsSchema returns the JSON Schema of a connector's settings; an
+	// error wrapping ErrUnknownConnector when there is no such connector.
+	SettingsSchema(ctx context.Context, connector string) (json.RawMessage, error)
+	// Schema returns the discovered schema of a configured connection.
+	Schema(ctx context.Context, connection string) (*schema.Schema, error)
+}
+
+// ConnectorLister is optionally implemented by a SchemaSource to name the
+// available connectors, for "did you mean" suggestions.
+type ConnectorLister interface {
+	Connectors() []string
+}

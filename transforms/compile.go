@@ -1,0 +1,620 @@
+package transforms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/schema"
+	"github.com/syncplane/syncplane/transforms/suggest"
+)
+
+// ctxName is the environment entry carrying the Apply context to functions
+// that take one (lookup). Users cannot write it: the parser does not accept
+// identifiers starting with "$", and the path check rejects it.
+const ctxName = "__ctx"
+
+// Mapping is a compiled Spec. It is safe for concurrent use.
+type Mapping struct {
+	env       Env
+	limits    Limits
+	filter    *vm.Program
+	filterPos Position
+	fields    []compiledField
+	zones     *zoneCache
+	pool      sync.Pool // *applyState
+}
+
+type compiledField struct {
+	target   string
+	path     []string // target split on '.'
+	pos      Position
+	prog     *vm.Program
+	query    *compiledQuery
+	tz       *compiledTZ
+	valueMap map[string]any
+	def      any
+	hasDef   bool
+}
+
+type compiledQuery struct {
+	connection, entity, field string
+	match                     []compiledMatch
+}
+
+type compiledMatch struct {
+	field string
+	prog  *vm.Program
+}
+
+// compiledTZ holds a fixed zone or a program yielding a zone name.
+type compiledTZ struct {
+	from, to         *time.Location
+	fromProg, toProg *vm.Program
+}
+
+// Compile checks and compiles a mapping. Every problem found is returned,
+// as Errors, each with the position of the field it concerns.
+func Compile(spec Spec, env Env) (*Mapping, error) {
+	m := &Mapping{env: env, limits: env.Limits.withDefaults(), zones: newZoneCache(), filterPos: spec.FilterPos}
+	c := &compiler{m: m, env: env}
+	c.typeEnv = typeEnvOf(env.Source)
+
+	if strings.TrimSpace(spec.Filter) != "" {
+		m.filter = c.expression("", spec.FilterPos, spec.FilterPos, spec.Filter, true)
+	}
+	seen := map[string]Position{}
+	for _, f := range spec.Fields {
+		if prev, dup := seen[f.Target]; dup {
+			c.errorf(f.Pos, f.Target, "", "target field defined twice (first at %s)", prev)
+			continue
+		}
+		seen[f.Target] = f.Pos
+		if cf, ok := c.field(f); ok {
+			m.fields = append(m.fields, cf)
+		}
+	}
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return m, nil
+}
+
+type compiler struct {
+	m       *Mapping
+	env     Env
+	typeEnv map[string]any
+	errs    Errors
+}
+
+func (c *compiler) errorf(pos Position, field, suggestion, format string, args ...any) {
+	c.errs = append(c.errs, Error{Pos: pos, Field: field, Msg: fmt.Sprintf(format, args...), Suggestion: suggestion})
+}
+
+func (c *compiler) field(f FieldSpec) (compiledField, bool) {
+	before := len(c.errs)
+	cf := compiledField{
+		target: f.Target, path: strings.Split(f.Target, "."), pos: f.Pos,
+		valueMap: f.Map, def: f.Default, hasDef: f.HasDefault,
+	}
+	if f.Target == "" {
+		c.errorf(f.Pos, "", "", "empty target field name")
+		return cf, false
+	}
+	target := c.targetField(f)
+	switch {
+	case f.Query != nil && strings.TrimSpace(f.Expr) != "":
+		c.errorf(f.Pos, f.Target, "", "a field has either an expression or a query step, not both")
+	case f.Query != nil:
+		cf.query = c.query(f)
+	case strings.TrimSpace(f.Expr) == "":
+		if !f.HasDefault {
+			c.errorf(f.Pos, f.Target, "", "no expression, query or default")
+		}
+	default:
+		cf.prog = c.expression(f.Target, f.Pos, f.ExprPos, f.Expr, false)
+		if cf.prog != nil && target != nil && f.Map == nil && f.TZ == nil {
+			c.checkResultType(f, cf.prog, target.Type)
+		}
+	}
+	if f.TZ != nil {
+		cf.tz = c.tz(f)
+	}
+	if target != nil && target.Type.Kind == schema.Enum {
+		allowed := target.Type.Values
+		check := func(v any, what string) {
+			s, ok := v.(string)
+			if !ok || contains(allowed, s) {
+				return
+			}
+			c.errorf(f.Pos, f.Target, suggest.Nearest(s, allowed), "%s %q is not a value of the target picklist", what, s)
+		}
+		for _, k := range sortedKeys(f.Map) {
+			check(f.Map[k], "mapped value")
+		}
+		if f.HasDefault {
+			check(f.Default, "default")
+		}
+	}
+	return cf, len(c.errs) == before
+}
+
+// targetField checks the target field exists and is writable, returning it
+// when the target schema is known.
+func (c *compiler) targetField(f FieldSpec) *schema.Field {
+	t := c.env.Target
+	if t == nil {
+		return nil
+	}
+	segs := strings.Split(f.Target, ".")
+	fields := t.Fields
+	where := t.Name
+	var cur *schema.Field
+	for i, seg := range segs {
+		fld, ok := findField(fields, seg)
+		if !ok {
+			c.errorf(f.Pos, f.Target, suggest.Nearest(seg, fieldNames(fields)), "target %s has no field %q", where, seg)
+			return nil
+		}
+		cur = fld
+		if i < len(segs)-1 {
+			if fld.Type.Kind == schema.Any {
+				return nil // open value: anything below is accepted
+			}
+			if fld.Type.Kind != schema.Complex {
+				c.errorf(f.Pos, f.Target, "", "target field %q is a %s and has no members", strings.Join(segs[:i+1], "."), fld.Type.Kind)
+				return nil
+			}
+			fields = fld.Type.Fields
+			where = strings.Join(segs[:i+1], ".")
+		}
+	}
+	if cur.ReadOnly {
+		c.errorf(f.Pos, f.Target, "", "target field is read-only")
+	}
+	return cur
+}
+
+func (c *compiler) query(f FieldSpec) *compiledQuery {
+	q := f.Query
+	cq := &compiledQuery{connection: q.Connection, entity: q.Entity, field: q.Field}
+	if q.Connection == "" || q.Entity == "" {
+		c.errorf(f.Pos, f.Target, "", "query step needs a connection and an entity")
+	}
+	if q.Field == "" {
+		c.errorf(f.Pos, f.Target, "", "query step needs the field to take from the found record")
+	}
+	if len(q.Match) == 0 {
+		c.errorf(f.Pos, f.Target, "", "query step needs at least one match field")
+	}
+	var qe *schema.Entity
+	if c.env.QuerySchema != nil && q.Connection != "" && q.Entity != "" {
+		qe = c.env.QuerySchema(q.Connection, q.Entity)
+	}
+	if qe != nil && q.Field != "" && !(q.Field == "id") {
+		if _, err := qe.Lookup(q.Field); err != nil {
+			first, _, _ := strings.Cut(q.Field, ".")
+			c.errorf(f.Pos, f.Target, suggest.Nearest(first, fieldNames(qe.Fields)), "query result field: %v", err)
+		}
+	}
+	for _, name := range sortedKeys(q.Match) {
+		if qe != nil {
+			if _, ok := qe.Field(name); !ok {
+				c.errorf(f.Pos, f.Target, suggest.Nearest(name, fieldNames(qe.Fields)), "query match: entity %s has no field %q", qe.Name, name)
+			}
+		}
+		prog := c.expression(f.Target, f.Pos, Position{}, q.Match[name], false)
+		if prog != nil {
+			cq.match = append(cq.match, compiledMatch{field: name, prog: prog})
+		}
+	}
+	return cq
+}
+
+func (c *compiler) tz(f FieldSpec) *compiledTZ {
+	ct := &compiledTZ{}
+	one := func(what, s string) (*time.Location, *vm.Program) {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			c.errorf(f.Pos, f.Target, "", "tz.%s is empty", what)
+			return nil, nil
+		}
+		if loc, err := c.m.zones.resolve(s); err == nil {
+			return loc, nil
+		}
+		if looksLikeZoneName(s) {
+			c.errorf(f.Pos, f.Target, suggestZone(s), "tz.%s: unknown time zone %q", what, s)
+			return nil, nil
+		}
+		return nil, c.expression(f.Target, f.Pos, Position{}, s, false)
+	}
+	ct.from, ct.fromProg = one("from", f.TZ.From)
+	ct.to, ct.toProg = one("to", f.TZ.To)
+	return ct
+}
+
+// expression parses, checks and compiles one expression, recording errors.
+func (c *compiler) expression(field string, pos, exprPos Position, src string, isFilter bool) *vm.Program {
+	if exprPos.IsZero() {
+		exprPos = pos
+	}
+	before := len(c.errs)
+	tree, err := parser.Parse(src)
+	if err != nil {
+		c.exprError(field, pos, exprPos, src, err)
+		return nil
+	}
+	c.checkNames(field, pos, exprPos, src, tree.Node)
+	if len(c.errs) > before {
+		return nil
+	}
+	opts := c.options()
+	if isFilter {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		c.exprError(field, pos, exprPos, src, err)
+		return nil
+	}
+	return prog
+}
+
+func (c *compiler) exprError(field string, pos, exprPos Position, src string, err error) {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg := fe.Message
+		if fe.Line <= 1 && !strings.Contains(src, "\n") {
+			c.errorf(offsetPos(exprPos, src, fe.From), field, "", "%s in %q", msg, src)
+			return
+		}
+		c.errorf(pos, field, "", "%s (expression line %d, column %d)", msg, fe.Line, fe.Column+1)
+		return
+	}
+	c.errorf(pos, field, "", "%v", err)
+}
+
+// offsetPos moves a position to the given byte offset of a one-line
+// expression.
+func offsetPos(p Position, src string, off int) Position {
+	if p.IsZero() || p.Column == 0 || off <= 0 || off > len(src) || strings.Contains(src, "\n") {
+		return p
+	}
+	p.Column += utf8.RuneCountInString(src[:off])
+	return p
+}
+
+func (c *compiler) options() []expr.Option {
+	limits := c.m.limits
+	var opts []expr.Option
+	if c.typeEnv != nil {
+		opts = append(opts, expr.Env(c.typeEnv))
+	} else {
+		opts = append(opts, expr.Env(map[string]any{ctxName: context.Context(nil)}), expr.AllowUndefinedVariables())
+	}
+	opts = append(opts,
+		expr.MaxNodes(limits.MaxNodes),
+		expr.Function("lookup", c.m.lookupFunc, new(func(context.Context, string, any) any)),
+		expr.Function("tz", c.m.tzFunc, new(func(any, string, string) any)),
+		expr.Function("windowsZone", windowsZoneFunc, new(func(string) any)),
+		expr.Function("ianaZone", ianaZoneFunc, new(func(string) any)),
+		expr.WithContext(ctxName),
+		expr.Patch(nilSafe{}),
+	)
+	return opts
+}
+
+// nilSafe makes member access and indexing yield nil instead of failing when
+// a part of the path is missing: "start.dateTime" on a record without start,
+// "attendees[0]" on an empty list. Mapping input is sparse; a missing value
+// is the mapping's concern (defaults), not a rejected record.
+type nilSafe struct{}
+
+func (nilSafe) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Method {
+		return
+	}
+	if isIndex(m.Property) {
+		b := &ast.BuiltinNode{Name: "get", Arguments: []ast.Node{m.Node, m.Property}}
+		b.SetLocation(m.Location())
+		ast.Patch(node, b)
+		return
+	}
+	m.Optional = true
+	ch := &ast.ChainNode{Node: m}
+	ch.SetLocation(m.Location())
+	*node = ch
+}
+
+func isIndex(n ast.Node) bool {
+	switch p := n.(type) {
+	case *ast.IntegerNode:
+		return true
+	case *ast.UnaryNode:
+		_, ok := p.Node.(*ast.IntegerNode)
+		return ok && p.Operator == "-"
+	}
+	return false
+}
+
+// checkNames checks every field path of the expression against the source
+// schema, and the pipeline names given to lookup.
+func (c *compiler) checkNames(field string, pos, exprPos Position, src string, root ast.Node) {
+	var col collector
+	ast.Walk(&root, &col)
+	inner := map[ast.Node]bool{}
+	callee := map[ast.Node]bool{}
+	lets := map[string]bool{}
+	for _, m := range col.members {
+		inner[m.Node] = true
+	}
+	for _, call := range col.calls {
+		callee[call.Callee] = true
+	}
+	for _, v := range col.lets {
+		lets[v.Name] = true
+	}
+	report := func(n ast.Node, sug, format string, args ...any) {
+		c.errorf(offsetPos(exprPos, src, n.Location().From), field, sug, format, args...)
+	}
+	for _, id := range col.idents {
+		if inner[id] || callee[id] || lets[id.Value] {
+			continue
+		}
+		c.checkPath(id, nil, lets, report)
+	}
+	for _, m := range col.members {
+		if inner[m] {
+			continue
+		}
+		// Unwind the chain to its root.
+		var segs []ast.Node
+		var n ast.Node = m
+		for {
+			mm, ok := n.(*ast.MemberNode)
+			if !ok {
+				break
+			}
+			segs = append([]ast.Node{mm.Property}, segs...)
+			n = mm.Node
+		}
+		if id, ok := n.(*ast.IdentifierNode); ok && !lets[id.Value] {
+			c.checkPath(id, segs, lets, report)
+		}
+	}
+	for _, call := range col.calls {
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != "lookup" || c.env.Pipelines == nil || len(call.Arguments) == 0 {
+			continue
+		}
+		if s, ok := call.Arguments[0].(*ast.StringNode); ok && !contains(c.env.Pipelines, s.Value) {
+			report(s, suggest.Nearest(s.Value, c.env.Pipelines), "lookup: no pipeline named %q", s.Value)
+		}
+	}
+}
+
+type collector struct {
+	idents  []*ast.IdentifierNode
+	members []*ast.MemberNode
+	calls   []*ast.CallNode
+	lets    []*ast.VariableDeclaratorNode
+}
+
+func (c *collector) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		c.idents = append(c.idents, n)
+	case *ast.MemberNode:
+		c.members = append(c.members, n)
+	case *ast.CallNode:
+		c.calls = append(c.calls, n)
+	case *ast.VariableDeclaratorNode:
+		c.lets = append(c.lets, n)
+	}
+}
+
+// checkPath resolves root.segs against the source entity.
+func (c *compiler) checkPath(root *ast.IdentifierNode, segs []ast.Node, lets map[string]bool, report func(ast.Node, string, string, ...any)) {
+	if strings.HasPrefix(root.Value, "__") || strings.HasPrefix(root.Value, "$") {
+		if root.Value != "$env" {
+			report(root, "", "reserved name %q", root.Value)
+		}
+		return
+	}
+	src := c.env.Source
+	if src == nil {
+		return
+	}
+	f, ok := src.Field(root.Value)
+	if !ok {
+		if root.Value == "id" || root.Value == "user" {
+			return
+		}
+		report(root, suggest.Nearest(root.Value, rootNames(src)), "source %s has no field %q", src.Name, root.Value)
+		return
+	}
+	t := f.Type
+	path := root.Value
+	for _, s := range segs {
+		switch p := s.(type) {
+		case *ast.StringNode:
+			switch t.Kind {
+			case schema.Any:
+				return
+			case schema.Complex:
+				sub, ok := findField(t.Fields, p.Value)
+				if !ok {
+					report(p, suggest.Nearest(p.Value, fieldNames(t.Fields)), "%s has no field %q", path, p.Value)
+					return
+				}
+				t = sub.Type
+				path += "." + p.Value
+			case schema.Collection:
+				report(p, "", "%s is a list; index it (%s[0].%s) or use a list function", path, path, p.Value)
+				return
+			default:
+				report(p, "", "%s is a %s and has no field %q", path, t.Kind, p.Value)
+				return
+			}
+		default:
+			if !isIndex(s) {
+				return // computed key: cannot check statically
+			}
+			switch t.Kind {
+			case schema.Any:
+				return
+			case schema.Collection:
+				if t.Elem == nil {
+					return
+				}
+				t = *t.Elem
+				path += "[]"
+			case schema.String:
+				return // indexing a string yields a character
+			default:
+				report(s, "", "%s is a %s and cannot be indexed", path, t.Kind)
+				return
+			}
+		}
+	}
+}
+
+// checkResultType reports an expression whose static result type cannot be
+// stored in the target field's kind. Only certain mismatches are reported;
+// connectors convert between compatible representations.
+func (c *compiler) checkResultType(f FieldSpec, prog *vm.Program, t schema.Type) {
+	rt := prog.Node().Type()
+	if rt == nil {
+		return
+	}
+	var got string
+	switch rt.Kind() {
+	case reflect.Bool:
+		got = "bool"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		got = "number"
+	case reflect.String:
+		got = "string"
+	case reflect.Map:
+		got = "map"
+	case reflect.Slice:
+		if rt.Elem().Kind() != reflect.Uint8 {
+			got = "list"
+		}
+	default:
+		return
+	}
+	ok := true
+	switch t.Kind {
+	case schema.Bool:
+		ok = got == "bool"
+	case schema.Int, schema.Double:
+		ok = got == "number"
+	case schema.String, schema.Enum:
+		ok = got == "string" || got == "number"
+	case schema.Timestamp, schema.Date:
+		ok = got == "string"
+	case schema.Complex:
+		ok = got == "map"
+	case schema.Collection:
+		ok = got == "list"
+	}
+	if !ok {
+		c.errorf(f.Pos, f.Target, "", "expression yields a %s but the target field is a %s", got, t.Kind)
+	}
+}
+
+// typeEnvOf builds the environment the expression checker sees: a value of
+// the Go type each top-level source field has at run time, plus id, user and
+// the context entry. Nil without a schema (unchecked compilation).
+func typeEnvOf(e *schema.Entity) map[string]any {
+	if e == nil {
+		return nil
+	}
+	env := make(map[string]any, len(e.Fields)+3)
+	env["id"] = ""
+	env["user"] = ""
+	for _, f := range e.Fields {
+		env[f.Name] = zeroOf(f.Type)
+	}
+	env[ctxName] = context.Context(nil)
+	return env
+}
+
+func zeroOf(t schema.Type) any {
+	switch t.Kind {
+	case schema.Bool:
+		return false
+	case schema.Int:
+		return int64(0)
+	case schema.Double:
+		return float64(0)
+	case schema.String, schema.Enum:
+		return ""
+	case schema.Bytes:
+		return []byte(nil)
+	case schema.Timestamp:
+		return time.Time{}
+	case schema.Date:
+		return connector.Date{}
+	case schema.Complex:
+		return map[string]any{}
+	case schema.Collection:
+		return []any{}
+	}
+	return nil
+}
+
+func findField(fields []schema.Field, name string) (*schema.Field, bool) {
+	for i := range fields {
+		if fields[i].Name == name {
+			return &fields[i], true
+		}
+	}
+	return nil, false
+}
+
+func fieldNames(fields []schema.Field) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func rootNames(e *schema.Entity) []string {
+	return append(fieldNames(e.Fields), "id", "user")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
