@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newValidateCmd(),
 		newEmulateCmd(),
 		newConnectorsCmd(), newConnectorCmd(),
 	)
