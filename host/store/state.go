@@ -1,0 +1,500 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PartitionKey names the unit of sync: one partition of one source entity
+// of one pipeline.
+type PartitionKey struct {
+	Pipeline  string `json:"pipeline"`
+	Entity    string `json:"entity"`
+	Partition string `json:"partition"`
+}
+
+// String renders the key as pipeline/entity/partition.
+func (k PartitionKey) String() string { return k.Pipeline + "/" + k.Entity + "/" + k.Partition }
+
+// CheckpointInfo is the stored state of one partition.
+type CheckpointInfo struct {
+	PartitionKey
+	// Checkpoint is the connector's opaque position; nil before the first
+	// committed batch and after a reset.
+	Checkpoint []byte
+	// ResyncSince is when a full resync began, zero when none is running.
+	ResyncSince time.Time
+	UpdatedAt   time.Time
+}
+
+// Checkpoint returns the stored checkpoint of k; a partition never synced
+// returns a zero CheckpointInfo with found false.
+func (s *Store) Checkpoint(ctx context.Context, k PartitionKey) (CheckpointInfo, bool, error) {
+	info := CheckpointInfo{PartitionKey: k}
+	var resync sql.NullInt64
+	var updated int64
+	err := s.r.QueryRowContext(ctx, `SELECT checkpoint, resync_since, updated_at FROM checkpoints WHERE pipeline = ? AND entity = ? AND partition = ?`,
+		k.Pipeline, k.Entity, k.Partition).Scan(&info.Checkpoint, &resync, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("reading the checkpoint of %s: %w", k, err)
+	}
+	info.ResyncSince = fromMillis(resync.Int64)
+	info.UpdatedAt = fromMillis(updated)
+	return info, true, nil
+}
+
+// Checkpoints returns the stored state of every partition of pipeline, or
+// of every pipeline when pipeline is empty, ordered by key.
+func (s *Store) Checkpoints(ctx context.Context, pipeline string) ([]CheckpointInfo, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT pipeline, entity, partition, checkpoint, resync_since, updated_at FROM checkpoints
+		WHERE ? = '' OR pipeline = ? ORDER BY pipeline, entity, partition`, pipeline, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("listing checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []CheckpointInfo
+	for rows.Next() {
+		var c CheckpointInfo
+		var resync sql.NullInt64
+		var updated int64
+		if err := rows.Scan(&c.Pipeline, &c.Entity, &c.Partition, &c.Checkpoint, &resync, &updated); err != nil {
+			return nil, fmt.Errorf("listing checkpoints: %w", err)
+		}
+		c.ResyncSince, c.UpdatedAt = fromMillis(resync.Int64), fromMillis(updated)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Reset forgets the checkpoints of pipeline (of one partition when
+// partition is not nil) and marks a full resync as begun: the next run
+// reads everything again, updates through the ID map instead of
+// duplicating, and reconciles the records it no longer sees. It returns how
+// many partitions were reset.
+func (s *Store) Reset(ctx context.Context, pipeline string, partition *string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		q := `UPDATE checkpoints SET checkpoint = NULL, resync_since = ?, updated_at = ? WHERE pipeline = ?`
+		args := []any{s.stamp(), s.stamp(), pipeline}
+		if partition != nil {
+			q += ` AND partition = ?`
+			args = append(args, *partition)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("resetting pipeline %s: %w", pipeline, err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// Mapping is one row of the ID map: a source record and the target record
+// it became.
+type Mapping struct {
+	SourceEntity    string `json:"sourceEntity"`
+	SourcePartition string `json:"sourcePartition"`
+	SourceID        string `json:"sourceId"`
+	TargetEntity    string `json:"targetEntity"`
+	TargetPartition string `json:"targetPartition"`
+	TargetID        string `json:"targetId"`
+	// SourceHash is the hash of the source record last read.
+	SourceHash string `json:"sourceHash"`
+	// TargetHash is the hash of the record last written to the target.
+	TargetHash    string    `json:"targetHash"`
+	TargetVersion string    `json:"targetVersion,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	SeenAt        time.Time `json:"seenAt"`
+}
+
+const mappingColumns = `source_entity, source_partition, source_id, target_entity, target_partition, target_id, source_hash, target_hash, target_version, created_at, updated_at, seen_at`
+
+func scanMapping(sc interface{ Scan(...any) error }) (Mapping, error) {
+	var m Mapping
+	var c, u, seen int64
+	err := sc.Scan(&m.SourceEntity, &m.SourcePartition, &m.SourceID, &m.TargetEntity, &m.TargetPartition, &m.TargetID,
+		&m.SourceHash, &m.TargetHash, &m.TargetVersion, &c, &u, &seen)
+	m.CreatedAt, m.UpdatedAt, m.SeenAt = fromMillis(c), fromMillis(u), fromMillis(seen)
+	return m, err
+}
+
+// Mappings returns the ID-map rows of the given source ids of one source
+// partition, by source id. Ids without a row are absent from the result.
+func (s *Store) Mappings(ctx context.Context, pipeline, sourceEntity, sourcePartition string, ids []string) (map[string]Mapping, error) {
+	out := make(map[string]Mapping, len(ids))
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, 0, len(part)+3)
+		args = append(args, pipeline, sourceEntity, sourcePartition)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		q := `SELECT ` + mappingColumns + ` FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (?` +
+			strings.Repeat(",?", len(part)-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading the ID map of %s: %w", pipeline, err)
+		}
+		for rows.Next() {
+			m, err := scanMapping(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading the ID map of %s: %w", pipeline, err)
+			}
+			out[m.SourceID] = m
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the ID map of %s: %w", pipeline, err)
+		}
+	}
+	return out, nil
+}
+
+// LookupTarget returns the target id the source record sourceID became in
+// pipeline, in any source partition (the first by partition when several
+// partitions hold the id). It serves the mapping function lookup().
+func (s *Store) LookupTarget(ctx context.Context, pipeline, sourceID string) (string, bool, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, `SELECT target_id FROM id_map WHERE pipeline = ? AND source_id = ? ORDER BY source_entity, source_partition LIMIT 1`,
+		pipeline, sourceID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("looking up %q in the ID map of %s: %w", sourceID, pipeline, err)
+	}
+	return id, true, nil
+}
+
+// MappingsOf returns every ID-map row of pipeline, optionally narrowed to
+// one source partition (nil: all), ordered by source key.
+func (s *Store) MappingsOf(ctx context.Context, pipeline string, sourcePartition *string) ([]Mapping, error) {
+	q := `SELECT ` + mappingColumns + ` FROM id_map WHERE pipeline = ?`
+	args := []any{pipeline}
+	if sourcePartition != nil {
+		q += ` AND source_partition = ?`
+		args = append(args, *sourcePartition)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY source_entity, source_partition, source_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing the ID map of %s: %w", pipeline, err)
+	}
+	defer rows.Close()
+	var out []Mapping
+	for rows.Next() {
+		m, err := scanMapping(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing the ID map of %s: %w", pipeline, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Unseen returns the ID-map rows of partition k not reported by the source
+// since the given time: after a full resync, the records that are gone.
+func (s *Store) Unseen(ctx context.Context, k PartitionKey, since time.Time) ([]Mapping, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+mappingColumns+` FROM id_map
+		WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND seen_at < ? ORDER BY source_id`,
+		k.Pipeline, k.Entity, k.Partition, since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("listing unseen records of %s: %w", k, err)
+	}
+	defer rows.Close()
+	var out []Mapping
+	for rows.Next() {
+		m, err := scanMapping(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing unseen records of %s: %w", k, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Counts are what a run did.
+type Counts struct {
+	Read      int64 `json:"read"`
+	Created   int64 `json:"created"`
+	Updated   int64 `json:"updated"`
+	Deleted   int64 `json:"deleted"`
+	Unchanged int64 `json:"unchanged"`
+	Rejected  int64 `json:"rejected"`
+	Errors    int64 `json:"errors"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Read += o.Read
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Deleted += o.Deleted
+	c.Unchanged += o.Unchanged
+	c.Rejected += o.Rejected
+	c.Errors += o.Errors
+}
+
+// DeadLetter is a record that could not be delivered: the target rejected
+// it or the mapping failed on it.
+type DeadLetter struct {
+	ID        int64  `json:"id"`
+	Pipeline  string `json:"pipeline"`
+	Entity    string `json:"entity"`
+	Partition string `json:"partition"`
+	SourceID  string `json:"sourceId"`
+	// Record is the raw source record as JSON.
+	Record []byte `json:"-"`
+	// Diagnostics says why, as JSON.
+	Diagnostics []byte    `json:"-"`
+	CreatedAt   time.Time `json:"createdAt"`
+	Retried     bool      `json:"retried"`
+	RetriedAt   time.Time `json:"retriedAt,omitzero"`
+}
+
+// Commit is everything one acknowledged batch changes, written in one
+// transaction by Store.Commit.
+type Commit struct {
+	// Key is the source partition the batch came from.
+	Key PartitionKey
+	// Put inserts or replaces ID-map rows (and marks them seen).
+	Put []Mapping
+	// Touch marks source ids of Key as seen without changing them.
+	Touch []string
+	// Remove deletes the ID-map rows of these source ids of Key.
+	Remove []string
+	// DeadLetters are added.
+	DeadLetters []DeadLetter
+	// Retried marks these dead letters as retried.
+	Retried []int64
+	// SetCheckpoint stores Checkpoint as Key's new checkpoint.
+	SetCheckpoint bool
+	Checkpoint    []byte
+	// BeginResync records that a full resync started (kept if one already
+	// runs); EndResync clears it.
+	BeginResync, EndResync bool
+	// RunID, when not zero, is the run whose counts grow by Counts.
+	RunID  int64
+	Counts Counts
+}
+
+// Commit writes c in one transaction: either all of it is stored or none.
+func (s *Store) Commit(ctx context.Context, c Commit) error {
+	now := s.stamp()
+	k := c.Key
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if len(c.Put) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT INTO id_map (pipeline, `+mappingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET
+				target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
+				source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
+				updated_at = excluded.updated_at, seen_at = excluded.seen_at`)
+			if err != nil {
+				return fmt.Errorf("preparing ID-map writes: %w", err)
+			}
+			for _, m := range c.Put {
+				if _, err := st.ExecContext(ctx, k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
+					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now); err != nil {
+					st.Close()
+					return fmt.Errorf("writing the ID-map row of %s: %w", m.SourceID, err)
+				}
+			}
+			st.Close()
+		}
+		if len(c.Touch) > 0 {
+			st, err := tx.PrepareContext(ctx, `UPDATE id_map SET seen_at = ? WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`)
+			if err != nil {
+				return fmt.Errorf("preparing ID-map touches: %w", err)
+			}
+			for _, id := range c.Touch {
+				if _, err := st.ExecContext(ctx, now, k.Pipeline, k.Entity, k.Partition, id); err != nil {
+					st.Close()
+					return fmt.Errorf("touching the ID-map row of %s: %w", id, err)
+				}
+			}
+			st.Close()
+		}
+		for _, id := range c.Remove {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`,
+				k.Pipeline, k.Entity, k.Partition, id); err != nil {
+				return fmt.Errorf("removing the ID-map row of %s: %w", id, err)
+			}
+		}
+		for _, d := range c.DeadLetters {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (pipeline, entity, partition, source_id, record, diagnostics, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				k.Pipeline, d.Entity, d.Partition, d.SourceID, string(d.Record), string(d.Diagnostics), now); err != nil {
+				return fmt.Errorf("writing the dead letter of %s: %w", d.SourceID, err)
+			}
+		}
+		for _, id := range c.Retried {
+			if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET retried = 1, retried_at = ? WHERE id = ?`, now, id); err != nil {
+				return fmt.Errorf("marking dead letter %d retried: %w", id, err)
+			}
+		}
+		if c.SetCheckpoint || c.BeginResync || c.EndResync {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (pipeline, entity, partition, checkpoint, resync_since, updated_at) VALUES (?, ?, ?, NULL, NULL, ?)
+				ON CONFLICT (pipeline, entity, partition) DO NOTHING`, k.Pipeline, k.Entity, k.Partition, now); err != nil {
+				return fmt.Errorf("creating the checkpoint of %s: %w", k, err)
+			}
+		}
+		if c.BeginResync {
+			if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET resync_since = coalesce(resync_since, ?) WHERE pipeline = ? AND entity = ? AND partition = ?`,
+				now, k.Pipeline, k.Entity, k.Partition); err != nil {
+				return fmt.Errorf("beginning the resync of %s: %w", k, err)
+			}
+		}
+		if c.SetCheckpoint {
+			if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET checkpoint = ?, updated_at = ? WHERE pipeline = ? AND entity = ? AND partition = ?`,
+				nonNil(c.Checkpoint), now, k.Pipeline, k.Entity, k.Partition); err != nil {
+				return fmt.Errorf("writing the checkpoint of %s: %w", k, err)
+			}
+		}
+		if c.EndResync {
+			if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET resync_since = NULL WHERE pipeline = ? AND entity = ? AND partition = ?`,
+				k.Pipeline, k.Entity, k.Partition); err != nil {
+				return fmt.Errorf("ending the resync of %s: %w", k, err)
+			}
+		}
+		if c.RunID != 0 {
+			n := c.Counts
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET read = read + ?, created = created + ?, updated = updated + ?, deleted = deleted + ?,
+				unchanged = unchanged + ?, rejected = rejected + ?, errors = errors + ? WHERE id = ?`,
+				n.Read, n.Created, n.Updated, n.Deleted, n.Unchanged, n.Rejected, n.Errors, c.RunID); err != nil {
+				return fmt.Errorf("counting run %d: %w", c.RunID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("committing a batch of %s: %w", k, err)
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// DeadLetters returns the dead letters of pipeline in the order they were
+// added; retried ones only when includeRetried is set.
+func (s *Store) DeadLetters(ctx context.Context, pipeline string, includeRetried bool) ([]DeadLetter, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, pipeline, entity, partition, source_id, record, diagnostics, created_at, retried, retried_at
+		FROM dead_letters WHERE pipeline = ? AND (? OR retried = 0) ORDER BY id`, pipeline, includeRetried)
+	if err != nil {
+		return nil, fmt.Errorf("listing dead letters of %s: %w", pipeline, err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		var d DeadLetter
+		var rec, diags string
+		var created int64
+		var retriedAt sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Pipeline, &d.Entity, &d.Partition, &d.SourceID, &rec, &diags, &created, &d.Retried, &retriedAt); err != nil {
+			return nil, fmt.Errorf("listing dead letters of %s: %w", pipeline, err)
+		}
+		d.Record, d.Diagnostics = []byte(rec), []byte(diags)
+		d.CreatedAt, d.RetriedAt = fromMillis(created), fromMillis(retriedAt.Int64)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Run is one entry of the run history.
+type Run struct {
+	ID int64 `json:"id"`
+	PartitionKey
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	// Status is running, ok or failed. A run left running by a crashed
+	// process stays running.
+	Status string `json:"status"`
+	Counts
+	Error string `json:"error,omitempty"`
+}
+
+// Run statuses.
+const (
+	RunRunning = "running"
+	RunOK      = "ok"
+	RunFailed  = "failed"
+)
+
+// StartRun records the start of a run of k and returns its id.
+func (s *Store) StartRun(ctx context.Context, k PartitionKey) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO runs (pipeline, entity, partition, started_at, status) VALUES (?, ?, ?, ?, ?)`,
+		k.Pipeline, k.Entity, k.Partition, s.stamp(), RunRunning)
+	if err != nil {
+		return 0, fmt.Errorf("recording the start of a run of %s: %w", k, err)
+	}
+	return res.LastInsertId()
+}
+
+// FinishRun records the end of run id: ok when runErr is nil, failed with
+// its message otherwise.
+func (s *Store) FinishRun(ctx context.Context, id int64, runErr error) error {
+	status, msg := RunOK, ""
+	if runErr != nil {
+		status, msg = RunFailed, runErr.Error()
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE runs SET finished_at = ?, status = ?, error = ? WHERE id = ?`, s.stamp(), status, msg, id); err != nil {
+		return fmt.Errorf("recording the end of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// LastRuns returns the latest run of every partition of pipeline (every
+// pipeline when empty), ordered by key.
+func (s *Store) LastRuns(ctx context.Context, pipeline string) ([]Run, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, pipeline, entity, partition, started_at, finished_at, status,
+		read, created, updated, deleted, unchanged, rejected, errors, error
+		FROM runs WHERE id IN (SELECT max(id) FROM runs WHERE ? = '' OR pipeline = ? GROUP BY pipeline, entity, partition)
+		ORDER BY pipeline, entity, partition`, pipeline, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started int64
+		var finished sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Pipeline, &r.Entity, &r.Partition, &started, &finished, &r.Status,
+			&r.Read, &r.Created, &r.Updated, &r.Deleted, &r.Unchanged, &r.Rejected, &r.Errors, &r.Error); err != nil {
+			return nil, fmt.Errorf("listing runs: %w", err)
+		}
+		r.StartedAt, r.FinishedAt = fromMillis(started), fromMillis(finished.Int64)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LastError returns the latest failed run's error of partition k, and when
+// it happened; empty when the partition never failed.
+func (s *Store) LastError(ctx context.Context, k PartitionKey) (string, time.Time, error) {
+	var msg string
+	var at sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT error, finished_at FROM runs WHERE pipeline = ? AND entity = ? AND partition = ? AND status = ?
+		ORDER BY id DESC LIMIT 1`, k.Pipeline, k.Entity, k.Partition, RunFailed).Scan(&msg, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("reading the last error of %s: %w", k, err)
+	}
+	return msg, fromMillis(at.Int64), nil
+}

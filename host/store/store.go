@@ -1,0 +1,201 @@
+// Package store is the host's state: checkpoints, the ID map, encrypted
+// secrets, connector values, run history and dead letters, in one embedded
+// SQLite database (modernc.org/sqlite, WAL) whose schema is migrated by
+// goose from migrations embedded in the binary.
+//
+// Writes go through a single connection, so there is one writer at a time;
+// reads use a separate pool and see the last committed state (WAL). Every
+// method is safe for concurrent use.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure Open. The zero value reads the secret key from the
+// environment or the key file beside the database.
+type Options struct {
+	// SecretKey is the 32-byte AES-256 key of the secrets. When nil, the key
+	// comes from SYNCPLANE_SECRET_KEY (base64) or, failing that, from
+	// KeyFile, which is created (mode 0600) when the database holds no
+	// secrets yet.
+	SecretKey []byte
+	// KeyFile is where the key is kept when the environment has none;
+	// DefaultKeyFile(path) when empty.
+	KeyFile string
+	// Getenv reads the environment; os.Getenv when nil.
+	Getenv func(string) string
+	// Now is the clock stamping rows; time.Now when nil.
+	Now func() time.Time
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process; 10s when zero.
+	BusyTimeout time.Duration
+}
+
+// SecretKeyEnv is the environment variable holding the base64 encoding of
+// the 32-byte secret key.
+const SecretKeyEnv = "SYNCPLANE_SECRET_KEY"
+
+// DefaultKeyFile is the key file used for the database at dbPath when the
+// environment holds no key: the database's path with ".key" appended.
+func DefaultKeyFile(dbPath string) string { return dbPath + ".key" }
+
+// Store is an open state database. Close it when done.
+type Store struct {
+	path string
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // readers
+	now  func() time.Time
+	aead *sealer
+}
+
+// Open opens (creating if needed) the database at path, applies pending
+// migrations and loads the secret key. A key that does not decrypt the
+// database's key-check value, or a missing key for a database that has
+// one, is an error: the store never starts over silently.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+		return nil, errors.New("state store: PostgreSQL is not implemented yet; use a SQLite file path")
+	}
+	if path == "" {
+		return nil, errors.New("state store: empty database path")
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	if opts.KeyFile == "" {
+		opts.KeyFile = DefaultKeyFile(path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("state store: creating directory %s: %w", dir, err)
+		}
+	}
+	w, err := openPool(path, opts.BusyTimeout, false)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, w: w, now: opts.Now}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := openPool(path, opts.BusyTimeout, true)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	if err := s.loadKey(ctx, opts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openPool opens a connection pool on path with WAL, a busy timeout and
+// immediate write transactions.
+func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("state store: opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrate applies the embedded goose migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("state store: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, sub)
+	if err != nil {
+		return fmt.Errorf("state store: preparing migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("state store: migrating %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// DB returns the writer pool (one connection), for components that keep
+// their own tables in the same database, such as the job queue. Holding a
+// transaction on it blocks every other write of the store.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Store) stamp() int64 { return s.now().UnixMilli() }
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// inTx runs fn in a write transaction, committing when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}

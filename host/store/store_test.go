@@ -1,0 +1,289 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func openTest(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	if opts.Getenv == nil {
+		opts.Getenv = noEnv
+	}
+	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSecretsAreEncryptedAtRest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	s := openTest(t, path, Options{})
+	const plain = "refresh-token-PLAINTEXT-0123456789"
+	sec := s.Host("m365").Secrets()
+	if err := sec.Put(ctx, "refresh/anna", []byte(plain)); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := sec.Get(ctx, "refresh/anna")
+	if err != nil || !found || string(got) != plain {
+		t.Fatalf("Get = %q, %v, %v; want the plaintext back", got, found, err)
+	}
+	// Another connection does not see it.
+	if _, found, _ := s.Host("other").Secrets().Get(ctx, "refresh/anna"); found {
+		t.Fatal("a secret leaked to another connection")
+	}
+	list, err := sec.List(ctx, "refresh/")
+	if err != nil || len(list) != 1 || list[0].Key != "refresh/anna" || list[0].Value != nil {
+		t.Fatalf("List = %+v, %v; want the name only", list, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Neither the database nor its WAL holds the plaintext.
+	files, _ := filepath.Glob(path + "*")
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".key") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(plain)) {
+			t.Fatalf("%s contains the secret in plaintext", f)
+		}
+	}
+	// The key file exists with mode 0600.
+	st, err := os.Stat(DefaultKeyFile(path))
+	if err != nil {
+		t.Fatalf("key file: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	// Reopening with the same key file reads the secret.
+	s2 := openTest(t, path, Options{})
+	got, found, err = s2.Host("m365").Secrets().Get(ctx, "refresh/anna")
+	if err != nil || !found || string(got) != plain {
+		t.Fatalf("after reopen Get = %q, %v, %v", got, found, err)
+	}
+}
+
+func TestWrongOrMissingKeyIsAnError(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	key := make([]byte, 32)
+	rand.Read(key)
+	env := func(k string) string {
+		if k == SecretKeyEnv {
+			return base64.StdEncoding.EncodeToString(key)
+		}
+		return ""
+	}
+	s := openTest(t, path, Options{Getenv: env})
+	if err := s.Host("c").Secrets().Put(ctx, "token", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(DefaultKeyFile(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file was created although the key came from the environment: %v", err)
+	}
+
+	// Missing: no env, no key file → error, and no key file gets created.
+	_, err := Open(ctx, path, Options{Getenv: noEnv})
+	if !errors.Is(err, ErrMissingKey) {
+		t.Fatalf("Open without key: %v, want ErrMissingKey", err)
+	}
+	if _, err := os.Stat(DefaultKeyFile(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a missing key silently created a new key file")
+	}
+
+	// Wrong: another key → error naming the cause.
+	other := make([]byte, 32)
+	rand.Read(other)
+	_, err = Open(ctx, path, Options{SecretKey: other, Getenv: noEnv})
+	if !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("Open with a wrong key: %v, want ErrWrongKey", err)
+	}
+	// Malformed env key.
+	_, err = Open(ctx, path, Options{Getenv: func(string) string { return "c2hvcnQ=" }})
+	if err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Fatalf("Open with a short key: %v", err)
+	}
+	// The right key still works: nothing was reset.
+	s3 := openTest(t, path, Options{Getenv: env})
+	if v, found, err := s3.Host("c").Secrets().Get(ctx, "token"); err != nil || !found || string(v) != "x" {
+		t.Fatalf("Get after failed opens = %q %v %v", v, found, err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	v := s.Host("g").Values()
+	if _, found, err := v.Get(ctx, "a"); found || err != nil {
+		t.Fatalf("Get missing = %v %v", found, err)
+	}
+	for _, k := range []string{"series/2", "series/1", "other"} {
+		if err := v.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Put(ctx, "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, _ := v.Get(ctx, "empty"); !found || got == nil || len(got) != 0 {
+		t.Fatalf("empty value: %v %v", got, found)
+	}
+	list, err := v.List(ctx, "series/")
+	if err != nil || len(list) != 2 || list[0].Key != "series/1" || string(list[1].Value) != "series/2" {
+		t.Fatalf("List = %+v %v", list, err)
+	}
+	if err := v.Delete(ctx, "series/1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Delete(ctx, "never"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := v.Get(ctx, "series/1"); found {
+		t.Fatal("deleted value still there")
+	}
+	if _, found, _ := s.Host("h").Values().Get(ctx, "other"); found {
+		t.Fatal("values leaked across connections")
+	}
+}
+
+func TestCommitIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	k := PartitionKey{Pipeline: "p", Entity: "e", Partition: "u1"}
+	run, err := s.StartRun(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := func(src, tgt string) Mapping {
+		return Mapping{SourceEntity: "e", SourcePartition: "u1", SourceID: src, TargetEntity: "t", TargetID: tgt, TargetHash: "h" + src}
+	}
+	err = s.Commit(ctx, Commit{
+		Key: k, Put: []Mapping{m("s1", "t1"), m("s2", "t2")},
+		DeadLetters:   []DeadLetter{{Entity: "e", Partition: "u1", SourceID: "s3", Record: []byte(`{"id":"s3"}`), Diagnostics: []byte(`[]`)}},
+		SetCheckpoint: true, Checkpoint: []byte("cp1"),
+		RunID: run, Counts: Counts{Read: 3, Created: 2, Rejected: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A commit that fails part-way (a target id already mapped: the unique
+	// index) leaves nothing of itself behind.
+	err = s.Commit(ctx, Commit{
+		Key: k, Put: []Mapping{m("s4", "t4"), m("s5", "t1")},
+		DeadLetters:   []DeadLetter{{Entity: "e", Partition: "u1", SourceID: "s6", Record: []byte(`{}`), Diagnostics: []byte(`[]`)}},
+		SetCheckpoint: true, Checkpoint: []byte("cp2"),
+		RunID: run, Counts: Counts{Read: 3, Created: 2},
+	})
+	if err == nil {
+		t.Fatal("commit mapping two sources to one target succeeded")
+	}
+	cp, found, err := s.Checkpoint(ctx, k)
+	if err != nil || !found || string(cp.Checkpoint) != "cp1" {
+		t.Fatalf("checkpoint = %q %v %v, want cp1", cp.Checkpoint, found, err)
+	}
+	got, err := s.Mappings(ctx, "p", "e", "u1", []string{"s1", "s2", "s4", "s5"})
+	if err != nil || len(got) != 2 || got["s1"].TargetID != "t1" || got["s2"].TargetHash != "hs2" {
+		t.Fatalf("Mappings = %+v %v", got, err)
+	}
+	dls, err := s.DeadLetters(ctx, "p", false)
+	if err != nil || len(dls) != 1 || dls[0].SourceID != "s3" || string(dls[0].Record) != `{"id":"s3"}` {
+		t.Fatalf("DeadLetters = %+v %v", dls, err)
+	}
+	if err := s.FinishRun(ctx, run, nil); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.LastRuns(ctx, "p")
+	if err != nil || len(runs) != 1 || runs[0].Read != 3 || runs[0].Created != 2 || runs[0].Rejected != 1 || runs[0].Status != RunOK {
+		t.Fatalf("LastRuns = %+v %v", runs, err)
+	}
+	if id, ok, err := s.LookupTarget(ctx, "p", "s2"); err != nil || !ok || id != "t2" {
+		t.Fatalf("LookupTarget = %q %v %v", id, ok, err)
+	}
+	// Retried dead letters drop out of the default listing.
+	if err := s.Commit(ctx, Commit{Key: k, Retried: []int64{dls[0].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if dls, _ := s.DeadLetters(ctx, "p", false); len(dls) != 0 {
+		t.Fatalf("retried dead letter still listed: %+v", dls)
+	}
+	if dls, _ := s.DeadLetters(ctx, "p", true); len(dls) != 1 || !dls[0].Retried {
+		t.Fatalf("retried dead letter: %+v", dls)
+	}
+}
+
+func TestResyncAndReset(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: now})
+	k := PartitionKey{Pipeline: "p", Entity: "e"}
+	put := func(ids ...string) []Mapping {
+		var out []Mapping
+		for _, id := range ids {
+			out = append(out, Mapping{SourceEntity: "e", SourceID: id, TargetEntity: "t", TargetID: "T" + id})
+		}
+		return out
+	}
+	if err := s.Commit(ctx, Commit{Key: k, Put: put("a", "b", "c"), SetCheckpoint: true, Checkpoint: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	if n, err := s.Reset(ctx, "p", nil); err != nil || n != 1 {
+		t.Fatalf("Reset = %d %v", n, err)
+	}
+	cp, _, _ := s.Checkpoint(ctx, k)
+	if cp.Checkpoint != nil || !cp.ResyncSince.Equal(clock) {
+		t.Fatalf("after reset: %+v", cp)
+	}
+	clock = clock.Add(time.Minute)
+	if err := s.Commit(ctx, Commit{Key: k, Put: put("a"), Touch: []string{"c"}, SetCheckpoint: true, Checkpoint: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	unseen, err := s.Unseen(ctx, k, cp.ResyncSince)
+	if err != nil || len(unseen) != 1 || unseen[0].SourceID != "b" {
+		t.Fatalf("Unseen = %+v %v; want b", unseen, err)
+	}
+	if err := s.Commit(ctx, Commit{Key: k, Remove: []string{"b"}, EndResync: true}); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, _ = s.Checkpoint(ctx, k)
+	if !cp.ResyncSince.IsZero() || string(cp.Checkpoint) != "2" {
+		t.Fatalf("after resync end: %+v", cp)
+	}
+	all, _ := s.MappingsOf(ctx, "p", nil)
+	if len(all) != 2 {
+		t.Fatalf("mappings after removal: %+v", all)
+	}
+}
+
+func TestPostgresNotImplemented(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://localhost/x", Options{Getenv: noEnv})
+	if err == nil || !strings.Contains(err.Error(), "not implemented") {
+		t.Fatalf("Open(postgres) = %v", err)
+	}
+}
