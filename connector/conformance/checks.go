@@ -471,4 +471,3 @@ func sortedIDs(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
-
