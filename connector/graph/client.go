@@ -1,0 +1,334 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+)
+
+// newHTTPClient returns the one http.Client the connection uses for sign-in
+// and Graph, trusting the system roots plus caPEM.
+func newHTTPClient(caPEM []byte) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	if len(caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, errors.New("ca_file holds no usable certificate")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+// request is one Graph call.
+type request struct {
+	method string
+	// url is absolute, or relative to the Graph root with its version
+	// ("/v1.0/users").
+	url    string
+	header http.Header
+	body   []byte
+	// mailbox, when set, is the user whose mailbox the call touches: it
+	// picks the per-mailbox concurrency slot and, for per-user sign-in,
+	// the token.
+	mailbox string
+}
+
+// graphClient sends requests with a bearer token, bounded concurrency and
+// retries on throttling and transient failures.
+type graphClient struct {
+	http   *http.Client
+	root   string // https://graph.microsoft.com
+	tokens tokenSource
+	cfg    *config
+	global chan struct{}
+
+	mu    sync.Mutex
+	slots map[string]chan struct{}
+
+	// sleep waits d or until ctx ends; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+	// maxAttempts bounds tries per request.
+	maxAttempts int
+}
+
+func newGraphClient(hc *http.Client, cfg *config, tokens tokenSource) *graphClient {
+	return &graphClient{
+		http: hc, root: cfg.graphRoot, tokens: tokens, cfg: cfg,
+		global:      make(chan struct{}, cfg.MaxConcurrency),
+		slots:       map[string]chan struct{}{},
+		sleep:       sleepCtx,
+		maxAttempts: 6,
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *graphClient) slot(mailbox string) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.slots[strings.ToLower(mailbox)]
+	if !ok {
+		s = make(chan struct{}, c.cfg.MaxConcurrencyPerMailbox)
+		c.slots[strings.ToLower(mailbox)] = s
+	}
+	return s
+}
+
+func (c *graphClient) acquire(ctx context.Context, mailbox string) (func(), error) {
+	var mb chan struct{}
+	if mailbox != "" {
+		mb = c.slot(mailbox)
+		select {
+		case mb <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	select {
+	case c.global <- struct{}{}:
+	case <-ctx.Done():
+		if mb != nil {
+			<-mb
+		}
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-c.global
+		if mb != nil {
+			<-mb
+		}
+	}, nil
+}
+
+// response is a fully read Graph answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends r and returns a 2xx response, or an error: a *graphError for an
+// answer of the service, a diagnostic for sign-in failures. 429, 503 and
+// 504 and broken connections are retried, honouring Retry-After, with
+// exponential back-off and jitter otherwise.
+func (c *graphClient) do(ctx context.Context, r request) (*response, error) {
+	url := r.url
+	if strings.HasPrefix(url, "/") {
+		url = c.root + url
+	}
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, err := c.once(ctx, r, url)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		wait, retry := retryable(err, attempt)
+		if !retry || attempt >= c.maxAttempts || ctx.Err() != nil {
+			return nil, lastErr
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, lastErr
+		}
+	}
+}
+
+func (c *graphClient) once(ctx context.Context, r request, url string) (*response, error) {
+	release, err := c.acquire(ctx, r.mailbox)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tok, err := c.tokens.token(ctx, r.mailbox)
+	if err != nil {
+		return nil, err
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, url, body)
+	if err != nil {
+		return nil, fmt.Errorf("building request %s %s: %w", r.method, redactURL(url), err)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if r.body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &transportError{err: fmt.Errorf("%s %s: %w", r.method, redactURL(url), err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, &transportError{err: fmt.Errorf("reading answer to %s %s: %w", r.method, redactURL(url), err)}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	}
+	return nil, newGraphError(resp.StatusCode, resp.Header, b, r.method, url)
+}
+
+// redactURL drops the query, which may hold delta and skip tokens.
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// transportError is a failure below HTTP (reset, truncated body): retried.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// graphError is an error answer of Graph in its error envelope
+// (graph-api-facts §12: {"error":{"code","message","innerError"}}).
+type graphError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+	what       string
+}
+
+func newGraphError(status int, h http.Header, body []byte, method, url string) *graphError {
+	e := &graphError{Status: status, what: method + " " + redactURL(url)}
+	var env struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &env) == nil {
+		e.Code, e.Message = env.Error.Code, env.Error.Message
+	}
+	if e.Code == "" {
+		e.Code = http.StatusText(status)
+	}
+	// Retry-After in seconds, possibly fractional ("2.128", graph-api-facts §4.3).
+	if ra := h.Get("Retry-After"); ra != "" {
+		if f, err := strconv.ParseFloat(ra, 64); err == nil && f >= 0 {
+			e.RetryAfter = time.Duration(f * float64(time.Second))
+		} else if t, err := http.ParseTime(ra); err == nil {
+			e.RetryAfter = time.Until(t)
+		}
+	}
+	return e
+}
+
+func (e *graphError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d %s: %s", e.what, e.Status, e.Code, e.Message)
+}
+
+// is reports whether the service code equals code, ignoring case (Graph
+// spells syncStateNotFound both ways, graph-api-facts §1.1).
+func (e *graphError) is(code string) bool { return strings.EqualFold(e.Code, code) }
+
+// resyncNeeded reports whether the answer says a delta token is no longer
+// usable (graph-api-facts §1.1: 410 Gone, syncStateNotFound, resyncRequired,
+// InvalidDeltaToken).
+func (e *graphError) resyncNeeded() bool {
+	return e.Status == http.StatusGone || e.is("syncStateNotFound") || e.is("resyncRequired") || e.is("InvalidDeltaToken")
+}
+
+// diagnostic turns the error into a contract diagnostic about subject (a
+// mailbox or "the directory").
+func (e *graphError) diagnostic(subject string) *connector.Diagnostic {
+	detail := fmt.Sprintf("Graph answered %d %s: %s", e.Status, e.Code, e.Message)
+	var d *connector.Diagnostic
+	switch {
+	case e.is("MailboxNotEnabledForRESTAPI"):
+		d = connector.Errorf(connector.NotFound, "%s has no Exchange Online mailbox", subject)
+	case e.Status == http.StatusUnauthorized:
+		d = connector.Errorf(connector.AuthFailed, "Graph refused the access token for %s", subject)
+	case e.Status == http.StatusForbidden && e.is("ErrorAccessDenied"):
+		d = connector.Errorf(connector.PermissionDenied, "access to %s is denied (missing application permission, or an application access policy / RBAC scope excludes it)", subject)
+	case e.Status == http.StatusForbidden:
+		d = connector.Errorf(connector.PermissionDenied, "permission denied for %s", subject)
+	case e.Status == http.StatusNotFound:
+		d = connector.Errorf(connector.NotFound, "%s not found", subject)
+	case e.Status == http.StatusTooManyRequests:
+		d = connector.Errorf(connector.RateLimited, "Graph throttled requests for %s", subject).WithRetryAfter(e.RetryAfter)
+	case e.Status >= 500:
+		d = connector.Errorf(connector.Unavailable, "Graph is unavailable for %s", subject).WithRetryAfter(e.RetryAfter)
+	case e.Status == http.StatusConflict || e.Status == http.StatusPreconditionFailed:
+		d = connector.Errorf(connector.Conflict, "conflicting change for %s", subject)
+	default:
+		d = connector.Errorf(connector.InvalidInput, "Graph rejected the request for %s", subject)
+	}
+	return d.WithDetail("%s", detail)
+}
+
+// retryable decides whether to try again and after how long.
+func retryable(err error, attempt int) (time.Duration, bool) {
+	var ge *graphError
+	if errors.As(err, &ge) {
+		switch ge.Status {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusBadGateway:
+			if ge.RetryAfter > 0 {
+				return ge.RetryAfter, true
+			}
+			return backoff(attempt), true
+		}
+		return 0, false
+	}
+	var te *transportError
+	if errors.As(err, &te) {
+		return backoff(attempt), true
+	}
+	return 0, false
+}
+
+// backoff is exponential from 200 ms, capped at 30 s, with full jitter on
+// the upper half.
+func backoff(attempt int) time.Duration {
+	d := 200 * time.Millisecond << min(attempt-1, 8)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// getJSON GETs url and decodes the body into v.
+func (c *graphClient) getJSON(ctx context.Context, r request, v any) error {
+	r.method = http.MethodGet
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return fmt.Errorf("decoding answer to GET %s: %w", redactURL(r.url), err)
+	}
+	return nil
+}
