@@ -52,4 +52,3 @@ func TestErrorExamples(t *testing.T) {
 		}
 	}
 }
-
