@@ -300,11 +300,14 @@ func offsetPos(p Position, src string, off int) Position {
 func (c *compiler) options() []expr.Option {
 	limits := c.m.limits
 	var opts []expr.Option
-	if c.typeEnv != nil {
-		opts = append(opts, expr.Env(c.typeEnv))
-	} else {
-		opts = append(opts, expr.Env(map[string]any{ctxName: context.Context(nil)}), expr.AllowUndefinedVariables())
+	env := c.typeEnv
+	if env == nil {
+		env = map[string]any{ctxName: context.Context(nil)}
 	}
+	// Undefined names are allowed by expr because checkNames has already
+	// reported every unknown name (with a suggestion); fields of kind any are
+	// left out of the typed environment and so stay untyped.
+	opts = append(opts, expr.Env(env), expr.AllowUndefinedVariables())
 	opts = append(opts,
 		expr.MaxNodes(limits.MaxNodes),
 		expr.Function("lookup", c.m.lookupFunc, new(func(context.Context, string, any) any)),
@@ -550,7 +553,11 @@ func typeEnvOf(e *schema.Entity) map[string]any {
 	env["id"] = ""
 	env["user"] = ""
 	for _, f := range e.Fields {
-		env[f.Name] = zeroOf(f.Type)
+		if z := zeroOf(f.Type); z != nil {
+			env[f.Name] = z
+		} else {
+			delete(env, f.Name) // an open value: leave it untyped
+		}
 	}
 	env[ctxName] = context.Context(nil)
 	return env

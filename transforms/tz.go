@@ -49,14 +49,17 @@ func LoadZone(name string) (*time.Location, error) {
 	case strings.EqualFold(n, "tzone://Microsoft/Utc"):
 		return time.UTC, nil
 	}
+	// IANA first: "UTC" is both an IANA and a Windows name and should stay
+	// time.UTC.
+	if loc, err := time.LoadLocation(n); err == nil {
+		return loc, nil
+	}
 	if iana, ok := WindowsToIANA(n); ok {
-		n = iana
+		if loc, err := time.LoadLocation(iana); err == nil {
+			return loc, nil
+		}
 	}
-	loc, err := time.LoadLocation(n)
-	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q", name)
-	}
-	return loc, nil
+	return nil, fmt.Errorf("unknown time zone %q", name)
 }
 
 // WindowsToIANA returns the IANA zone CLDR designates for a Windows zone
