@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 )
@@ -95,7 +98,7 @@ func ServeInMemory(t testing.TB, c Connector) Client {
 	t.Helper()
 	b := newMemBroker()
 	l := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
+	s := grpc.NewServer(grpc.ForceServerCodecV2(newWireCodec()))
 	srv := newWireServer(c, b)
 	pb.RegisterConnectorServiceServer(s, srv)
 	go func() { _ = s.Serve(l) }()
@@ -103,7 +106,7 @@ func ServeInMemory(t testing.TB, c Connector) Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := newWireClient(context.Background(), pb.NewConnectorServiceClient(cc), b)
+	cl, err := newWireClient(context.Background(), cc, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,4 +117,76 @@ func ServeInMemory(t testing.TB, c Connector) Client {
 		_ = srv.Close()
 	})
 	return cl
+}
+
+// FastToStandard encodes a ReadResponse with the fast encoder and decodes it
+// with the generated code.
+func FastToStandard(recs []Record) ([]Record, error) {
+	frame, err := encodeReadResponse(recs)
+	if err != nil {
+		return nil, err
+	}
+	var m pb.ReadResponse
+	if err := proto.Unmarshal(frame, &m); err != nil {
+		return nil, err
+	}
+	return recordsFromProto(m.GetRecords())
+}
+
+// StandardToFast encodes a ReadResponse with the generated code (plus an
+// unknown field a newer peer might send) and decodes it with the fast
+// decoder.
+func StandardToFast(recs []Record) ([]Record, error) {
+	prs, err := recordsToProto(recs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(&pb.ReadResponse{Records: prs, Diagnostics: []*pb.Diagnostic{{Summary: "w", Severity: pb.Diagnostic_SEVERITY_WARNING}}})
+	if err != nil {
+		return nil, err
+	}
+	b = protowire.AppendTag(b, 99, protowire.BytesType)
+	b = protowire.AppendString(b, "from the future")
+	var m fastReadResponse
+	if err := m.decode(b); err != nil {
+		return nil, err
+	}
+	if len(m.diagnostics) != 1 || m.diagnostics[0].GetSummary() != "w" {
+		return nil, fmt.Errorf("diagnostics lost: %v", m.diagnostics)
+	}
+	return m.records, nil
+}
+
+// ChangesFastToStandard encodes a change batch with the fast encoder and
+// decodes it with the generated code.
+func ChangesFastToStandard(cb ChangeBatch) (ChangeBatch, error) {
+	frame, err := encodeChangesResponse(cb)
+	if err != nil {
+		return ChangeBatch{}, err
+	}
+	var m pb.ReadChangesResponse
+	if err := proto.Unmarshal(frame, &m); err != nil {
+		return ChangeBatch{}, err
+	}
+	cs, err := changesFromProto(m.GetChanges())
+	return ChangeBatch{Changes: cs, Checkpoint: m.GetCheckpoint(), FullResync: m.GetFullResync(), Warnings: diagsFromProto(m.GetDiagnostics())}, err
+}
+
+// ChangesStandardToFast encodes a change batch with the generated code and
+// decodes it with the fast decoder.
+func ChangesStandardToFast(cb ChangeBatch) (ChangeBatch, error) {
+	cs, err := changesToProto(cb.Changes)
+	if err != nil {
+		return ChangeBatch{}, err
+	}
+	b, err := proto.Marshal(&pb.ReadChangesResponse{Changes: cs, Checkpoint: cb.Checkpoint, FullResync: cb.FullResync, Diagnostics: diagsToProto(cb.Warnings)})
+	if err != nil {
+		return ChangeBatch{}, err
+	}
+	var m fastChangesResponse
+	if err := m.decode(b); err != nil {
+		return ChangeBatch{}, err
+	}
+	m.batch.Warnings = diagsFromProto(m.diagnostics)
+	return m.batch, nil
 }

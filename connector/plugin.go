@@ -28,6 +28,13 @@ const pluginName = "connector"
 // records, a schema. gRPC's default of 4 MiB is too small for large batches.
 const maxMessageBytes = 64 << 20
 
+// windowBytes and bufferBytes size gRPC's flow-control windows and socket
+// buffers for batches of records between two local processes.
+const (
+	windowBytes = 16 << 20
+	bufferBytes = 256 << 10
+)
+
 // envLogLevel carries the host's log level to the plugin so the plugin does
 // not format lines the host would drop.
 const envLogLevel = "SYNCPLANE_LOG_LEVEL"
@@ -55,7 +62,7 @@ type grpcPlugin struct {
 
 // dispensed is what the host side's GRPCClient returns.
 type dispensed struct {
-	cc     pb.ConnectorServiceClient
+	cc     *grpc.ClientConn
 	broker *plugin.GRPCBroker
 }
 
@@ -66,7 +73,7 @@ func (p *grpcPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return &dispensed{cc: pb.NewConnectorServiceClient(cc), broker: broker}, nil
+	return &dispensed{cc: cc, broker: broker}, nil
 }
 
 // PluginOpt configures StartPlugin.
@@ -173,8 +180,15 @@ func StartPlugin(ctx context.Context, cmd *exec.Cmd, opts ...PluginOpt) (*Plugin
 		Stderr:           stderr,
 		SyncStdout:       &lineLogger{log: func(l string) { logger.Info(l, "stream", "stdout") }},
 		SyncStderr:       &lineLogger{log: func(l string) { logger.Info(l, "stream", "stderr") }},
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes))},
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+			// Batches are large and the peer is local: big flow-control
+			// windows and buffers keep a batch from stalling on the way.
+			grpc.WithInitialWindowSize(windowBytes),
+			grpc.WithInitialConnWindowSize(windowBytes),
+			grpc.WithReadBufferSize(bufferBytes),
+			grpc.WithWriteBufferSize(bufferBytes),
+		},
 	})
 
 	type result struct {

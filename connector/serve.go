@@ -73,7 +73,10 @@ func Serve(c Connector, opts ...ServeOpt) {
 		HandshakeConfig:  Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {pluginName: p}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
+			opts = append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes),
+				grpc.ForceServerCodecV2(newWireCodec()),
+				grpc.InitialWindowSize(windowBytes), grpc.InitialConnWindowSize(windowBytes),
+				grpc.ReadBufferSize(bufferBytes), grpc.WriteBufferSize(bufferBytes))
 			return grpc.NewServer(opts...)
 		},
 		Logger: logger,

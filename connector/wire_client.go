@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/syncplane/syncplane/proto/syncplane/connector/v1"
 	"github.com/syncplane/syncplane/schema"
@@ -27,6 +28,7 @@ type hostBroker interface {
 // status as an error wrapping ErrUnimplemented; a transport
 // failure as an UNAVAILABLE diagnostic naming the
 type wireClient struct {
+	conn   grpc.ClientConnInterface
 	cc     pb.ConnectorServiceClient
 	broker hostBroker
 	spec   Spec
@@ -39,12 +41,13 @@ type wireClient struct {
 
 // newWireClient asks the connector for its spec and returns a client. broker may
 // be nil; Configure then offers the connector no host services.
-func newWireClient(ctx context.Context, cc pb.ConnectorServiceClient, broker hostBroker) (*wireClient, error) {
+func newWireClient(ctx context.Context, conn grpc.ClientConnInterface, broker hostBroker) (*wireClient, error) {
+	cc := pb.NewConnectorServiceClient(conn)
 	resp, err := cc.GetSpec(ctx, &pb.GetSpecRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("asking the connector for its spec: %w", err)
 	}
-	return &wireClient{cc: cc, broker: broker, spec: specFromProto(resp), streams: map[string]*writeStream{}}, nil
+	return &wireClient{conn: conn, cc: cc, broker: broker, spec: specFromProto(resp), streams: map[string]*writeStream{}}, nil
 }
 
 // Spec returns the spec the connector answered when the client was created.
@@ -170,11 +173,28 @@ func (c *wireClient) ListPartitions(ctx context.Context, entity string) (Partiti
 	return out, nil
 }
 
+// serverStream opens a server-streaming call whose responses wireCodec
+// decodes straight into SDK values.
+func (c *wireClient) serverStream(ctx context.Context, method string, req proto.Message) (grpc.ClientStream, error) {
+	desc := &grpc.StreamDesc{ServerStreams: true}
+	stream, err := c.conn.NewStream(ctx, desc, method, grpc.ForceCodecV2(newWireCodec()))
+	if err != nil {
+		return nil, err
+	}
+	if err := stream.SendMsg(req); err != nil {
+		return nil, err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return stream, nil
+}
+
 // Read calls emit with each batch the connector streams.
 func (c *wireClient) Read(ctx context.Context, req ReadRequest, emit func([]Record) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.cc.Read(ctx, &pb.ReadRequest{
+	stream, err := c.serverStream(ctx, pb.ConnectorService_Read_FullMethodName, &pb.ReadRequest{
 		Entity:        req.Entity,
 		Partition:     req.Partition,
 		ModifiedSince: timeToProto(req.ModifiedSince),
@@ -184,24 +204,21 @@ func (c *wireClient) Read(ctx context.Context, req ReadRequest, emit func([]Reco
 		return c.callErr(ctx, "Read", err)
 	}
 	for {
-		resp, err := stream.Recv()
+		var resp fastReadResponse
+		err := stream.RecvMsg(&resp)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return c.callErr(ctx, "Read", err)
 		}
-		if err := diagErr(resp.GetDiagnostics()); err != nil {
+		if err := diagErr(resp.diagnostics); err != nil {
 			return err
 		}
-		recs, err := recordsFromProto(resp.GetRecords())
-		if err != nil {
-			return fmt.Errorf("connector %s: reading %s: %w", c.spec.Name, req.Entity, err)
-		}
-		if len(recs) == 0 {
+		if len(resp.records) == 0 {
 			continue
 		}
-		if err := emit(recs); err != nil {
+		if err := emit(resp.records); err != nil {
 			return err
 		}
 	}
@@ -211,7 +228,7 @@ func (c *wireClient) Read(ctx context.Context, req ReadRequest, emit func([]Reco
 func (c *wireClient) ReadChanges(ctx context.Context, req ChangesRequest, emit func(ChangeBatch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.cc.ReadChanges(ctx, &pb.ReadChangesRequest{
+	stream, err := c.serverStream(ctx, pb.ConnectorService_ReadChanges_FullMethodName, &pb.ReadChangesRequest{
 		Entity:     req.Entity,
 		Partition:  req.Partition,
 		Checkpoint: req.Checkpoint,
@@ -221,27 +238,20 @@ func (c *wireClient) ReadChanges(ctx context.Context, req ChangesRequest, emit f
 		return c.callErr(ctx, "ReadChanges", err)
 	}
 	for {
-		resp, err := stream.Recv()
+		var resp fastChangesResponse
+		err := stream.RecvMsg(&resp)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return c.callErr(ctx, "ReadChanges", err)
 		}
-		ds := diagsFromProto(resp.GetDiagnostics())
+		ds := diagsFromProto(resp.diagnostics)
 		if ds.HasError() {
 			return ds
 		}
-		changes, err := changesFromProto(resp.GetChanges())
-		if err != nil {
-			return fmt.Errorf("connector %s: reading changes of %s: %w", c.spec.Name, req.Entity, err)
-		}
-		if err := emit(ChangeBatch{
-			Changes:    changes,
-			Checkpoint: resp.GetCheckpoint(),
-			FullResync: resp.GetFullResync(),
-			Warnings:   ds,
-		}); err != nil {
+		resp.batch.Warnings = ds
+		if err := emit(resp.batch); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,9 @@ type hostDialer interface {
 	Dial(id uint32) (*grpc.ClientConn, error)
 }
 
-// wireServer serves one connector as a ConnectorService. Optional capabilities
+// wireServer serves one connector as a ConnectorService. The gRPC server
+// must use wireCodec (grpc.ForceServerCodecV2(newWireCodec())): Read and
+// ReadChanges send pre-encoded frames. Optional capabilities
 // are found by type assertion; one the connector lacks answers Unimplemented.
 // Every other failure travels as diagnostics in the response.
 type wireServer struct {
@@ -144,14 +146,12 @@ func (s *wireServer) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer
 		ModifiedSince: timeFromProto(req.GetModifiedSince()),
 		BatchSize:     int(req.GetBatchSize()),
 	}, func(recs []Record) error {
-		prs, err := recordsToProto(recs)
+		frame, err := encodeReadResponse(recs)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", req.GetEntity(), err)
 		}
-		if sendErr = stream.Send(&pb.ReadResponse{Records: prs}); sendErr != nil {
-			return sendErr
-		}
-		return nil
+		sendErr = stream.SendMsg(frame)
+		return sendErr
 	})
 	if sendErr != nil {
 		return endStatus(ctx, sendErr)
@@ -180,16 +180,11 @@ func (s *wireServer) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerS
 		Checkpoint: req.GetCheckpoint(),
 		BatchSize:  int(req.GetBatchSize()),
 	}, func(b ChangeBatch) error {
-		cs, err := changesToProto(b.Changes)
+		frame, err := encodeChangesResponse(b)
 		if err != nil {
 			return fmt.Errorf("reading changes of %s: %w", req.GetEntity(), err)
 		}
-		sendErr = stream.Send(&pb.ReadChangesResponse{
-			Changes:     cs,
-			Checkpoint:  b.Checkpoint,
-			FullResync:  b.FullResync,
-			Diagnostics: diagsToProto(b.Warnings),
-		})
+		sendErr = stream.SendMsg(frame)
 		return sendErr
 	})
 	if sendErr != nil {

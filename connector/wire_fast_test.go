@@ -1,0 +1,91 @@
+package connector_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/internal/wire/wiretest"
+)
+
+// fastRecords covers every value type, nesting, empty containers, zero
+// values, negative numbers and dates, and records without fields.
+func fastRecords() []connector.Record {
+	recs := []connector.Record{
+		{ID: "empty"},
+		{ID: "zeros", Fields: map[string]any{"b": false, "i": int64(0), "d": 0.0, "s": "", "y": []byte{}, "t": time.Unix(0, 0).UTC(), "l": []any{}, "m": map[string]any{}}},
+		{ID: "neg", Deleted: true, Version: "v", Partition: "p", Modified: time.Date(1969, 7, 20, 20, 17, 40, 5, time.UTC),
+			Fields: map[string]any{"i": int64(-1), "d": -2.5, "t": time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), "date": connector.Date{Year: -44, Month: time.March, Day: 15}}},
+	}
+	for i := range 5 {
+		recs = append(recs, wiretest.Record(i, 300))
+	}
+	return recs
+}
+
+func TestFastEncodingIsStandardProto(t *testing.T) {
+	for name, conv := range map[string]func([]connector.Record) ([]connector.Record, error){
+		"fast to standard": connector.FastToStandard,
+		"standard to fast": connector.StandardToFast,
+	} {
+		in := fastRecords()
+		got, err := conv(in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := fastRecords()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d records, want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			if !wiretest.EqualRecords(got[i], want[i]) {
+				t.Errorf("%s: record %d:\n got %#v\nwant %#v", name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestFastChanges(t *testing.T) {
+	cb := connector.ChangeBatch{Checkpoint: []byte("cp\x00"), FullResync: true,
+		Warnings: connector.Diagnostics{connector.Warnf(connector.NotFound, "gone").WithRetryAfter(time.Second)}}
+	for i, r := range fastRecords() {
+		op := connector.Upsert
+		if i%2 == 1 {
+			op = connector.Delete
+		}
+		cb.Changes = append(cb.Changes, connector.Change{Op: op, Record: r})
+	}
+	for name, conv := range map[string]func(connector.ChangeBatch) (connector.ChangeBatch, error){
+		"fast to standard": connector.ChangesFastToStandard,
+		"standard to fast": connector.ChangesStandardToFast,
+	} {
+		got, err := conv(cb)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(got.Checkpoint) != "cp\x00" || !got.FullResync || len(got.Warnings) != 1 || got.Warnings[0].RetryAfter != time.Second || len(got.Changes) != len(cb.Changes) {
+			t.Fatalf("%s: got %+v", name, got)
+		}
+		for i := range cb.Changes {
+			if got.Changes[i].Op != cb.Changes[i].Op || !wiretest.EqualRecords(got.Changes[i].Record, cb.Changes[i].Record) {
+				t.Errorf("%s: change %d differs: %+v", name, i, got.Changes[i])
+			}
+		}
+	}
+}
+
+func TestFastRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		rec  connector.Record
+		want string
+	}{
+		{connector.Record{ID: "a", Fields: map[string]any{"s": "bad\xff"}}, `record "a" field .s: string is not valid UTF-8`},
+		{connector.Record{ID: "b", Fields: map[string]any{"l": []any{map[string]any{"x": struct{}{}}}}}, `record "b" field l: [0]: .x: unsupported value type struct {}`},
+	} {
+		_, err := connector.FastToStandard([]connector.Record{tc.rec})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}
