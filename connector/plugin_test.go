@@ -102,6 +102,12 @@ func (n *noisy) Read(ctx context.Context, req connector.ReadRequest, emit func([
 	return nil
 }
 
+// Close logs, so the host sees that Close ran in the plugin on shutdown.
+func (n *noisy) Close() error {
+	slog.Info("connector closed")
+	return n.Full.Close()
+}
+
 type nullPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 
 func (nullPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
@@ -237,6 +243,7 @@ func TestPlugin(t *testing.T) {
 		if !p.Exited() {
 			t.Error("still running after Close")
 		}
+		l.waitFor(t, "connector closed")
 		if _, attrs := l.waitFor(t, "plugin process exited"); attrs["connector"] != "wiretest" {
 			t.Errorf("exit record attrs = %v", attrs)
 		}

@@ -39,13 +39,17 @@ func testFactories() map[string]func() connector.Connector {
 // process and over the plugin boundary. Reading entity "crash" ends the
 // process after the first batch.
 type benchConn struct {
-	recs []connector.Record
-	byID map[string]int
+	recs  []connector.Record
+	lines [][]byte // with JSON set: the records as JSON lines, decoded on Read
+	byID  map[string]int
 }
 
 type benchSettings struct {
 	Records int `json:"records"`
 	Size    int `json:"size"`
+	// JSON makes Read decode each record from a JSON line, as a connector
+	// reading files or HTTP responses does, instead of copying it.
+	JSON bool `json:"json"`
 }
 
 // benchRecord returns record i with a payload making it about size bytes.
@@ -85,8 +89,31 @@ func (c *benchConn) Configure(_ context.Context, req connector.ConfigureRequest)
 	for i := range c.recs {
 		c.recs[i] = benchRecord(i, s.Size)
 		c.byID[c.recs[i].ID] = i
+		if s.JSON {
+			line, err := json.Marshal(c.recs[i].Fields)
+			if err != nil {
+				return err
+			}
+			c.lines = append(c.lines, line)
+		}
 	}
 	return nil
+}
+
+// decodeLine turns a JSON line back into the record it came from.
+func decodeLine(line []byte) (connector.Record, error) {
+	var fields map[string]any
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return connector.Record{}, err
+	}
+	start, err := time.Parse(time.RFC3339Nano, fields["start"].(string))
+	if err != nil {
+		return connector.Record{}, err
+	}
+	fields["start"] = start
+	fields["n"] = int64(fields["n"].(float64))
+	id := fields["id"].(string)
+	return connector.Record{ID: id, Version: "1", Modified: start, Fields: fields}, nil
 }
 
 func (c *benchConn) Check(context.Context) connector.Diagnostics { return nil }
@@ -111,8 +138,16 @@ func (c *benchConn) Read(ctx context.Context, req connector.ReadRequest, emit fu
 			return err
 		}
 		batch := make([]connector.Record, 0, size)
-		for _, r := range c.recs[i:min(i+size, len(c.recs))] {
-			batch = append(batch, r.Clone())
+		for j, r := range c.recs[i:min(i+size, len(c.recs))] {
+			if c.lines == nil {
+				batch = append(batch, r.Clone())
+				continue
+			}
+			d, err := decodeLine(c.lines[i+j])
+			if err != nil {
+				return connector.Errorf(connector.Internal, "record %d: %v", i+j, err)
+			}
+			batch = append(batch, d)
 		}
 		if err := emit(batch); err != nil {
 			return err
