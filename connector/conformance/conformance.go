@@ -122,9 +122,18 @@ type kit struct {
 	start func(t *testing.T) connector.Client
 }
 
-// startPlugin re-executes the test binary as the connector's plugin.
-func startPlugin(t *testing.T) connector.Client {
+func startPlugin(t *testing.T) connector.Client { return Plugin(t) }
+
+// Plugin starts the connector as a plugin process — this test binary
+// re-executed, which Main turns into the plugin — and returns the host's
+// client for it, closed when tb ends. It needs TestMain to call Main. Use it
+// to measure a connector across the plugin boundary in a benchmark.
+func Plugin(tb testing.TB) connector.Client {
+	t := tb
 	t.Helper()
+	if !mainInstalled.Load() {
+		t.Fatalf("conformance.Plugin re-executes this test binary as the connector's plugin, which needs TestMain to call conformance.Main")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatalf("finding the test binary to start as a plugin: %v", err)
@@ -140,13 +149,14 @@ func startPlugin(t *testing.T) connector.Client {
 	if err != nil {
 		t.Fatalf("starting the connector as a plugin process: %v", err)
 	}
+	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
 
 // testLog sends plugin log lines to t.Log until the test ends.
 type testLog struct {
 	mu      sync.Mutex
-	t       *testing.T
+	t       testing.TB
 	stopped bool
 }
 

@@ -219,6 +219,14 @@ func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
 	p := message.NewPrinter(language.English)
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
+		if k, ok := e.ErrorKind.(*kind.PropertyNames); ok {
+			// The causes describe the name as if it were a value at the
+			// root; name the entry instead.
+			at := join(strings.Join(e.InstanceLocation, "."), k.Property)
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at,
+				"%q is not allowed as a name here: use letters, digits, _ . - and do not start with . or -", k.Property))
+			return
+		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)
