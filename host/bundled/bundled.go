@@ -4,7 +4,10 @@
 // tests and benchmarks.
 package bundled
 
-import "github.com/syncplane/syncplane/connector"
+import (
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/jsonl"
+)
 
 // Factories returns a new map from connector name to a function making a
 // fresh, unconfigured instance of that connector. Each call returns a new
@@ -12,5 +15,7 @@ import "github.com/syncplane/syncplane/connector"
 //
 // To bundle a connector, add one line here.
 func Factories() map[string]func() connector.Connector {
-	return map[string]func() connector.Connector{}
+	return map[string]func() connector.Connector{
+		jsonl.Name: jsonl.New,
+	}
 }
