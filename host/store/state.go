@@ -232,7 +232,10 @@ type Counts struct {
 	Deleted   int64 `json:"deleted"`
 	Unchanged int64 `json:"unchanged"`
 	Rejected  int64 `json:"rejected"`
-	Errors    int64 `json:"errors"`
+	// Skipped counts records the filter left out and deletes the policy
+	// ignores.
+	Skipped int64 `json:"skipped"`
+	Errors  int64 `json:"errors"`
 }
 
 // Add adds o to c.
@@ -243,6 +246,7 @@ func (c *Counts) Add(o Counts) {
 	c.Deleted += o.Deleted
 	c.Unchanged += o.Unchanged
 	c.Rejected += o.Rejected
+	c.Skipped += o.Skipped
 	c.Errors += o.Errors
 }
 
@@ -369,8 +373,8 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 		if c.RunID != 0 {
 			n := c.Counts
 			if _, err := tx.ExecContext(ctx, `UPDATE runs SET read = read + ?, created = created + ?, updated = updated + ?, deleted = deleted + ?,
-				unchanged = unchanged + ?, rejected = rejected + ?, errors = errors + ? WHERE id = ?`,
-				n.Read, n.Created, n.Updated, n.Deleted, n.Unchanged, n.Rejected, n.Errors, c.RunID); err != nil {
+				unchanged = unchanged + ?, rejected = rejected + ?, skipped = skipped + ?, errors = errors + ? WHERE id = ?`,
+				n.Read, n.Created, n.Updated, n.Deleted, n.Unchanged, n.Rejected, n.Skipped, n.Errors, c.RunID); err != nil {
 				return fmt.Errorf("counting run %d: %w", c.RunID, err)
 			}
 		}
@@ -461,7 +465,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, runErr error) error {
 // pipeline when empty), ordered by key.
 func (s *Store) LastRuns(ctx context.Context, pipeline string) ([]Run, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, pipeline, entity, partition, started_at, finished_at, status,
-		read, created, updated, deleted, unchanged, rejected, errors, error
+		read, created, updated, deleted, unchanged, rejected, skipped, errors, error
 		FROM runs WHERE id IN (SELECT max(id) FROM runs WHERE ? = '' OR pipeline = ? GROUP BY pipeline, entity, partition)
 		ORDER BY pipeline, entity, partition`, pipeline, pipeline)
 	if err != nil {
@@ -474,7 +478,7 @@ func (s *Store) LastRuns(ctx context.Context, pipeline string) ([]Run, error) {
 		var started int64
 		var finished sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Pipeline, &r.Entity, &r.Partition, &started, &finished, &r.Status,
-			&r.Read, &r.Created, &r.Updated, &r.Deleted, &r.Unchanged, &r.Rejected, &r.Errors, &r.Error); err != nil {
+			&r.Read, &r.Created, &r.Updated, &r.Deleted, &r.Unchanged, &r.Rejected, &r.Skipped, &r.Errors, &r.Error); err != nil {
 			return nil, fmt.Errorf("listing runs: %w", err)
 		}
 		r.StartedAt, r.FinishedAt = fromMillis(started), fromMillis(finished.Int64)

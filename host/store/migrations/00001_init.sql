@@ -75,6 +75,7 @@ CREATE TABLE runs (
     deleted     INTEGER NOT NULL DEFAULT 0,
     unchanged   INTEGER NOT NULL DEFAULT 0,
     rejected    INTEGER NOT NULL DEFAULT 0,
+    skipped     INTEGER NOT NULL DEFAULT 0,
     errors      INTEGER NOT NULL DEFAULT 0,
     error       TEXT    NOT NULL DEFAULT ''
 );
