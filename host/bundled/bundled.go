@@ -6,6 +6,7 @@ package bundled
 
 import (
 	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/graph"
 	"github.com/syncplane/syncplane/connector/jsonl"
 )
 
@@ -17,5 +18,6 @@ import (
 func Factories() map[string]func() connector.Connector {
 	return map[string]func() connector.Connector{
 		jsonl.Name: jsonl.New,
+		"graph":    graph.New,
 	}
 }

@@ -53,6 +53,8 @@ func newRootCmd() *cobra.Command {
 		newValidateCmd(),
 		newEmulateCmd(),
 		newConnectorsCmd(), newConnectorCmd(),
+		newSchemaCmd(),
+		newConsentCmd(),
 	)
 	return root
 }
