@@ -1,10 +1,10 @@
 package graph
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -52,9 +52,7 @@ func (d *decoder) decodePage(body []byte) (deltaPage, connector.Diagnostics, err
 		NextLink  string           `json:"@odata.nextLink"`
 		DeltaLink string           `json:"@odata.deltaLink"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
+	if err := json.Unmarshal(body, &raw); err != nil {
 		return deltaPage{}, nil, fmt.Errorf("decoding a page of %s: %w", d.entity, err)
 	}
 	p := deltaPage{NextLink: raw.NextLink, DeltaLink: raw.DeltaLink, Items: make([]deltaItem, 0, len(raw.Value))}
@@ -73,14 +71,13 @@ func (d *decoder) decodePage(body []byte) (deltaPage, connector.Diagnostics, err
 // decodeOne decodes a single item body (GET by id).
 func (d *decoder) decodeOne(body []byte) (deltaItem, error) {
 	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(body, &m); err != nil {
 		return deltaItem{}, fmt.Errorf("decoding a %s: %w", d.entity, err)
 	}
 	return d.item(m)
 }
 
+// item converts a decoded JSON object in place.
 func (d *decoder) item(m map[string]any) (deltaItem, error) {
 	id, _ := m["id"].(string)
 	if id == "" {
@@ -93,23 +90,24 @@ func (d *decoder) item(m map[string]any) (deltaItem, error) {
 		}
 		return deltaItem{ID: id, Removed: reason}, nil
 	}
-	out := make(map[string]any, len(m))
 	for k, v := range m {
 		if strings.HasPrefix(k, "@") || strings.Contains(k, "@odata.") {
+			delete(m, k)
 			continue
 		}
 		cv, err := convert(v, d.fields[k])
 		if err != nil {
 			return deltaItem{}, fmt.Errorf("field %s: %w", k, err)
 		}
-		out[k] = cv
+		m[k] = cv
 	}
-	return deltaItem{ID: id, Fields: out}, nil
+	return deltaItem{ID: id, Fields: m}, nil
 }
 
 // convert maps a decoded JSON value to a record value of type t (nil when
-// the field is not in the schema: then numbers become int64 or float64 and
-// strings stay strings).
+// the field is not in the schema: then integral numbers become int64, other
+// numbers float64, and strings stay strings). Maps and slices are converted
+// in place.
 func convert(v any, t *schema.Type) (any, error) {
 	switch x := v.(type) {
 	case nil, bool:
@@ -146,36 +144,40 @@ func convert(v any, t *schema.Type) (any, error) {
 			return b, nil
 		}
 		return x, nil
-	case json.Number:
+	case float64:
+		// encoding/json decodes every number as float64; Graph's integers
+		// are Int32/Int64 counts and minutes, exact in a float64.
 		if t != nil && t.Kind == schema.Double {
-			return x.Float64()
+			return x, nil
 		}
-		if n, err := x.Int64(); err == nil {
-			return n, nil
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), nil
 		}
-		return x.Float64()
+		if t != nil && t.Kind == schema.Int {
+			return nil, fmt.Errorf("%v is not an integer", x)
+		}
+		return x, nil
 	case []any:
 		var elem *schema.Type
 		if t != nil && t.Kind == schema.Collection {
 			elem = t.Elem
 		}
-		out := make([]any, len(x))
 		for i, e := range x {
 			c, err := convert(e, elem)
 			if err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
-			out[i] = c
+			x[i] = c
 		}
-		return out, nil
+		return x, nil
 	case map[string]any:
 		var fields []schema.Field
 		if t != nil && t.Kind == schema.Complex {
 			fields = t.Fields
 		}
-		out := make(map[string]any, len(x))
 		for k, e := range x {
 			if strings.HasPrefix(k, "@odata.") {
+				delete(x, k)
 				continue
 			}
 			var ft *schema.Type
@@ -185,13 +187,18 @@ func convert(v any, t *schema.Type) (any, error) {
 					break
 				}
 			}
+			switch e.(type) {
+			case string, map[string]any, []any, float64:
+			default:
+				continue // nil and bool need no conversion
+			}
 			c, err := convert(e, ft)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			out[k] = c
+			x[k] = c
 		}
-		return out, nil
+		return x, nil
 	}
 	return nil, fmt.Errorf("unexpected JSON value %T", v)
 }
