@@ -10,9 +10,9 @@ import (
 
 // authState holds a data centre's grant codes, refresh and access tokens.
 type authState struct {
-	s   *Server
-	dc  *dataCenter
-	mu  sync.Mutex
+	s  *Server
+	dc *dataCenter
+	mu sync.Mutex
 	// refresh tokens in issue order, for the 20-per-client limit (§A2).
 	refreshOrder []string
 	refresh      map[string]*refreshToken
