@@ -19,9 +19,9 @@ type entityDef struct {
 
 // mailboxEntities are the entities kept per mailbox.
 var mailboxEntities = map[string]entityDef{
-	"event":    {typeName: "microsoft.graph.event", description: "Calendar events of the mailbox's primary calendar, inside the sync window (calendarView delta)."},
-	"contact":  {typeName: "microsoft.graph.contact", description: "Contacts of a contact folder (the default folder unless entities.contacts.folder is set)."},
-	"todoTask": {typeName: "microsoft.graph.todoTask", description: "Microsoft To Do tasks of a list (the default list unless entities.todo.list is set)."},
+	"event":    {typeName: "microsoft.graph.event", writable: true, description: "Calendar events of the mailbox's primary calendar, inside the sync window (calendarView delta)."},
+	"contact":  {typeName: "microsoft.graph.contact", writable: true, description: "Contacts of a contact folder (the default folder unless entities.contacts.folder is set)."},
+	"todoTask": {typeName: "microsoft.graph.todoTask", writable: true, description: "Microsoft To Do tasks of a list (the default list unless entities.todo.list is set)."},
 	"message":  {typeName: "microsoft.graph.message", description: "Messages of a mail folder (Inbox unless entities.messages.folder is set); read-only."},
 }
 

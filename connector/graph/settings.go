@@ -71,6 +71,10 @@ type EntityOpt struct {
 	Contacts struct {
 		// Folder is a contact folder id; empty for the default folder.
 		Folder string `json:"folder,omitempty"`
+		// Mailbox is another mailbox contacts are written to, in addition
+		// to the owner's (Mode additional) or instead of it (exclusive).
+		Mailbox string `json:"mailbox,omitempty"`
+		Mode    string `json:"mode,omitempty"`
 	} `json:"contacts"`
 	Todo struct {
 		// List is a To Do list's display name; empty for the default list.
@@ -265,6 +269,21 @@ func parseSettings(raw json.RawMessage) (*config, error) {
 	} else if c.MaxConcurrency < 1 {
 		bad("max_concurrency", "max_concurrency must be positive, got %d", c.MaxConcurrency)
 	}
+	switch cm := s.Entities.Contacts; cm.Mode {
+	case "":
+		if cm.Mailbox != "" {
+			c.Entities.Contacts.Mode = "additional"
+		}
+	case "additional", "exclusive":
+		if cm.Mailbox == "" {
+			bad("entities.contacts.mailbox", "entities.contacts.mailbox is required with entities.contacts.mode %s", cm.Mode)
+		}
+	default:
+		bad("entities.contacts.mode", "entities.contacts.mode %q is not one of additional, exclusive", cm.Mode)
+	}
+	if m := s.Entities.Contacts.Mailbox; m != "" && !strings.Contains(m, "@") {
+		bad("entities.contacts.mailbox", "entities.contacts.mailbox %q is not a user principal name", m)
+	}
 	c.immutable = s.ImmutableIDs == nil || *s.ImmutableIDs
 	c.scopes = s.Scopes
 	if len(c.scopes) == 0 {
@@ -325,7 +344,9 @@ const settingsSchema = `{
     "max_concurrency": {"type": "integer", "minimum": 1, "default": 64},
     "immutable_ids": {"type": "boolean", "default": true},
     "entities": {"type": "object", "additionalProperties": false, "properties": {
-      "contacts": {"type": "object", "additionalProperties": false, "properties": {"folder": {"type": "string"}}},
+      "contacts": {"type": "object", "additionalProperties": false, "properties": {"folder": {"type": "string"},
+        "mailbox": {"type": "string", "description": "Another mailbox contacts are also (additional) or only (exclusive) written to."},
+        "mode": {"enum": ["additional", "exclusive"]}}},
       "todo": {"type": "object", "additionalProperties": false, "properties": {"list": {"type": "string"}}},
       "messages": {"type": "object", "additionalProperties": false, "properties": {"folder": {"type": "string"}}}}}
   }
