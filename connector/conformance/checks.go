@@ -20,6 +20,7 @@ import (
 func runChecks(t *testing.T, k *kit) {
 	t.Run("spec", k.checkSpec)
 	t.Run("settings-required", k.checkRequiredSettings)
+	t.Run("check", k.checkCheck)
 	t.Run("schema", k.checkSchema)
 	t.Run("records-match-schema", k.checkRecords)
 	t.Run("changes", k.checkChanges)
@@ -180,6 +181,18 @@ func describeDiags(ds connector.Diagnostics) string {
 		parts[i] = fmt.Sprintf("{Code:%s Field:%q Summary:%q}", d.Code, d.Field, d.Summary)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// checkCheck expects Check to find nothing wrong with Suite.Settings.
+func (k *kit) checkCheck(t *testing.T) {
+	ctx := k.ctx(t)
+	cn := k.open(t, ctx)
+	ds := cn.c.Check(ctx)
+	for _, d := range ds {
+		if d.Severity != connector.Warning {
+			t.Errorf("Check with Suite.Settings: expected no errors, got %s", describeDiags(connector.Diagnostics{d}))
+		}
+	}
 }
 
 // entity discovers the schema and returns the suite's entity, failing the

@@ -28,8 +28,9 @@
 //     implemented; the settings schema compiles as JSON Schema (draft
 //     2020-12), secret settings name its properties, and Suite.Settings
 //     satisfies it.
-//   - settings-required: Configure without each required setting fails
-//     with a diagnostic whose Field names it.
+//   - settings-required: Configure without each top-level required
+//     setting fails with a diagnostic whose Field names it.
+//   - check: Check finds no error with Suite.Settings.
 //   - schema: schema.Validate passes, the entity exists, its capabilities
 //     match the spec's, a second discovery gives the same schema, and
 //     ListPartitions includes Suite.Partition.

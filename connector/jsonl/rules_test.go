@@ -545,3 +545,69 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check with a broken file: expected one diagnostic naming broken.jsonl:1, got %v", ds)
 	}
 }
+
+func TestInferredFieldsWithChangeFeed(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, map[string]any{"log": map[string]any{"key": "ref", "modified_field": "seen"}})
+	write(t, c, "log",
+		connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"ref": int64(1), "msg": "a", "seen": "ignored"}}},
+		connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"ref": int64(2), "msg": "b"}}},
+	)
+	s, err := c.DiscoverSchema(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := s.Entity("log")
+	if f, ok := e.Field("seen"); !ok || f.Type.Kind != schema.Timestamp || !f.ReadOnly || !e.Capabilities.Changes {
+		t.Errorf("inferred entity with modified_field: expected a read-only timestamp field and a change feed, got %+v", e)
+	}
+	if f, _ := e.Field("ref"); f.Type.Kind != schema.Int || !f.Required {
+		t.Errorf("inferred key ref: expected a required int, got %+v", f)
+	}
+	var got []string
+	err = c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "log"}, func(b connector.ChangeBatch) error {
+		for _, ch := range b.Changes {
+			if _, ok := ch.Record.Fields["seen"].(time.Time); !ok {
+				t.Errorf("change %s: expected a stamped time in seen, got %T", ch.Record.ID, ch.Record.Fields["seen"])
+			}
+			got = append(got, ch.Record.ID)
+		}
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("ReadChanges: expected [1 2], got %q %v", got, err)
+	}
+}
+
+// FuzzReadLines feeds arbitrary file content to the reader: it must return
+// records or an INVALID_INPUT error naming the file and a line, never panic.
+func FuzzReadLines(f *testing.F) {
+	f.Add([]byte(`{"id":"a","text":"x","n":1}` + "\n"))
+	f.Add([]byte(`{"id":1.0,"text":"x","at":"2026-01-01T00:00:00Z"}` + "\n\n" + `{"id":"b","_deleted":true}`))
+	f.Add([]byte(`{"id":"a"} trailing`))
+	f.Add([]byte("[]\nnull\n{\"id\":{}}"))
+	f.Fuzz(func(t *testing.T, content []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "notes.jsonl")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, ents := range []map[string]any{notes, nil} {
+			c := open(t, dir, ents)
+			err := c.Read(context.Background(), connector.ReadRequest{Entity: "notes"}, func(rs []connector.Record) error {
+				for _, r := range rs {
+					if r.ID == "" {
+						t.Errorf("record with an empty ID")
+					}
+					if err := r.Normalize(); err != nil {
+						t.Errorf("record %q holds a value outside the record types: %v", r.ID, err)
+					}
+				}
+				return nil
+			})
+			if err != nil && (connector.CodeOf(err) != connector.InvalidInput || !strings.Contains(err.Error(), path+":")) {
+				t.Errorf("error: expected INVALID_INPUT naming %s:LINE, got %v", path, err)
+			}
+		}
+	})
+}
