@@ -80,11 +80,13 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	switch m := v.(type) {
-	case *fastReadResponse:
-		return m.decode(data.Materialize())
-	case *fastChangesResponse:
-		return m.decode(data.Materialize())
+	type decodable interface{ decode([]byte) error }
+	if m, ok := v.(decodable); ok {
+		// The decoder keeps nothing that aliases the buffer (strings are
+		// cut from its own copy), so a pooled buffer can go back at once.
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return m.decode(buf.ReadOnlyData())
 	}
 	return c.proto.Unmarshal(data, v)
 }
