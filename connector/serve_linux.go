@@ -18,14 +18,15 @@ func setParentDeathSignal(cmd *exec.Cmd) {
 }
 
 // setParentDeathSignalSelf does the same from inside the plugin, for hosts
-// that did not; if the parent is already gone (re-parented to init), the
-// plugin exits at once.
+// that did not; if the parent died while the signal was being set up (the
+// process was re-parented), the plugin exits at once. A parent with pid 1 is
+// legitimate: a host running as a container's init.
 func setParentDeathSignalSelf() {
 	ppid := os.Getppid()
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return
 	}
-	if ppid == 1 || os.Getppid() != ppid {
+	if os.Getppid() != ppid {
 		os.Exit(1)
 	}
 }
