@@ -1,10 +1,16 @@
 package graph
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,4 +57,113 @@ func TestErrorExamples(t *testing.T) {
 			t.Errorf("delta token leaked into the error: %s", ge.Error())
 		}
 	}
+}
+
+type staticToken string
+
+func (s staticToken) token(context.Context, string) (string, error) { return string(s), nil }
+
+func testClient(t *testing.T, h http.Handler, perMailbox int) (*graphClient, *[]time.Duration) {
+	t.Helper()
+	srv := httptest.NewTLSServer(h)
+	t.Cleanup(srv.Close)
+	cfg := &config{graphRoot: srv.URL}
+	cfg.MaxConcurrencyPerMailbox, cfg.MaxConcurrency = perMailbox, 64
+	c := newGraphClient(srv.Client(), cfg, staticToken("tok"))
+	var slept []time.Duration
+	var mu sync.Mutex
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		slept = append(slept, d)
+		mu.Unlock()
+		return nil
+	}
+	return c, &slept
+}
+
+func TestClientRetries(t *testing.T) {
+	var calls atomic.Int32
+	c, slept := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			t.Errorf("no bearer token")
+		}
+		switch calls.Add(1) {
+		case 1:
+			w.Header().Set("Retry-After", "2.5")
+			w.WriteHeader(429)
+			io.WriteString(w, `{"error":{"code":"TooManyRequests","message":"Please retry again later."}}`)
+		case 2:
+			w.WriteHeader(503)
+			io.WriteString(w, `{"error":{"code":"serviceNotAvailable","message":"x"}}`)
+		case 3:
+			// A truncated body: the length promises more than arrives.
+			hj, _ := w.(http.Hijacker)
+			conn, buf, _ := hj.Hijack()
+			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ok\"")
+			buf.Flush()
+			conn.Close()
+		default:
+			io.WriteString(w, `{"ok":true}`)
+		}
+	}), 4)
+	var v struct{ OK bool }
+	if err := c.getJSON(context.Background(), request{url: "/v1.0/x"}, &v); err != nil || !v.OK {
+		t.Fatalf("after retries: %v %v", v, err)
+	}
+	if len(*slept) != 3 || (*slept)[0] != 2500*time.Millisecond {
+		t.Errorf("waits %v: want Retry-After 2.5s first, then two back-offs", *slept)
+	}
+	// A 400 is not retried.
+	calls.Store(0)
+	c2, slept2 := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(400)
+		io.WriteString(w, `{"error":{"code":"ErrorInvalidIdMalformed","message":"Id is malformed."}}`)
+	}), 4)
+	err := c2.getJSON(context.Background(), request{url: "/v1.0/x"}, &v)
+	var ge *graphError
+	if !errors.As(err, &ge) || ge.Code != "ErrorInvalidIdMalformed" || calls.Load() != 1 || len(*slept2) != 0 {
+		t.Errorf("400: err %v, %d calls, waits %v", err, calls.Load(), *slept2)
+	}
+	// Throttled for good: gives up after maxAttempts with RATE_LIMITED.
+	c3, _ := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(429)
+	}), 4)
+	err = c3.getJSON(context.Background(), request{url: "/v1.0/x"}, &v)
+	if !errors.As(err, &ge) || ge.diagnostic("m").Code != connector.RateLimited {
+		t.Errorf("persistent 429: %v", err)
+	}
+}
+
+func TestClientMailboxConcurrency(t *testing.T) {
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	c, _ := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		cur.Add(-1)
+		io.WriteString(w, `{}`)
+	}), 3)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var v struct{}
+			_ = c.getJSON(context.Background(), request{url: "/v1.0/x", mailbox: "Anna@contoso.com"}, &v)
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if p := peak.Load(); p != 3 {
+		t.Errorf("peak concurrency for one mailbox = %d, want 3", p)
+	}
+	close(release)
+	wg.Wait()
 }

@@ -95,7 +95,15 @@ func (d *decoder) item(m map[string]any) (deltaItem, error) {
 			delete(m, k)
 			continue
 		}
-		cv, err := convert(v, d.fields[k])
+		ft, known := d.fields[k]
+		if !known && len(d.fields) > 0 {
+			// A property the service's $metadata does not declare (an open
+			// type's extra, a beta property): records carry the schema's
+			// fields only, so mappings can rely on the schema.
+			delete(m, k)
+			continue
+		}
+		cv, err := convert(v, ft)
 		if err != nil {
 			return deltaItem{}, fmt.Errorf("field %s: %w", k, err)
 		}
