@@ -47,7 +47,7 @@ func (m *memTarget) Spec() connector.Spec {
 	return connector.Spec{Name: "mem", Version: "1", SettingsSchema: json.RawMessage(`{}`)}
 }
 func (m *memTarget) Configure(context.Context, connector.ConfigureRequest) error { return nil }
-func (m *memTarget) Check(context.Context) connector.Diagnostics                { return nil }
+func (m *memTarget) Check(context.Context) connector.Diagnostics                 { return nil }
 func (m *memTarget) DiscoverSchema(context.Context, bool) (*schema.Schema, error) {
 	return &schema.Schema{Entities: []schema.Entity{{Name: "people", Keys: []string{"id"},
 		Fields: []schema.Field{{Name: "id", Type: schema.Type{Kind: schema.String}}}}}}, nil
@@ -616,4 +616,54 @@ func TestPreviewWritesNothing(t *testing.T) {
 	if f.target.writes != 0 || f.checkpoint() != nil {
 		t.Fatal("preview wrote something")
 	}
+}
+
+func TestSchedulerRunsAndRetriesAfterRetryAfter(t *testing.T) {
+	f := newFixture(t, "delete")
+	f.put(people(4)...)
+	// Five throttled answers exhaust the in-job retries (fake sleeps); the
+	// job is then snoozed for the retry-after and succeeds on its next run.
+	f.target.fail = func(call int) (error, bool) {
+		if call <= 5 {
+			return connector.Errorf(connector.RateLimited, "throttled").WithRetryAfter(time.Second), false
+		}
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := runner.NewScheduler(ctx, f.runner, f.st, runner.SchedulerOptions{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := s.Subscribe()
+	defer stop()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	var kinds []string
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			kinds = append(kinds, string(ev.Kind)+":"+ev.Job.Kind)
+			done = ev.Job.Kind == (runner.SyncArgs{}).Kind() && ev.Kind == "job_completed"
+		case <-ctx.Done():
+			t.Fatalf("no sync job completed; events %v", kinds)
+		}
+	}
+	if !contains(kinds, "job_snoozed:syncplane_sync") {
+		t.Fatalf("the throttled job was not snoozed: %v", kinds)
+	}
+	if got := f.target.bySource(t); len(got) != 4 {
+		t.Fatalf("target has %d records", len(got))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
 }

@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 		newConnectorsCmd(), newConnectorCmd(),
 		newSchemaCmd(),
 		newConsentCmd(),
+		newDemoCmd(), newRunCmd(), newStatusCmd(), newPreviewCmd(), newResetCmd(), newRejectedCmd(),
 	)
 	return root
 }
