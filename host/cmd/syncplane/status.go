@@ -23,11 +23,11 @@ type statusRow struct {
 	// CheckpointAt is when the checkpoint last moved; absent without one.
 	CheckpointAt time.Time `json:"checkpointAt,omitzero"`
 	// CheckpointAge is how long ago, in seconds.
-	CheckpointAge float64 `json:"checkpointAgeSeconds,omitempty"`
-	Resyncing     bool    `json:"resyncing,omitempty"`
-	LastError     string  `json:"lastError,omitempty"`
+	CheckpointAge float64   `json:"checkpointAgeSeconds,omitempty"`
+	Resyncing     bool      `json:"resyncing,omitempty"`
+	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
-	Rejected      int     `json:"rejectedWaiting"`
+	Rejected      int       `json:"rejectedWaiting"`
 }
 
 func newStatusCmd() *cobra.Command {
