@@ -1,0 +1,643 @@
+package sagecrm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/schema"
+)
+
+// Entity numbers of the email and phone link fields (crm-api-facts.md B7
+// EmailLink: 13 = Person).
+const linkPerson = 13
+
+// composed names the fields the connector builds from linked rows or derives.
+var composed = map[string]bool{
+	"emails": true, "phones": true, "start": true, "end": true, "due": true, "all_day": true,
+	"person_ids": true, "user_ids": true, "company_ids": true,
+}
+
+// plan is a validated write: the body to send and the linked rows to keep.
+type plan struct {
+	body     map[string]any
+	emails   []map[string]any // nil: leave alone
+	phones   []map[string]any
+	links    map[string][]int64 // link column → wanted ids; absent: leave alone
+	hasLinks bool
+}
+
+// toWire converts a record value to the JSON the server takes for a field.
+func (c *Connector) toWire(f *schema.Field, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch f.Type.Kind {
+	case schema.Timestamp:
+		switch x := v.(type) {
+		case time.Time:
+			return formatServer(x, c.cfg.loc), nil
+		case connector.Date:
+			return formatServer(wallToInstant(time.Date(x.Year, x.Month, x.Day, 0, 0, 0, 0, time.UTC), c.cfg.loc), c.cfg.loc), nil
+		case string:
+			t, err := parseServer(x, c.cfg.loc)
+			if err != nil {
+				return nil, err
+			}
+			return formatServer(t, c.cfg.loc), nil
+		}
+		return nil, fmt.Errorf("expected a timestamp, got %T", v)
+	case schema.Int:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case float64:
+			if x == float64(int64(x)) {
+				return int64(x), nil
+			}
+		case string:
+			if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+				return n, nil
+			}
+		}
+		return nil, fmt.Errorf("expected an integer, got %v", v)
+	case schema.Double:
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case int64:
+			return float64(x), nil
+		case string:
+			if n, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
+				return n, nil
+			}
+		}
+		return nil, fmt.Errorf("expected a number, got %v", v)
+	case schema.Bool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("expected true or false, got %v", v)
+	}
+	switch x := v.(type) {
+	case string:
+		if f.Type.Kind == schema.Enum {
+			for _, allowed := range f.Type.Values {
+				if strings.EqualFold(allowed, x) {
+					return allowed, nil
+				}
+			}
+			if x != "" {
+				return nil, fmt.Errorf("%q is not one of %q", x, f.Type.Values)
+			}
+		}
+		return x, nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	}
+	return nil, fmt.Errorf("expected text, got %T", v)
+}
+
+// makePlan validates a record for info and returns what to send, or the
+// diagnostics naming every offending field. current is the stored record
+// for an update (nil on create).
+func (c *Connector) makePlan(info *entityInfo, rec connector.Record, create bool, currentType string) (*plan, connector.Diagnostics) {
+	p := &plan{body: map[string]any{}, links: map[string][]int64{}}
+	var ds connector.Diagnostics
+	names := make([]string, 0, len(rec.Fields))
+	for k := range rec.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := rec.Fields[name]
+		lower := strings.ToLower(name)
+		if composed[lower] && info.fields[lower] != nil {
+			continue
+		}
+		f := info.fields[lower]
+		if f == nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, name, "Sage CRM entity %s has no field %s", info.name, name))
+			continue
+		}
+		if f.ReadOnly {
+			continue // ids and system dates read back from Sage CRM are ignored on write
+		}
+		wv, err := c.toWire(f, v)
+		if err != nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, name, "%s: %v", name, err))
+			continue
+		}
+		p.body[lower] = wv
+	}
+	switch info.name {
+	case "person":
+		if v, ok := rec.Fields["emails"]; ok && info.fields["emails"] != nil {
+			p.emails, ds = childList(info, "emails", "address", v, ds)
+			if p.emails == nil {
+				p.emails = []map[string]any{}
+			}
+		}
+		if v, ok := rec.Fields["phones"]; ok && info.fields["phones"] != nil {
+			p.phones, ds = childList(info, "phones", "number", v, ds)
+			if p.phones == nil {
+				p.phones = []map[string]any{}
+			}
+		}
+	case "communication":
+		ds = c.planCommunication(info, rec, p, currentType, ds)
+	}
+	if create {
+		for _, f := range info.entity.Fields {
+			if !f.Required || composed[f.Name] {
+				continue
+			}
+			if v, ok := p.body[f.Name]; !ok || v == nil || v == "" {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, f.Name, "%s is mandatory in Sage CRM to create a %s", f.Name, info.name))
+			}
+		}
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	return p, nil
+}
+
+// childList validates a list of email or phone items.
+func childList(info *entityInfo, field, valueKey string, v any, ds connector.Diagnostics) ([]map[string]any, connector.Diagnostics) {
+	if v == nil {
+		return nil, ds
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, append(ds, connector.FieldErrorf(connector.InvalidInput, field, "%s must be a list of objects with %s and type", field, valueKey))
+	}
+	var typeValues []string
+	if f := info.fields[field]; f != nil && f.Type.Elem != nil {
+		for _, sub := range f.Type.Elem.Fields {
+			if sub.Name == "type" {
+				typeValues = sub.Type.Values
+			}
+		}
+	}
+	var out []map[string]any
+	for i, it := range items {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		m, ok := it.(map[string]any)
+		if !ok {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at, "%s must be an object with %s and type", at, valueKey))
+			continue
+		}
+		val, _ := m[valueKey].(string)
+		if strings.TrimSpace(val) == "" {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at+"."+valueKey, "%s.%s is required", at, valueKey))
+			continue
+		}
+		typ, _ := m["type"].(string)
+		if typ == "" {
+			typ = "Business"
+		}
+		if len(typeValues) > 0 {
+			found := ""
+			for _, tv := range typeValues {
+				if strings.EqualFold(tv, typ) {
+					found = tv
+				}
+			}
+			if found == "" {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at+".type", "%s.type %q is not one of %q", at, typ, typeValues))
+				continue
+			}
+			typ = found
+		}
+		item := map[string]any{"type": typ, valueKey: val}
+		for _, k := range []string{"country_code", "area_code"} {
+			if s, ok := m[k].(string); ok {
+				item[k] = s
+			}
+		}
+		out = append(out, item)
+	}
+	return out, ds
+}
+
+// planCommunication maps start, end, due and all_day onto comm_datetime and
+// comm_todatetime (appointments: start, end; tasks: due, start — B7) and
+// reads the participant lists.
+func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p *plan, currentType string, ds connector.Diagnostics) connector.Diagnostics {
+	typ := currentType
+	if t, ok := p.body["comm_type"].(string); ok && t != "" {
+		typ = t
+	}
+	task := strings.EqualFold(typ, "Task")
+	allDay, _ := rec.Fields["all_day"].(bool)
+	ts := &schema.Field{Name: "comm_datetime", Type: schema.Type{Kind: schema.Timestamp}}
+	set := func(neutral, column string) {
+		v, ok := rec.Fields[neutral]
+		if !ok || info.fields[neutral] == nil {
+			return
+		}
+		if d, isDate := v.(connector.Date); isDate && !allDay {
+			// A date alone is the start of that day in the server's zone.
+			v = d
+		}
+		wv, err := c.toWire(ts, v)
+		if err != nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, neutral, "%s: %v", neutral, err))
+			return
+		}
+		if raw, given := p.body[column]; given && raw != wv {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, neutral, "%s and %s are both given and differ (%v, %v)", neutral, column, wv, raw))
+			return
+		}
+		p.body[column] = wv
+	}
+	if task {
+		set("due", "comm_datetime")
+		set("start", "comm_todatetime")
+		if v, ok := rec.Fields["end"]; ok && v != nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "end", "a task has no end; use due (comm_datetime) and start (comm_todatetime)"))
+		}
+	} else {
+		set("start", "comm_datetime")
+		set("end", "comm_todatetime")
+		if v, ok := rec.Fields["due"]; ok && v != nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "due", "an appointment has no due date; use start and end"))
+		}
+	}
+	if v, ok := rec.Fields["all_day"]; ok && info.fields["all_day"] != nil {
+		switch b := v.(type) {
+		case nil:
+		case bool:
+			if b {
+				p.body["comm_isalldayevent"] = "Y"
+			} else {
+				p.body["comm_isalldayevent"] = nil
+			}
+		default:
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "all_day", "all_day must be true or false, got %v", v))
+		}
+	}
+	for field, column := range map[string]string{"person_ids": "cmli_comm_personid", "user_ids": "cmli_comm_userid", "company_ids": "cmli_comm_companyid"} {
+		v, ok := rec.Fields[field]
+		if !ok || info.fields[field] == nil {
+			continue
+		}
+		p.hasLinks = true
+		items, _ := v.([]any)
+		if v != nil && items == nil {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, field, "%s must be a list of ids", field))
+			continue
+		}
+		ids := []int64{}
+		for i, it := range items {
+			n, err := strconv.ParseInt(strings.TrimSpace(fmt.Sprint(it)), 10, 64)
+			if err != nil {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, fmt.Sprintf("%s[%d]", field, i), "%s[%d]: %q is not a Sage CRM id", field, i, fmt.Sprint(it)))
+				continue
+			}
+			ids = append(ids, n)
+		}
+		p.links[column] = ids
+	}
+	return ds
+}
+
+// Write applies a batch. A create is made idempotent by remembering the
+// idempotency key with the created id in the host's value store before the
+// outcome is returned; a retried create with the same key updates that
+// record instead (a crash between the server's answer and that store can
+// still leave a duplicate). An error that is not about one record (the
+// server unreachable, the password refused) fails the batch.
+func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
+	info, err := c.entity(ctx, batch.Entity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]connector.WriteOutcome, 0, len(batch.Ops))
+	for _, op := range batch.Ops {
+		o, err := c.writeOne(ctx, info, op)
+		if err != nil {
+			return out, err
+		}
+		o.IdempotencyKey = op.IdempotencyKey
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func rejected(ds ...*connector.Diagnostic) connector.WriteOutcome {
+	return connector.WriteOutcome{Status: connector.Rejected, Diagnostics: ds}
+}
+
+// recordError turns an error about one record into a rejection, or returns
+// it as a batch error when it is not about the record.
+func recordError(err error, subject string) (connector.WriteOutcome, error) {
+	d := errDiag(err, subject)
+	switch connector.CodeOf(d) {
+	case connector.InvalidInput, connector.NotFound, connector.Conflict:
+		return rejected(connector.AsDiagnostics(d)...), nil
+	}
+	return connector.WriteOutcome{}, d
+}
+
+func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector.WriteOp) (connector.WriteOutcome, error) {
+	if info.readOnly {
+		return rejected(connector.Errorf(connector.InvalidInput, "Sage CRM entity %s is read-only", info.name)), nil
+	}
+	subject := fmt.Sprintf("writing %s %s", info.name, op.TargetID)
+	switch op.Action {
+	case connector.ActionDelete:
+		id, err := parseID(op.TargetID)
+		if err != nil {
+			return rejected(connector.FieldErrorf(connector.InvalidInput, info.idField, "delete needs the %s id, got %q", info.name, op.TargetID)), nil
+		}
+		_, _, err = c.c.do(ctx, http.MethodDelete, fmt.Sprintf("%s('%d')", info.name, id), nil, nil)
+		if err != nil && !isStatus(err, http.StatusNotFound) {
+			return recordError(err, subject)
+		}
+		// B5: a deleted record answers 404, so a repeated delete is done.
+		return connector.WriteOutcome{Status: connector.Deleted, TargetID: op.TargetID}, nil
+	case connector.ActionUpsert:
+	default:
+		return rejected(connector.Errorf(connector.InvalidInput, "unknown write action %d", op.Action)), nil
+	}
+	target := op.TargetID
+	idemKey := "idem/" + info.name + "/" + op.IdempotencyKey
+	if target == "" && op.IdempotencyKey != "" {
+		if v, found, err := c.host.Values().Get(ctx, idemKey); err == nil && found {
+			target = string(v)
+		}
+	}
+	currentType := ""
+	if target != "" && info.name == "communication" {
+		if _, given := op.Record.Fields["comm_type"]; !given {
+			t, err := c.currentField(ctx, info, target, "comm_type")
+			if err != nil {
+				return recordError(err, subject)
+			}
+			currentType = t
+		}
+	}
+	p, ds := c.makePlan(info, op.Record, target == "", currentType)
+	if ds != nil {
+		return rejected(ds...), nil
+	}
+	var entry map[string]any
+	status := connector.Updated
+	if target == "" {
+		_, data, err := c.c.do(ctx, http.MethodPost, info.name, nil, p.body)
+		if err != nil {
+			return recordError(err, "creating "+info.name)
+		}
+		entry = decodeMap(data)
+		id := entryID(entry, info.idField)
+		if id == "" {
+			return connector.WriteOutcome{}, connector.Errorf(connector.Internal, "Sage CRM created a %s but its answer names no id", info.name)
+		}
+		target, status = id, connector.Created
+		if op.IdempotencyKey != "" {
+			if err := c.host.Values().Put(ctx, idemKey, []byte(id)); err != nil {
+				return connector.WriteOutcome{}, fmt.Errorf("remembering the idempotency key of %s %s: %w", info.name, id, err)
+			}
+		}
+	} else {
+		id, err := parseID(target)
+		if err != nil {
+			return rejected(connector.FieldErrorf(connector.InvalidInput, info.idField, "update needs the %s id, got %q", info.name, target)), nil
+		}
+		entry, err = c.update(ctx, info, id, p.body)
+		if err != nil {
+			return recordError(err, subject)
+		}
+	}
+	id, _ := parseID(target)
+	if err := c.writeChildren(ctx, info, id, p); err != nil {
+		o, berr := recordError(err, "writing the linked rows of "+info.name+" "+target)
+		o.TargetID = target
+		return o, berr
+	}
+	o := connector.WriteOutcome{Status: status, TargetID: target}
+	if info.updated != "" {
+		if v, ok := fieldCI(entry, info.updated).(string); ok {
+			if t, err := parseServer(v, c.cfg.loc); err == nil {
+				o.Version = t.Format(time.RFC3339)
+			}
+		}
+	}
+	return o, nil
+}
+
+// update sends a partial update with PATCH, or PUT once the server refused
+// PATCH (B5: both are documented).
+func (c *Connector) update(ctx context.Context, info *entityInfo, id int64, body map[string]any) (map[string]any, error) {
+	path := fmt.Sprintf("%s('%d')", info.name, id)
+	for range 2 {
+		verb := http.MethodPatch
+		if c.c.putUpdates.Load() {
+			verb = http.MethodPut
+		}
+		_, data, err := c.c.do(ctx, verb, path, nil, body)
+		if isStatus(err, http.StatusMethodNotAllowed) {
+			c.c.putUpdates.Store(verb == http.MethodPatch)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return decodeMap(data), nil
+	}
+	return nil, connector.Errorf(connector.InvalidInput, "Sage CRM refused both PATCH and PUT on %s", path)
+}
+
+func (c *Connector) currentField(ctx context.Context, info *entityInfo, target, field string) (string, error) {
+	id, err := parseID(target)
+	if err != nil {
+		return "", connector.FieldErrorf(connector.InvalidInput, info.idField, "not a Sage CRM id: %q", target)
+	}
+	_, data, err := c.c.do(ctx, http.MethodGet, fmt.Sprintf("%s('%d')", info.name, id), nil, nil)
+	if err != nil {
+		return "", err
+	}
+	s, _ := fieldCI(decodeMap(data), field).(string)
+	return s, nil
+}
+
+func parseID(s string) (int64, error) { return strconv.ParseInt(strings.TrimSpace(s), 10, 64) }
+
+func decodeMap(data []byte) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	return m
+}
+
+// fieldCI reads a field of an entry case-insensitively (B4).
+func fieldCI(m map[string]any, name string) any {
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// entryID reads the id of an entry: $key, else the id field.
+func entryID(m map[string]any, idField string) string {
+	if k, ok := m["$key"].(string); ok && k != "" {
+		return k
+	}
+	switch v := fieldCI(m, idField).(type) {
+	case float64:
+		return strconv.FormatInt(int64(v), 10)
+	case string:
+		return v
+	}
+	return ""
+}
+
+// writeChildren makes the linked rows match the plan.
+func (c *Connector) writeChildren(ctx context.Context, info *entityInfo, id int64, p *plan) error {
+	for _, ch := range info.children {
+		switch ch.resource {
+		case "email":
+			if p.emails != nil {
+				if err := c.syncItems(ctx, ch, id, p.emails, "address", map[string]string{"address": "emai_emailaddress", "type": "elink_type"}, "elink_entityid", "elink_type"); err != nil {
+					return err
+				}
+			}
+		case "phone":
+			if p.phones != nil {
+				if err := c.syncItems(ctx, ch, id, p.phones, "number", map[string]string{"number": "phon_number", "type": "plink_type", "country_code": "phon_countrycode", "area_code": "phon_areacode"}, "plink_entityid", "plink_type"); err != nil {
+					return err
+				}
+			}
+		case "comm_link":
+			if p.hasLinks {
+				if err := c.syncLinks(ctx, ch, id, p.links); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// existing reads the visible child rows of a parent.
+func (c *Connector) existing(ctx context.Context, ch childSpec, parent int64) ([]row, error) {
+	var rows []row
+	err := c.scan(ctx, ch.info, and(ch.filter, fmt.Sprintf("%s eq %d", ch.parentField, parent)), nil, func(rs []row) error {
+		rows = append(rows, rs...)
+		return nil
+	})
+	return rows, err
+}
+
+// syncItems makes a person's email or phone rows equal the wanted list:
+// rows are matched by type, then by value; matched rows are updated when
+// they differ, missing ones created, the others deleted.
+func (c *Connector) syncItems(ctx context.Context, ch childSpec, parent int64, want []map[string]any, valueKey string, columns map[string]string, entityCol, typeCol string) error {
+	have, err := c.existing(ctx, ch, parent)
+	if err != nil {
+		return err
+	}
+	used := make([]bool, len(have))
+	match := func(w map[string]any) int {
+		for _, key := range []string{"type", valueKey} {
+			for i, h := range have {
+				if !used[i] && strings.EqualFold(fmt.Sprint(h.rec.Fields[columns[key]]), fmt.Sprint(w[key])) {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+	for _, w := range want {
+		body := map[string]any{}
+		for k, col := range columns {
+			if v, ok := w[k]; ok {
+				body[col] = v
+			}
+		}
+		i := match(w)
+		if i < 0 {
+			body[entityCol] = linkPerson
+			body[ch.parentField] = parent
+			if _, _, err := c.c.do(ctx, http.MethodPost, ch.resource, nil, body); err != nil {
+				return err
+			}
+			continue
+		}
+		used[i] = true
+		same := true
+		for col, v := range body {
+			if fmt.Sprint(have[i].rec.Fields[col]) != fmt.Sprint(v) {
+				same = false
+			}
+		}
+		if !same {
+			if _, err := c.update(ctx, ch.info, have[i].id, body); err != nil {
+				return err
+			}
+		}
+	}
+	for i, h := range have {
+		if !used[i] {
+			if _, _, err := c.c.do(ctx, http.MethodDelete, fmt.Sprintf("%s('%d')", ch.resource, h.id), nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncLinks makes a communication's comm_link rows hold exactly the wanted
+// people, users and companies; Sage CRM does not create them from the
+// communication (B7: "the connector should create it explicitly").
+func (c *Connector) syncLinks(ctx context.Context, ch childSpec, comm int64, want map[string][]int64) error {
+	have, err := c.existing(ctx, ch, comm)
+	if err != nil {
+		return err
+	}
+	for column, ids := range want {
+		wanted := map[int64]bool{}
+		for _, id := range ids {
+			wanted[id] = true
+		}
+		for _, h := range have {
+			v, ok := h.rec.Fields[column].(int64)
+			if !ok {
+				continue
+			}
+			if wanted[v] {
+				delete(wanted, v)
+				continue
+			}
+			if _, _, err := c.c.do(ctx, http.MethodDelete, fmt.Sprintf("%s('%d')", ch.resource, h.id), nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+				return err
+			}
+		}
+		for _, id := range ids {
+			if !wanted[id] {
+				continue
+			}
+			delete(wanted, id)
+			body := map[string]any{ch.parentField: comm, column: id}
+			if _, _, err := c.c.do(ctx, http.MethodPost, ch.resource, nil, body); err != nil {
+				var se *sdataError
+				if errors.As(err, &se) && se.payload != "" && strings.EqualFold(se.payload, column) {
+					field := map[string]string{"cmli_comm_personid": "person_ids", "cmli_comm_userid": "user_ids", "cmli_comm_companyid": "company_ids"}[column]
+					return connector.FieldErrorf(connector.InvalidInput, field, "%s: %d does not exist in Sage CRM", field, id).WithDetail("%s", se.Error())
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
