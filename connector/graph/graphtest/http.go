@@ -1,0 +1,435 @@
+package graphtest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// call is one Graph request being served.
+type call struct {
+	s        *Server
+	w        http.ResponseWriter
+	r        *http.Request
+	segs     []string // canonical path segments after /v1.0
+	query    url.Values
+	tok      *accessToken
+	reqID    string
+	clientID string // client-request-id echoed back
+	prefer   preferences
+	status   int
+	inBatch  bool
+}
+
+// canonicalSegments maps the lower-case spelling of every path segment the
+// emulator knows to its canonical spelling: Graph URL segments are
+// case-insensitive (the docs' own examples mix /contactfolders/ and
+// /contactFolders/, graph-examples/contact-delta-response-1.json).
+var canonicalSegments = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{"users", "groups", "me", "calendarView", "calendar", "delta", "events",
+		"instances", "contactFolders", "contacts", "todo", "lists", "tasks", "mailFolders", "messages",
+		"members", "transitiveMembers", "microsoft.graph.user", "$metadata", "$batch", "$count", "v1.0"} {
+		m[strings.ToLower(s)] = s
+	}
+	return m
+}()
+
+func splitPath(p string) []string {
+	var out []string
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" {
+			continue
+		}
+		if c, ok := canonicalSegments[strings.ToLower(seg)]; ok {
+			seg = c
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// ServeHTTP serves the identity platform (under /{tenant}/...) and Graph
+// (under /v1.0/...).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.stats.begin()
+	defer s.stats.end()
+	segs := splitPath(r.URL.EscapedPath())
+	for i, seg := range segs {
+		if u, err := url.PathUnescape(seg); err == nil {
+			segs[i] = u
+		}
+	}
+	if len(segs) > 0 && segs[0] == "v1.0" {
+		s.serveGraph(w, r, segs[1:], false)
+		return
+	}
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	if s.applyFaults(w, r, "", false) {
+		return
+	}
+	s.serveIdentity(w, r, segs)
+}
+
+// serveGraph authenticates, throttles and dispatches one Graph request.
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string, inBatch bool) {
+	c := &call{s: s, w: w, r: r, segs: segs, query: r.URL.Query(), reqID: requestID(), inBatch: inBatch}
+	c.clientID = r.Header.Get("client-request-id")
+	if c.clientID == "" {
+		c.clientID = c.reqID
+	}
+	c.prefer = parsePrefer(r.Header.Values("Prefer"))
+	w.Header().Set("request-id", c.reqID)
+	w.Header().Set("client-request-id", c.clientID)
+
+	if !inBatch && s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	// $metadata is served without a token, as the service does
+	// (https://graph.microsoft.com/v1.0/$metadata is public).
+	if len(segs) == 1 && segs[0] == "$metadata" {
+		s.stats.count("metadata", "")
+		s.serveMetadata(c)
+		return
+	}
+	// Every other request needs a valid bearer token (facts §8; Graph answers
+	// 401 InvalidAuthenticationToken, e.g. when an SDK drops the
+	// Authorization header for a host outside its allowed list — DEPENDENCIES.md).
+	if !s.authenticate(c) {
+		return
+	}
+	// /me is the signed-in user; application tokens have none (OBSERVED:
+	// Graph answers 400 "/me request is only valid with delegated authentication flow.").
+	if len(c.segs) > 0 && c.segs[0] == "me" {
+		if c.tok.user == "" {
+			c.fail(http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+			return
+		}
+		c.segs = append([]string{"users", c.tok.user}, c.segs[1:]...)
+	}
+	mailboxUser := ""
+	if len(c.segs) > 2 && c.segs[0] == "users" && isMailboxSegment(c.segs[2]) {
+		mailboxUser = s.resolveUserID(c.segs[1])
+	}
+	kind := requestKind(c.segs, r.Method)
+	s.stats.count(kind, mailboxUser)
+	if mailboxUser != "" {
+		release, ok := s.limits.acquire(c, mailboxUser)
+		if !ok {
+			return
+		}
+		defer release()
+	}
+	if s.applyFaults(w, r, mailboxUser, inBatch) {
+		return
+	}
+	var after *Fault
+	if !inBatch {
+		after = s.faults.takeAfterCommit(r, mailboxUser, s.userAddressByID(mailboxUser))
+	}
+	if after != nil {
+		// The request runs (and commits) but the client sees the fault, as
+		// when the answer is lost on the way back.
+		rec := newRecorder()
+		c.w = rec
+		s.route(c)
+		if after.Kind == FaultTruncate {
+			s.stats.add(func(st *Stats) { st.Faults++ })
+			writeTruncated(w, rec)
+			return
+		}
+		s.writeFault(w, r, after)
+		return
+	}
+	s.route(c)
+}
+
+// isMailboxSegment reports whether a segment under /users/{id}/ addresses
+// Exchange mailbox data.
+func isMailboxSegment(seg string) bool {
+	switch seg {
+	case "calendarView", "calendar", "events", "contactFolders", "contacts", "todo", "mailFolders", "messages":
+		return true
+	}
+	return false
+}
+
+// requestKind names the kind of a request for Stats.
+func requestKind(segs []string, method string) string {
+	if len(segs) == 0 {
+		return "other"
+	}
+	switch segs[0] {
+	case "$batch":
+		return "batch"
+	case "groups":
+		return "groups"
+	case "users":
+		if len(segs) <= 2 || segs[len(segs)-1] == "$count" {
+			return "users"
+		}
+	default:
+		return "other"
+	}
+	rest := segs[2:]
+	last := rest[len(rest)-1]
+	switch rest[0] {
+	case "calendarView":
+		if last == "delta" {
+			return "calendarView.delta"
+		}
+		return "calendarView"
+	case "events", "calendar":
+		if last == "instances" {
+			return "events.instances"
+		}
+		return "events." + strings.ToLower(method)
+	case "contacts", "contactFolders":
+		if last == "delta" {
+			return "contacts.delta"
+		}
+		return "contacts." + strings.ToLower(method)
+	case "todo":
+		if last == "delta" {
+			return "tasks.delta"
+		}
+		return "tasks." + strings.ToLower(method)
+	case "mailFolders", "messages":
+		if last == "delta" {
+			return "messages.delta"
+		}
+		return "messages"
+	}
+	return "other"
+}
+
+// route dispatches an authenticated Graph request.
+func (s *Server) route(c *call) {
+	segs := c.segs
+	m := c.r.Method
+	if len(segs) == 0 {
+		c.notFoundSegment("")
+		return
+	}
+	switch segs[0] {
+	case "$batch":
+		if m != http.MethodPost {
+			c.methodNotAllowed()
+			return
+		}
+		s.serveBatch(c)
+		return
+	case "users":
+		switch {
+		case len(segs) == 1:
+			c.only(m, http.MethodGet, func() { s.serveUserList(c, false) })
+		case len(segs) == 2 && segs[1] == "$count":
+			c.only(m, http.MethodGet, func() { s.serveUserList(c, true) })
+		case len(segs) == 2:
+			c.only(m, http.MethodGet, func() { s.serveUserGet(c, segs[1]) })
+		default:
+			s.routeMailbox(c, segs[1], segs[2:])
+		}
+		return
+	case "groups":
+		s.routeGroups(c, segs[1:])
+		return
+	}
+	c.notFoundSegment(segs[0])
+}
+
+// only runs f if the method is allowed, else answers 405.
+func (c *call) only(method, allowed string, f func()) {
+	if method != allowed {
+		c.methodNotAllowed()
+		return
+	}
+	f()
+}
+
+func (c *call) methodNotAllowed() {
+	// Directory 405 as in graph-examples/batch-response-1.json (id 4).
+	c.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+}
+
+func (c *call) notFoundSegment(seg string) {
+	// OBSERVED: Graph's OData layer answers an unknown segment with 400
+	// BadRequest "Resource not found for the segment '...'." (facts §12 lists
+	// ResourceNotFound as UNCONFIRMED; this is the shape SDK issues show).
+	c.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+seg+"'.")
+}
+
+// errorBody builds Graph's error envelope (facts §12; errors.md; innerError
+// with date, request-id and client-request-id as in
+// graph-examples/batch-response-1.json).
+func errorBody(code, message, reqID, clientReqID string, now time.Time) map[string]any {
+	return map[string]any{"error": map[string]any{
+		"code":    code,
+		"message": message,
+		"innerError": map[string]any{
+			"date":              now.UTC().Format("2006-01-02T15:04:05"),
+			"request-id":        reqID,
+			"client-request-id": clientReqID,
+		},
+	}}
+}
+
+// fail writes an error envelope.
+func (c *call) fail(status int, code, message string) {
+	c.writeJSON(status, errorBody(code, message, c.reqID, c.clientID, c.s.now()))
+}
+
+// writeJSON writes v as the response body with OData's JSON content type.
+func (c *call) writeJSON(status int, v any) {
+	c.status = status
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	h := c.w.Header()
+	h.Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
+	h.Set("OData-Version", "4.0")
+	h.Set("Cache-Control", "no-cache")
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(buf.Bytes())
+}
+
+// noContent answers 204, the answer to DELETE in Graph.
+func (c *call) noContent() {
+	c.status = http.StatusNoContent
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody decodes a JSON object body; it answers 400 itself on failure.
+func (c *call) readBody() (map[string]any, bool) {
+	data, err := io.ReadAll(io.LimitReader(c.r.Body, 4<<20))
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", "Unable to read the request body.")
+		return nil, false
+	}
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil || body == nil {
+		// OData's answer to a body it cannot read (OBSERVED: code
+		// "RequestBodyRead" / "BadRequest" "Empty Payload. JSON content expected.").
+		if len(bytes.TrimSpace(data)) == 0 {
+			c.fail(http.StatusBadRequest, "BadRequest", "Empty Payload. JSON content expected.")
+		} else {
+			c.fail(http.StatusBadRequest, "RequestBodyRead", "Invalid JSON. An unexpected character was encountered: "+errString(err))
+		}
+		return nil, false
+	}
+	return normalizeNumbers(body).(map[string]any), true
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "not an object"
+	}
+	return err.Error()
+}
+
+// normalizeNumbers turns json.Number into int64 or float64.
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeNumbers(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeNumbers(e)
+		}
+		return x
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+// preferences holds the Prefer header values the emulator honours (facts §3).
+type preferences struct {
+	maxPageSize int
+	timeZone    string
+	immutableID bool
+	applied     []string
+}
+
+func parsePrefer(values []string) preferences {
+	var p preferences
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			name, val, _ := strings.Cut(part, "=")
+			name = strings.TrimSpace(name)
+			val = strings.Trim(strings.TrimSpace(val), "\"")
+			switch strings.ToLower(name) {
+			case "odata.maxpagesize":
+				n := 0
+				for _, ch := range val {
+					if ch < '0' || ch > '9' {
+						n = 0
+						break
+					}
+					n = n*10 + int(ch-'0')
+					if n > 1<<20 {
+						break
+					}
+				}
+				p.maxPageSize = n
+			case "outlook.timezone":
+				p.timeZone = val
+			case "idtype":
+				p.immutableID = strings.EqualFold(val, "ImmutableId")
+			}
+		}
+	}
+	return p
+}
+
+// b64std encodes with the standard alphabet and padding (change keys).
+func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// b64url encodes without padding, URL-safe.
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// link builds an absolute Graph URL.
+func (s *Server) link(path string, q url.Values) string {
+	u := s.base + "/v1.0" + path
+	if len(q) > 0 {
+		u += "?" + encodeQuery(q)
+	}
+	return u
+}
+
+// encodeQuery encodes like url.Values.Encode but keeps '$' readable, as
+// Graph's own links do ($skiptoken=..., $deltatoken=...).
+func encodeQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "%24", "$")
+}
+
+// contextURL is the @odata.context value for a fragment.
+func (s *Server) contextURL(fragment string) string {
+	return s.base + "/v1.0/$metadata#" + fragment
+}

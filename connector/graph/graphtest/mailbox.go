@@ -1,0 +1,481 @@
+package graphtest
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// mailbox is one user's Exchange mailbox.
+type mailbox struct {
+	user           string
+	seq            int64 // change counter shared by every collection
+	calendarID     string
+	events         map[string]*item
+	txn            map[string]string // transactionId -> internal id of the created event
+	txnCreates     map[string]int    // transactionId -> POSTs that carried it
+	contactFolders []*folder         // [0] is the default "Contacts" folder
+	contacts       map[string]*item
+	lists          []*folder // [0] is the default "Tasks" list
+	tasks          map[string]*item
+	mailFolders    []*folder // [0] is the Inbox
+	messages       map[string]*item
+}
+
+type folder struct {
+	id, name, wellKnown string
+}
+
+// item is one stored Outlook item; deleted items stay as tombstones so that
+// delta rounds can report them.
+type item struct {
+	id        string // internal id (external ids are derived, see extID)
+	container string // folder or list id
+	data      map[string]any
+	seq       int64
+	deleted   bool
+	created   time.Time
+	modified  time.Time
+	changeKey string
+
+	// events
+	etype      string // singleInstance, occurrence, exception, seriesMaster
+	master     string // internal id of the series master (instances)
+	occKey     string // occurrence date "2006-01-02" (instances)
+	start, end time.Time
+	startTZ    string // time zone the start was written in
+	endTZ      string
+	txnID      string
+	copies     map[string]string // organizer's event: attendee user id -> copy internal id
+	origin     [2]string         // attendee copy: organizer user id, organizer internal id
+	exceptions map[string]map[string]any
+	cancelled  map[string]bool
+}
+
+func (s *Server) newMailbox(user string) *mailbox {
+	mk := func(name, wk string) *folder { return &folder{id: s.newInternalID(), name: name, wellKnown: wk} }
+	return &mailbox{
+		user:           user,
+		calendarID:     s.newInternalID(),
+		events:         map[string]*item{},
+		txn:            map[string]string{},
+		txnCreates:     map[string]int{},
+		contactFolders: []*folder{mk("Contacts", "")},
+		contacts:       map[string]*item{},
+		// wellknownListName defaultList is the built-in "Tasks" list
+		// (facts §2, todotasklist.md); flaggedEmails is the other built-in.
+		lists:       []*folder{mk("Tasks", "defaultList"), mk("Flagged Emails", "flaggedEmails")},
+		tasks:       map[string]*item{},
+		mailFolders: []*folder{mk("Inbox", "inbox"), mk("Sent Items", "sentitems"), mk("Deleted Items", "deleteditems")},
+		messages:    map[string]*item{},
+	}
+}
+
+// newInternalID returns a random internal id (seeded, so runs repeat).
+func (s *Server) newInternalID() string {
+	var b [15]byte
+	for i := range b {
+		b[i] = byte(s.rng.UintN(256))
+	}
+	return b64url(b[:])
+}
+
+// Outlook item ids: the regular (REST) form and the immutable form differ,
+// and a request gets the immutable form only with Prefer:
+// IdType="ImmutableId" (facts §3, outlook-immutable-id.md). Both forms are
+// accepted on input; ids are case-sensitive.
+const (
+	restIDPrefix      = "AAMkAGI2"
+	immutableIDPrefix = "AAkALgAA"
+)
+
+func extID(internal string, immutable bool) string {
+	if internal == "" {
+		return ""
+	}
+	if immutable {
+		return immutableIDPrefix + internal + "AAA="
+	}
+	return restIDPrefix + internal + "AAA="
+}
+
+func intID(external string) string {
+	for _, p := range []string{restIDPrefix, immutableIDPrefix} {
+		if rest, ok := strings.CutPrefix(external, p); ok {
+			if in, ok := strings.CutSuffix(rest, "AAA="); ok {
+				return in
+			}
+		}
+	}
+	return ""
+}
+
+// touch records a change of it: a new sequence number, modification time
+// and change key.
+func (s *Server) touch(b *mailbox, it *item) {
+	b.seq++
+	it.seq = b.seq
+	it.modified = s.now().UTC()
+	if it.created.IsZero() {
+		it.created = it.modified
+	}
+	var k [12]byte
+	for i := range k {
+		k[i] = byte(s.rng.UintN(256))
+	}
+	it.changeKey = b64std(k[:])
+}
+
+// mailboxFor resolves the mailbox of /users/{key}/..., answering the
+// service's errors itself: unknown user, user without an Exchange Online
+// mailbox (MailboxNotEnabledForRESTAPI, facts §8, HTTP 404 OBSERVED) and an
+// application access policy that excludes the user (ErrorAccessDenied
+// "Access to OData is disabled.", facts §9,
+// graph-examples/application-access-policy-denied-error.json).
+// It runs with s.mu held.
+func (s *Server) mailboxFor(c *call, key string) *mailbox {
+	u := s.findUser(key)
+	if u == nil {
+		// OBSERVED Exchange answer for an unknown user.
+		c.fail(http.StatusNotFound, "ErrorInvalidUser", fmt.Sprintf("The requested user '%s' is invalid.", key))
+		return nil
+	}
+	if !u.HasMailbox || s.boxes[u.ID] == nil {
+		c.fail(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox.")
+		return nil
+	}
+	if app := s.apps[c.tok.app]; app != nil && len(app.MailboxScope) > 0 && c.tok.user == "" {
+		if !containsFold(app.MailboxScope, u.ID) && !containsFold(app.MailboxScope, u.UserPrincipalName) {
+			c.fail(http.StatusForbidden, "ErrorAccessDenied", "Access to OData is disabled.")
+			return nil
+		}
+	}
+	if c.tok.user != "" && c.tok.user != u.ID {
+		// A delegated token reaches only the signed-in user's mailbox
+		// unless the scope is a .Shared one (facts §5.1 mentions *.Shared
+		// permissions; sharing itself is not emulated: .Shared grants it).
+		shared := false
+		for _, sc := range c.tok.scopes {
+			if strings.HasSuffix(strings.ToLower(sc), ".shared") {
+				shared = true
+			}
+		}
+		if !shared {
+			c.fail(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+			return nil
+		}
+	}
+	return s.boxes[u.ID]
+}
+
+// pageState is the server side of a $skiptoken or $deltatoken.
+type pageState struct {
+	kind   string
+	offset int
+
+	// delta
+	user      string
+	container string
+	windowed  bool
+	start     time.Time
+	end       time.Time
+	upto      int64    // changes up to this sequence are covered by the round
+	ids       []string // the round's items (skip tokens)
+	expired   bool
+	initial   url.Values
+	path      string
+}
+
+// ExpireDeltaTokens makes every outstanding delta and skip token answer 410
+// next time, as when the service's delta token cache drops them (facts
+// §1.1: Outlook token lifetime "not fixed; it's dependent on the size of the
+// internal delta token cache").
+func (s *Server) ExpireDeltaTokens() {
+	s.pagesMu.Lock()
+	defer s.pagesMu.Unlock()
+	for _, st := range s.pages {
+		if strings.HasPrefix(st.kind, "delta:") {
+			st.expired = true
+		}
+	}
+}
+
+// deltaSpec describes one delta collection.
+type deltaSpec struct {
+	kind      string // events, contacts, tasks, messages
+	box       *mailbox
+	container string
+	path      string // e.g. /users/{id}/calendarView/delta
+	windowed  bool
+	start     time.Time
+	end       time.Time
+	initial   url.Values
+	ctx       string
+	odataType string
+	items     func(*mailbox) map[string]*item
+	include   func(*item) bool // item belongs to the collection (besides container)
+	render    func(*item) map[string]any
+	defSize   int
+}
+
+// serveDelta answers one delta request. Rounds work as delta-query-overview.md
+// and delta-query-events.md describe (facts §1.1): the first round returns
+// every current item (of the window), later rounds the items changed since
+// the round's deltaLink — deleted items and, for calendarView, items
+// changed outside the window as "@removed": {"reason": "deleted"}. Pages
+// end with @odata.nextLink ($skiptoken) and the round with
+// @odata.deltaLink ($deltatoken); query parameters are bound into the
+// tokens. Unknown or expired tokens answer 410 Gone SyncStateNotFound with
+// a Location header holding the initial query
+// (graph-examples/OBSERVED-calendarview-delta-expired-410-SyncStateNotFound.json).
+// It runs with s.mu held.
+func (s *Server) serveDelta(c *call, sp deltaSpec) {
+	skip := c.query.Get("$skiptoken")
+	delta := c.query.Get("$deltatoken")
+	var st *pageState
+	if skip != "" || delta != "" {
+		tok := skip
+		if tok == "" {
+			tok = delta
+		}
+		s.pagesMu.Lock()
+		st = s.pages[tok]
+		s.pagesMu.Unlock()
+		if st == nil || st.expired || st.kind != "delta:"+sp.kind || st.user != sp.box.user || st.container != sp.container {
+			if st != nil && st.initial != nil {
+				c.w.Header().Set("Location", s.link(st.path, st.initial))
+			}
+			c.fail(http.StatusGone, "SyncStateNotFound", fmt.Sprintf("The sync state generation is not found; generation=%d;[highest=%d].", s.rng.IntN(100)+1, sp.box.seq))
+			return
+		}
+		if skip != "" && st.ids == nil {
+			st = nil // a delta token sent as skip token
+		}
+		if st == nil {
+			c.fail(http.StatusGone, "SyncStateNotFound", "The sync state generation is not found.")
+			return
+		}
+		sp.windowed, sp.start, sp.end, sp.initial = st.windowed, st.start, st.end, st.initial
+	}
+	all := sp.items(sp.box)
+	inWindow := func(it *item) bool {
+		if !sp.windowed {
+			return true
+		}
+		return overlaps(it.start, it.end, sp.start, sp.end)
+	}
+	var ids []string
+	offset := 0
+	upto := sp.box.seq
+	switch {
+	case skip != "":
+		ids, offset, upto = st.ids, st.offset, st.upto
+	case delta != "":
+		for _, it := range all {
+			if it.container == sp.container && sp.include(it) && it.seq > st.upto {
+				ids = append(ids, it.id)
+			}
+		}
+		sortIDsBySeq(ids, all)
+	default:
+		for _, it := range all {
+			if it.container == sp.container && sp.include(it) && !it.deleted && inWindow(it) {
+				ids = append(ids, it.id)
+			}
+		}
+		sortItems(ids, all, sp.windowed)
+	}
+	size := sp.defSize
+	if c.prefer.maxPageSize > 0 {
+		size = c.prefer.maxPageSize
+		c.w.Header().Add("Preference-Applied", fmt.Sprintf("odata.maxpagesize=%d", size))
+	}
+	end := min(offset+size, len(ids))
+	page := make([]map[string]any, 0, end-offset)
+	for _, id := range ids[offset:end] {
+		it := all[id]
+		if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
+			page = append(page, sp.render(it))
+		} else {
+			page = append(page, map[string]any{
+				"@odata.type": sp.odataType,
+				"id":          extID(id, c.prefer.immutableID),
+				"@removed":    map[string]any{"reason": "deleted"},
+			})
+		}
+	}
+	if sp.kind == "events" && c.prefer.timeZone != "" {
+		c.w.Header().Add("Preference-Applied", fmt.Sprintf("outlook.timezone=%q", c.prefer.timeZone))
+	}
+	body := map[string]any{"@odata.context": s.contextURL(sp.ctx), "value": page}
+	next := &pageState{kind: "delta:" + sp.kind, user: sp.box.user, container: sp.container,
+		windowed: sp.windowed, start: sp.start, end: sp.end, initial: sp.initial, path: sp.path, upto: upto}
+	tok := randomToken(24)
+	if end < len(ids) {
+		next.ids, next.offset = ids, end
+		s.storePage(tok, next)
+		body["@odata.nextLink"] = s.link(sp.path, url.Values{"$skiptoken": {tok}})
+	} else {
+		s.storePage(tok, next)
+		body["@odata.deltaLink"] = s.link(sp.path, url.Values{"$deltatoken": {tok}})
+	}
+	c.writeJSON(http.StatusOK, body)
+}
+
+// overlaps reports whether [s1,e1) intersects the window [s2,e2); an event
+// of zero length counts when it starts inside the window.
+func overlaps(s1, e1, s2, e2 time.Time) bool {
+	if !e1.After(s1) {
+		return !s1.Before(s2) && s1.Before(e2)
+	}
+	return s1.Before(e2) && e1.After(s2)
+}
+
+func sortIDsBySeq(ids []string, all map[string]*item) {
+	slices.SortFunc(ids, func(a, b string) int { return int(all[a].seq - all[b].seq) })
+}
+
+func sortItems(ids []string, all map[string]*item, byStart bool) {
+	slices.SortFunc(ids, func(a, b string) int {
+		x, y := all[a], all[b]
+		if byStart {
+			if c := x.start.Compare(y.start); c != 0 {
+				return c
+			}
+		}
+		if c := int(x.seq - y.seq); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+// routeMailbox dispatches /users/{id}/<mailbox path>.
+func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	box := s.mailboxFor(c, userKey)
+	if box == nil {
+		return
+	}
+	userID := box.user
+	m := c.r.Method
+	n := len(rest)
+	switch rest[0] {
+	case "calendarView":
+		if !c.requireMailbox("Calendars.Read", "Calendars.ReadBasic", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared") {
+			return
+		}
+		switch {
+		case n == 2 && rest[1] == "delta" && m == http.MethodGet:
+			s.serveCalendarViewDelta(c, box, userID)
+		case n == 1 && m == http.MethodGet:
+			s.serveCalendarView(c, box, userID)
+		default:
+			c.notFoundOrMethod(n, 2)
+		}
+		return
+	case "calendar":
+		if n == 1 && m == http.MethodGet {
+			if !c.requireMailbox("Calendars.Read", "Calendars.ReadBasic", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared") {
+				return
+			}
+			s.serveCalendar(c, box, userID)
+			return
+		}
+		if n >= 2 && rest[1] == "events" {
+			s.routeEvents(c, box, userID, rest[1:])
+			return
+		}
+		c.notFoundSegment(rest[n-1])
+		return
+	case "events":
+		s.routeEvents(c, box, userID, rest)
+		return
+	case "contacts", "contactFolders":
+		s.routeContacts(c, box, userID, rest)
+		return
+	case "todo":
+		s.routeTodo(c, box, userID, rest)
+		return
+	case "mailFolders", "messages":
+		s.routeMail(c, box, userID, rest)
+		return
+	}
+	c.notFoundSegment(rest[0])
+}
+
+func (c *call) notFoundOrMethod(n, max int) {
+	if n > max {
+		c.notFoundSegment(c.segs[len(c.segs)-1])
+		return
+	}
+	c.methodNotAllowed()
+}
+
+// itemNotFound is Exchange's answer for a missing item (facts §12,
+// ErrorItemNotFound 404, OBSERVED).
+func (c *call) itemNotFound() {
+	c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+}
+
+// malformedID is Exchange's answer for an id it cannot parse (facts §12,
+// ErrorInvalidIdMalformed 400, OBSERVED).
+func (c *call) malformedID() {
+	c.fail(http.StatusBadRequest, "ErrorInvalidIdMalformed", "Id is malformed.")
+}
+
+// lookup resolves an external id in a collection; it answers the errors.
+func (c *call) lookup(items map[string]*item, ext string) *item {
+	in := intID(ext)
+	if in == "" {
+		c.malformedID()
+		return nil
+	}
+	it := items[in]
+	if it == nil || it.deleted {
+		c.itemNotFound()
+		return nil
+	}
+	return it
+}
+
+// cloneMap deep-copies JSON-shaped data.
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	case []string:
+		return slices.Clone(x)
+	}
+	return v
+}
+
+var _ = maps.Clone[map[string]any]
+
+func (s *Server) storePage(tok string, st *pageState) {
+	s.pagesMu.Lock()
+	s.pages[tok] = st
+	s.pagesMu.Unlock()
+}

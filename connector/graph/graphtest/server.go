@@ -1,0 +1,348 @@
+// Package graphtest is a stateful, in-memory emulator of the parts of
+// Microsoft Graph (v1.0) and the Microsoft identity platform that the Graph
+// connector uses. It serves TLS with its own certificate authority (azidentity
+// refuses plain HTTP authorities), issues tokens for emulated app
+// registrations, and keeps mailboxes (events, contacts, To Do tasks, messages)
+// whose changes are reported through delta queries as the service reports them.
+//
+// Every behaviour cites the documentation it follows, mostly through the
+// sections of the project's reference file graph-api-facts.md (abbreviated
+// "facts §N"), which in turn cites the Microsoft pages. Behaviour seen only in
+// reports and not in the documentation is marked OBSERVED; choices the
+// documentation leaves open are marked UNCONFIRMED.
+package graphtest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Options configure an emulator. The zero value is a usable emulator with five
+// mailbox users and no seeded items.
+type Options struct {
+	// Addr is the TCP address to listen on; "" means 127.0.0.1:0.
+	Addr string
+	// Users is the number of seeded mailbox users (user1@contoso.com, ...).
+	// 0 means 5; a negative value seeds none.
+	Users int
+	// Seed makes identifiers, secrets-free seed data and tenant id
+	// deterministic.
+	Seed int64
+	// EventsPerUser is the number of events seeded per user, within ±1 month
+	// of Now; a few of them are weekly series and meetings with other users.
+	EventsPerUser int
+	// ContactsPerUser, TasksPerUser and MessagesPerUser seed the default
+	// contact folder, the default To Do list and the Inbox of every user.
+	ContactsPerUser, TasksPerUser, MessagesPerUser int
+	// Metadata is the CSDL document served at /v1.0/$metadata; nil serves a
+	// small built-in document.
+	Metadata []byte
+	// Latency is added to every HTTP request (not to the requests inside a
+	// $batch, which run in the service behind one round trip).
+	Latency time.Duration
+	// Now is the clock; nil means time.Now. Token lifetimes, delta windows,
+	// throttling budgets and seed data follow it.
+	Now func() time.Time
+	// AccessTokenLifetime is the lifetime of issued access tokens; 0 means
+	// 3599 s, the value the identity platform returns (facts §8).
+	AccessTokenLifetime time.Duration
+	// RefreshTokenLifetime is the inactivity lifetime of refresh tokens; 0
+	// means 90 days (facts §8, refresh-tokens.md).
+	RefreshTokenLifetime time.Duration
+	// MailboxConcurrency is the number of concurrent requests per app and
+	// mailbox; 0 means 4 (facts §4.1).
+	MailboxConcurrency int
+	// MailboxRequestBudget is the number of requests per app and mailbox in a
+	// 10-minute period; 0 means 10,000 (facts §4.1).
+	MailboxRequestBudget int
+	// Domain is the tenant's verified domain; "" means contoso.com.
+	Domain string
+}
+
+// Server is a running emulator. All methods are safe for concurrent use.
+type Server struct {
+	opts     Options
+	now      func() time.Time
+	listener net.Listener
+	http     *http.Server
+	base     string // https://127.0.0.1:PORT
+	caPEM    []byte
+	idKey    *ecdsa.PrivateKey
+
+	mu      sync.Mutex
+	rng     *mrand.Rand
+	tenant  string
+	apps    map[string]*App // by client id
+	defApp  string
+	users   []*userRecord
+	groups  []*Group
+	boxes   map[string]*mailbox // by user id
+	tokens  map[string]*accessToken
+	refresh map[string]*refreshToken
+	codes   map[string]*authCode
+	consent map[string]map[string]bool // user id -> client id -> granted
+	revoked map[string]time.Time       // user id -> refresh tokens issued before are revoked
+	pagesMu sync.Mutex
+	pages   map[string]*pageState // paging and delta tokens (pagesMu; s.mu may be held)
+	faults  *Faults
+	stats   statsCollector
+	limits  limiter
+
+	wg sync.WaitGroup
+}
+
+// Start generates a certificate authority and a server certificate for the
+// listen address, seeds the tenant and starts serving TLS. Close stops it.
+func Start(opts Options) (*Server, error) {
+	if opts.Users == 0 {
+		opts.Users = 5
+	}
+	if opts.Domain == "" {
+		opts.Domain = "contoso.com"
+	}
+	if opts.AccessTokenLifetime <= 0 {
+		opts.AccessTokenLifetime = 3599 * time.Second
+	}
+	if opts.RefreshTokenLifetime <= 0 {
+		opts.RefreshTokenLifetime = 90 * 24 * time.Hour
+	}
+	if opts.MailboxConcurrency <= 0 {
+		opts.MailboxConcurrency = 4
+	}
+	if opts.MailboxRequestBudget <= 0 {
+		opts.MailboxRequestBudget = 10000
+	}
+	if opts.EventsPerUser < 0 || opts.ContactsPerUser < 0 || opts.TasksPerUser < 0 || opts.MessagesPerUser < 0 {
+		return nil, errors.New("graphtest: seeded item counts must not be negative")
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		opts:    opts,
+		now:     now,
+		rng:     mrand.New(mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
+		apps:    map[string]*App{},
+		boxes:   map[string]*mailbox{},
+		tokens:  map[string]*accessToken{},
+		refresh: map[string]*refreshToken{},
+		codes:   map[string]*authCode{},
+		consent: map[string]map[string]bool{},
+		revoked: map[string]time.Time{},
+		pages:   map[string]*pageState{},
+	}
+	s.faults = newFaults()
+	s.stats.init()
+	s.limits.init()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("graphtest: listening on %s: %w", addr, err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	tlsCfg, caPEM, err := newTLSConfig(host)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	idKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("graphtest: generating the token signing key: %w", err)
+	}
+	s.idKey = idKey
+	s.caPEM = caPEM
+	s.base = "https://" + net.JoinHostPort(host, port)
+	s.listener = tls.NewListener(ln, tlsCfg)
+
+	s.seed()
+
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		// HTTP/1.1 only: fault injection hijacks connections to reset them,
+		// which HTTP/2 does not allow.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.http.Serve(s.listener)
+	}()
+	return s, nil
+}
+
+// Close stops serving and waits for the serving goroutine to end.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		_ = s.http.Close()
+	}
+	s.wg.Wait()
+}
+
+// GraphEndpoint is the Graph root, the equivalent of https://graph.microsoft.com;
+// the connector appends /v1.0.
+func (s *Server) GraphEndpoint() string { return s.base }
+
+// AuthorityHost is the identity platform root with a trailing slash, the
+// equivalent of https://login.microsoftonline.com/. Tokens are requested at
+// AuthorityHost()+TenantID()+"/oauth2/v2.0/token".
+//
+// MSAL sends authorities that are not Microsoft's to instance discovery at
+// login.microsoftonline.com unless instance discovery is disabled
+// (microsoft-authentication-library-for-go apps/internal/oauth/resolvers.go,
+// openIDConfigurationEndpoint); clients must set DisableInstanceDiscovery.
+func (s *Server) AuthorityHost() string { return s.base + "/" }
+
+// CACertPEM is the PEM encoding of the emulator's certificate authority.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// WriteCAFile writes the CA certificate to path (mode 0644) for clients that
+// take a CA file.
+func (s *Server) WriteCAFile(path string) error {
+	if err := os.WriteFile(path, s.caPEM, 0o644); err != nil {
+		return fmt.Errorf("graphtest: writing CA file: %w", err)
+	}
+	return nil
+}
+
+// CertPool returns a pool holding only the emulator's CA, for HTTP clients in
+// tests.
+func (s *Server) CertPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(s.caPEM)
+	return p
+}
+
+// HTTPClient returns a client that trusts the emulator's CA.
+func (s *Server) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: s.CertPool()},
+		MaxIdleConnsPerHost: 64,
+	}}
+}
+
+// TenantID is the emulated tenant's id (a GUID).
+func (s *Server) TenantID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tenant
+}
+
+// Now is the emulator's clock.
+func (s *Server) Now() time.Time { return s.now() }
+
+// newTLSConfig creates a CA and a server certificate for host, 127.0.0.1, ::1
+// and localhost.
+func newTLSConfig(host string) (*tls.Config, []byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphtest: generating CA key: %w", err)
+	}
+	notBefore := time.Now().Add(-time.Hour)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "syncplane Graph emulator CA"},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caDER, err := x509.CreateCertificate(crand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphtest: creating CA certificate: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphtest: parsing CA certificate: %w", err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphtest: generating server key: %w", err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    notBefore,
+		NotAfter:     notBefore.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
+	} else if host != "localhost" {
+		leafTmpl.DNSNames = append(leafTmpl.DNSNames, host)
+	}
+	leafDER, err := x509.CreateCertificate(crand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphtest: creating server certificate: %w", err)
+	}
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		Certificates: []tls.Certificate{{
+			Certificate: [][]byte{leafDER, caDER},
+			PrivateKey:  leafKey,
+		}},
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return cfg, caPEM, nil
+}
+
+// newGUID returns a GUID from the seeded generator. Callers hold s.mu (or run
+// before serving starts).
+func (s *Server) newGUID() string {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(s.rng.UintN(256))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// randomToken returns an unguessable opaque string from crypto/rand.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = crand.Read(b)
+	return b64url(b)
+}
+
+// requestID returns a fresh GUID-shaped request id.
+func requestID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
+)
+
+// newEmulateGraphCmd runs the Microsoft Graph emulator standalone, so the
+// real connector (or any Graph client) can be pointed at it.
+func newEmulateGraphCmd() *cobra.Command {
+	var (
+		addr         string
+		metadataFile string
+		users        int
+		seed         int64
+		events       int
+		contacts     int
+		tasks        int
+		messages     int
+		latency      time.Duration
+		faults       string
+		caFile       string
+		asJSON       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "graph",
+		Short: "Run the Microsoft Graph and identity platform emulator (TLS, own CA)",
+		Long: `Runs a stateful emulator of Microsoft Graph v1.0 and the Microsoft identity
+platform over TLS with a generated certificate authority. It prints the Graph
+endpoint, the authority host, the CA file to trust, the tenant id and the
+client credentials of its default app, then serves until interrupted.
+
+--faults takes faults separated by ';', each a ','-separated key=value list:
+kind (429, 503, 504, reset, truncate, latency), path (with * wildcards),
+method, user, times, retry, latency, aftercommit. Example:
+  --faults 'kind=429,path=/v1.0/users/*/calendarView/delta,times=3,retry=2s'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := graphtest.Options{Addr: addr, Users: users, Seed: seed, EventsPerUser: events,
+				ContactsPerUser: contacts, TasksPerUser: tasks, MessagesPerUser: messages, Latency: latency}
+			if users == 0 {
+				opts.Users = -1
+			}
+			if metadataFile != "" {
+				data, err := os.ReadFile(metadataFile)
+				if err != nil {
+					return fmt.Errorf("reading --metadata: %w", err)
+				}
+				opts.Metadata = data
+			}
+			var scripted []graphtest.Fault
+			if faults != "" {
+				var err error
+				if scripted, err = graphtest.ParseFaultSpec(faults); err != nil {
+					return fmt.Errorf("--faults: %w", err)
+				}
+			}
+			srv, err := graphtest.Start(opts)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			for _, f := range scripted {
+				srv.Faults().Add(f)
+			}
+			if caFile == "" {
+				dir, err := os.MkdirTemp("", "syncplane-graph-emulator-")
+				if err != nil {
+					return fmt.Errorf("creating a directory for the CA file: %w", err)
+				}
+				defer os.RemoveAll(dir)
+				caFile = filepath.Join(dir, "ca.pem")
+			}
+			if err := srv.WriteCAFile(caFile); err != nil {
+				return err
+			}
+			app := srv.App()
+			out := cmd.OutOrStdout()
+			info := map[string]any{
+				"graph_endpoint": srv.GraphEndpoint(),
+				"authority_host": srv.AuthorityHost(),
+				"ca_file":        caFile,
+				"tenant_id":      srv.TenantID(),
+				"client_id":      app.ClientID,
+				"client_secret":  app.ClientSecret,
+				"permissions":    app.Permissions,
+				"users":          len(srv.Users()),
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(info); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(out, "graph endpoint:  %s\n", info["graph_endpoint"])
+				fmt.Fprintf(out, "authority host:  %s\n", info["authority_host"])
+				fmt.Fprintf(out, "CA file:         %s\n", caFile)
+				fmt.Fprintf(out, "tenant id:       %s\n", info["tenant_id"])
+				fmt.Fprintf(out, "client id:       %s\n", app.ClientID)
+				// The emulator's own throwaway secret, printed so a person can
+				// configure a connection; it is no real credential.
+				fmt.Fprintf(out, "client secret:   %s\n", app.ClientSecret)
+				fmt.Fprintf(out, "users:           %d (user1@contoso.com ...)\n", info["users"])
+				fmt.Fprintln(out, "serving until interrupted (Ctrl-C)")
+			}
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:0", "address to listen on")
+	f.StringVar(&metadataFile, "metadata", "", "CSDL file to serve at /v1.0/$metadata (default: a small built-in document)")
+	f.IntVar(&users, "users", 5, "number of seeded mailbox users")
+	f.Int64Var(&seed, "seed", 1, "seed for deterministic data")
+	f.IntVar(&events, "events", 20, "seeded events per user")
+	f.IntVar(&contacts, "contacts", 10, "seeded contacts per user")
+	f.IntVar(&tasks, "tasks", 5, "seeded To Do tasks per user")
+	f.IntVar(&messages, "messages", 10, "seeded Inbox messages per user")
+	f.DurationVar(&latency, "latency", 0, "latency added to every request")
+	f.StringVar(&faults, "faults", "", "scripted faults (see above)")
+	f.StringVar(&caFile, "ca-file", "", "where to write the CA certificate (default: a temporary file)")
+	f.BoolVar(&asJSON, "json", false, "print the connection details as JSON")
+	return cmd
+}
