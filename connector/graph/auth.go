@@ -206,10 +206,12 @@ func (r *refreshTokens) keyFor(mailbox string) (key, who string) {
 }
 
 func (r *refreshTokens) token(ctx context.Context, mailbox string) (string, error) {
-	key, who := r.keyFor(mailbox)
 	if r.cfg.Auth == AuthUserConsent && mailbox == "" {
-		return "", connector.Errorf(connector.Internal, "a directory request without a mailbox under auth user_consent")
+		// A request for no particular mailbox ($metadata, the directory):
+		// any consented user's token serves.
+		return r.anyUserToken(ctx)
 	}
+	key, who := r.keyFor(mailbox)
 	r.mu.Lock()
 	e, ok := r.entries[key]
 	if !ok {
@@ -220,6 +222,31 @@ func (r *refreshTokens) token(ctx context.Context, mailbox string) (string, erro
 	return e.get(ctx, r.now, func(ctx context.Context) (string, time.Time, error) {
 		return r.redeem(ctx, key, who)
 	})
+}
+
+// anyUserToken returns the token of the first consented user whose refresh
+// token still works.
+func (r *refreshTokens) anyUserToken(ctx context.Context) (string, error) {
+	kvs, err := r.secrets.List(ctx, "user/")
+	if err != nil {
+		return "", fmt.Errorf("listing consented users in the secret store: %w", err)
+	}
+	var lastErr error = connector.Errorf(connector.AuthExpired, "no user has given consent yet")
+	for _, kv := range kvs {
+		upn, ok := strings.CutSuffix(strings.TrimPrefix(kv.Key, "user/"), "/refresh_token")
+		if !ok || upn == "" {
+			continue
+		}
+		tok, err := r.token(ctx, upn)
+		if err == nil {
+			return tok, nil
+		}
+		lastErr = err
+		if connector.CodeOf(err) != connector.AuthExpired {
+			return "", err
+		}
+	}
+	return "", lastErr
 }
 
 func (r *refreshTokens) tokenURL() string {
@@ -251,24 +278,9 @@ func (r *refreshTokens) redeem(ctx context.Context, key, who string) (string, ti
 	if !r.cfg.PublicClient {
 		form.Set("client_secret", r.cfg.ClientSecret)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.tokenURL(), strings.NewReader(form.Encode()))
+	body, err := r.post(ctx, form, who)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("building the token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return "", time.Time{}, connector.Errorf(connector.Unavailable, "cannot reach the identity platform to sign in %s", who).WithDetail("%v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", time.Time{}, connector.Errorf(connector.Unavailable, "reading the token answer for %s", who).WithDetail("%v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var b tokenErrorBody
-		_ = json.Unmarshal(body, &b)
-		return "", time.Time{}, tokenDiagnostic(resp.StatusCode, b, who)
+		return "", time.Time{}, err
 	}
 	var ok struct {
 		AccessToken  string          `json:"access_token"`
@@ -290,6 +302,31 @@ func (r *refreshTokens) redeem(ctx context.Context, key, who string) (string, ti
 		}
 	}
 	return ok.AccessToken, r.now().Add(time.Duration(secs) * time.Second), nil
+}
+
+// post sends a token request and returns the body of a 200 answer, or a
+// diagnostic classifying the error answer.
+func (r *refreshTokens) post(ctx context.Context, form url.Values, who string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.tokenURL(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("building the token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, connector.Errorf(connector.Unavailable, "cannot reach the identity platform to sign in %s", who).WithDetail("%v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, connector.Errorf(connector.Unavailable, "reading the token answer for %s", who).WithDetail("%v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var b tokenErrorBody
+		_ = json.Unmarshal(body, &b)
+		return nil, tokenDiagnostic(resp.StatusCode, b, who)
+	}
+	return body, nil
 }
 
 // parseLooseInt reads 3599 or "3599" (the v1 endpoint sent strings).

@@ -2,14 +2,13 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
@@ -24,8 +23,8 @@ const AdminTokenKey = adminTokenKey
 // connection, of a user's refresh token (auth user_consent).
 func UserTokenKey(upn string) string { return userTokenKey(upn) }
 
-// Consent runs the authorization-code flow of a connection's settings with
-// MSAL: AuthorizeURL gives the page where the administrator (or a user)
+// Consent runs the authorization-code flow of a connection's settings:
+// AuthorizeURL (built by MSAL) gives the page where the administrator (or a user)
 // signs in and consents, and Redeem turns the code sent to the redirect URI
 // into a refresh token. The host stores that token in its secret store
 // under AdminTokenKey or UserTokenKey.
@@ -34,7 +33,7 @@ type Consent struct {
 	scopes []string
 	conf   *confidential.Client
 	pub    *public.Client
-	cache  *capturedCache
+	hc     *http.Client
 }
 
 // NewConsent prepares the flow for settings whose auth is
@@ -51,8 +50,8 @@ func NewConsent(settings json.RawMessage) (*Consent, error) {
 	if err != nil {
 		return nil, connector.FieldErrorf(connector.InvalidInput, "ca_file", "%v", err)
 	}
-	c := &Consent{cfg: cfg, cache: &capturedCache{}}
-	// MSAL adds openid, profile and offline_access itself.
+	c := &Consent{cfg: cfg, hc: hc}
+	// openid, profile and offline_access are added by authScopes.
 	for _, s := range cfg.scopes {
 		switch s {
 		case "openid", "profile", "offline_access":
@@ -63,7 +62,7 @@ func NewConsent(settings json.RawMessage) (*Consent, error) {
 	authority := cfg.authority + url.PathEscape(cfg.TenantID)
 	if cfg.PublicClient {
 		p, err := public.New(cfg.ClientID, public.WithAuthority(authority), public.WithHTTPClient(hc),
-			public.WithInstanceDiscovery(!cfg.custom), public.WithCache(c.cache))
+			public.WithInstanceDiscovery(!cfg.custom))
 		if err != nil {
 			return nil, fmt.Errorf("preparing the public client: %w", err)
 		}
@@ -75,12 +74,18 @@ func NewConsent(settings json.RawMessage) (*Consent, error) {
 		return nil, connector.FieldErrorf(connector.InvalidInput, "client_secret", "client_secret: %v", err)
 	}
 	cc, err := confidential.New(authority, cfg.ClientID, cred, confidential.WithHTTPClient(hc),
-		confidential.WithInstanceDiscovery(!cfg.custom), confidential.WithCache(c.cache))
+		confidential.WithInstanceDiscovery(!cfg.custom))
 	if err != nil {
 		return nil, fmt.Errorf("preparing the confidential client: %w", err)
 	}
 	c.conf = &cc
 	return c, nil
+}
+
+// authScopes are the configured scopes plus openid and profile (for the
+// user's name) and offline_access (for the refresh token).
+func (c *Consent) authScopes() []string {
+	return append(append([]string(nil), c.scopes...), "openid", "profile", "offline_access")
 }
 
 // RedirectURI returns the redirect_uri setting, or an error naming it when
@@ -108,13 +113,13 @@ func (c *Consent) AuthorizeURL(ctx context.Context, redirectURI, state, loginHin
 		if loginHint != "" {
 			opts = append(opts, public.WithLoginHint(loginHint))
 		}
-		u, err = c.pub.AuthCodeURL(ctx, c.cfg.ClientID, redirectURI, c.scopes, opts...)
+		u, err = c.pub.AuthCodeURL(ctx, c.cfg.ClientID, redirectURI, c.authScopes(), opts...)
 	} else {
 		var opts []confidential.AuthCodeURLOption
 		if loginHint != "" {
 			opts = append(opts, confidential.WithLoginHint(loginHint))
 		}
-		u, err = c.conf.AuthCodeURL(ctx, c.cfg.ClientID, redirectURI, c.scopes, opts...)
+		u, err = c.conf.AuthCodeURL(ctx, c.cfg.ClientID, redirectURI, c.authScopes(), opts...)
 	}
 	if err != nil {
 		return "", fmt.Errorf("building the authorize URL: %w", err)
@@ -132,85 +137,65 @@ func (c *Consent) AuthorizeURL(ctx context.Context, redirectURI, state, loginHin
 }
 
 // Redeem exchanges an authorization code for tokens and returns the
-// refresh token and the signed-in user's name. The refresh token is read
-// from MSAL's serialized cache: MSAL keeps it there and has no other way to
-// hand it out.
+// refresh token and the signed-in user's name (preferred_username of the
+// id token). The code is redeemed with the authorization_code grant
+// directly (entra v2-oauth2-auth-code-flow.md, "Redeem a code for an access
+// token"): MSAL Go keeps refresh tokens inside its cache, and it fails a
+// redemption whose granted scopes do not repeat a requested "/.default"
+// ("declined scopes"), which is how the identity platform answers one.
 func (c *Consent) Redeem(ctx context.Context, code, redirectURI string) (refreshToken, user string, err error) {
 	if redirectURI == "" {
 		redirectURI = c.cfg.RedirectURI
 	}
-	var username string
-	if c.pub != nil {
-		res, err := c.pub.AcquireTokenByAuthCode(ctx, code, redirectURI, c.scopes)
-		if err != nil {
-			return "", "", redeemError(err)
-		}
-		username = res.Account.PreferredUsername
-	} else {
-		res, err := c.conf.AcquireTokenByAuthCode(ctx, code, redirectURI, c.scopes)
-		if err != nil {
-			return "", "", redeemError(err)
-		}
-		username = res.Account.PreferredUsername
+	rt := &refreshTokens{cfg: c.cfg, hc: c.hc}
+	form := url.Values{
+		"client_id":    {c.cfg.ClientID},
+		"grant_type":   {"authorization_code"},
+		"code":         {code},
+		"redirect_uri": {redirectURI},
+		"scope":        {strings.Join(c.authScopes(), " ")},
 	}
-	rt, err := c.cache.refreshToken()
+	if !c.cfg.PublicClient {
+		form.Set("client_secret", c.cfg.ClientSecret)
+	}
+	body, err := rt.post(ctx, form, "the signed-in user")
 	if err != nil {
 		return "", "", err
 	}
-	return rt, strings.ToLower(username), nil
-}
-
-func redeemError(err error) error {
-	msg := err.Error()
-	for _, code := range []string{"AADSTS65001", "AADSTS90094"} {
-		if strings.Contains(msg, code) {
-			return connector.Errorf(connector.PermissionDenied, "consent is missing: an administrator must grant consent to the application").WithDetail("%s", code)
-		}
+	var ok struct {
+		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
 	}
-	return connector.Errorf(connector.AuthFailed, "the identity platform refused the authorization code").WithDetail("%v", err)
-}
-
-// capturedCache keeps MSAL's serialized cache in memory only.
-type capturedCache struct {
-	mu   sync.Mutex
-	data []byte
-}
-
-func (c *capturedCache) Replace(_ context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.data) == 0 {
-		return nil
+	if err := json.Unmarshal(body, &ok); err != nil {
+		return "", "", connector.Errorf(connector.Internal, "the token answer cannot be read").WithDetail("%v", err)
 	}
-	return u.Unmarshal(c.data)
+	if ok.RefreshToken == "" {
+		return "", "", connector.Errorf(connector.AuthFailed, "the identity platform returned no refresh token (is offline_access allowed for the application?)")
+	}
+	return ok.RefreshToken, strings.ToLower(idTokenUser(ok.IDToken)), nil
 }
 
-func (c *capturedCache) Export(_ context.Context, m cache.Marshaler, _ cache.ExportHints) error {
-	b, err := m.Marshal()
+// idTokenUser reads preferred_username from an id token's claims. The
+// token comes straight from the token endpoint over TLS, so its signature
+// is not checked here.
+func idTokenUser(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return err
+		return ""
 	}
-	c.mu.Lock()
-	c.data = b
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *capturedCache) refreshToken() (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var contract struct {
-		RefreshToken map[string]struct {
-			Secret string `json:"secret"`
-		} `json:"RefreshToken"`
+	var claims struct {
+		PreferredUsername string `json:"preferred_username"`
+		UPN               string `json:"upn"`
 	}
-	if err := json.Unmarshal(c.data, &contract); err != nil {
-		return "", fmt.Errorf("reading the token cache: %w", err)
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
 	}
-	for _, rt := range contract.RefreshToken {
-		if rt.Secret != "" {
-			return rt.Secret, nil
-		}
+	if claims.PreferredUsername != "" {
+		return claims.PreferredUsername
 	}
-	return "", errors.New("the identity platform returned no refresh token (is offline_access allowed for the application?)")
+	return claims.UPN
 }
