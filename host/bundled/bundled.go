@@ -8,6 +8,7 @@ import (
 	"github.com/syncplane/syncplane/connector"
 	"github.com/syncplane/syncplane/connector/graph"
 	"github.com/syncplane/syncplane/connector/jsonl"
+	"github.com/syncplane/syncplane/connector/zoho"
 )
 
 // Factories returns a new map from connector name to a function making a
@@ -19,5 +20,6 @@ func Factories() map[string]func() connector.Connector {
 	return map[string]func() connector.Connector{
 		jsonl.Name: jsonl.New,
 		"graph":    graph.New,
+		"zoho":     zoho.New,
 	}
 }

@@ -1,0 +1,225 @@
+package zoho
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/syncplane/syncplane/connector"
+)
+
+// settingsSchema is the JSON Schema (draft 2020-12) of Configure's settings.
+const settingsSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "Zoho CRM",
+  "type": "object",
+  "required": ["client_id", "client_secret"],
+  "additionalProperties": false,
+  "properties": {
+    "data_center": {"enum": ["us", "eu", "in", "au", "jp", "cn", "sa", "ca"], "description": "Zoho data centre of the org (default us); decides the accounts server and the default api_domain."},
+    "client_id": {"type": "string", "minLength": 1, "description": "OAuth client id from the Zoho API console."},
+    "client_secret": {"type": "string", "minLength": 1, "description": "OAuth client secret."},
+    "refresh_token": {"type": "string", "minLength": 1, "description": "Refresh token (self-client or authorization-code grant with access_type=offline). Required unless grant_code is given."},
+    "grant_code": {"type": "string", "minLength": 1, "description": "A grant code to exchange once for a refresh token, which is then kept in the host's secret store."},
+    "redirect_uri": {"type": "string", "description": "redirect_uri the grant code was issued for (authorization-code flow)."},
+    "edition": {"enum": ["free", "standard", "professional", "enterprise", "ultimate"], "description": "CRM edition, for the concurrency limit the connector stays within (default enterprise)."},
+    "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 25, "description": "Overrides the edition's concurrency limit."},
+    "modules": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": true, "description": "Module api_names offered as entities (default Contacts, Accounts, Leads, Events, Tasks, Calls)."},
+    "accounts_url": {"type": "string", "pattern": "^https://", "description": "Overrides the data centre's accounts server (an emulator, a sandbox)."},
+    "api_domain": {"type": "string", "pattern": "^https://", "description": "Overrides the api_domain the token response gives."},
+    "ca_file": {"type": "string", "minLength": 1, "description": "PEM file of extra certificate authorities to trust (an emulator's)."},
+    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 600, "description": "Timeout of one HTTP call (default 60)."}
+  }
+}`
+
+// dataCenters maps a data centre to its accounts server and api_domain
+// (crm-api-facts.md §A2, from the SDK dc classes and multi-dc.html).
+var dataCenters = map[string][2]string{
+	"us": {"https://accounts.zoho.com", "https://www.zohoapis.com"},
+	"eu": {"https://accounts.zoho.eu", "https://www.zohoapis.eu"},
+	"in": {"https://accounts.zoho.in", "https://www.zohoapis.in"},
+	"au": {"https://accounts.zoho.com.au", "https://www.zohoapis.com.au"},
+	"jp": {"https://accounts.zoho.jp", "https://www.zohoapis.jp"},
+	"cn": {"https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"},
+	"sa": {"https://accounts.zoho.sa", "https://www.zohoapis.sa"},
+	"ca": {"https://accounts.zohocloud.ca", "https://www.zohoapis.ca"},
+}
+
+// editionConcurrency is the concurrency limit per edition (§A7).
+var editionConcurrency = map[string]int{"free": 5, "standard": 10, "professional": 15, "enterprise": 20, "ultimate": 25}
+
+// DefaultModules are the modules offered when the settings name none.
+var DefaultModules = []string{"Contacts", "Accounts", "Leads", "Events", "Tasks", "Calls"}
+
+type settings struct {
+	DataCenter     string   `json:"data_center"`
+	ClientID       string   `json:"client_id"`
+	ClientSecret   string   `json:"client_secret"`
+	RefreshToken   string   `json:"refresh_token"`
+	GrantCode      string   `json:"grant_code"`
+	RedirectURI    string   `json:"redirect_uri"`
+	Edition        string   `json:"edition"`
+	MaxConcurrency int      `json:"max_concurrency"`
+	Modules        []string `json:"modules"`
+	AccountsURL    string   `json:"accounts_url"`
+	APIDomain      string   `json:"api_domain"`
+	CAFile         string   `json:"ca_file"`
+	TimeoutSeconds int      `json:"timeout_seconds"`
+}
+
+func compileSettingsSchema() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(settingsSchema))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the zoho settings schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("settings.json", doc); err != nil {
+		return nil, fmt.Errorf("loading the zoho settings schema: %w", err)
+	}
+	return c.Compile("settings.json")
+}
+
+// parseSettings validates the settings and applies defaults. Every problem
+// is an INVALID_INPUT diagnostic naming its setting; secrets are never
+// echoed.
+func parseSettings(raw json.RawMessage) (*settings, error) {
+	sch, err := compileSettingsSchema()
+	if err != nil {
+		return nil, connector.Errorf(connector.Internal, "%s", err.Error())
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, connector.Errorf(connector.InvalidInput, "settings are not valid JSON: %v", err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return nil, schemaDiagnostics(ve)
+		}
+		return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
+	}
+	var s settings
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, connector.Errorf(connector.InvalidInput, "decoding settings: %v", err)
+	}
+	var ds connector.Diagnostics
+	if s.RefreshToken == "" && s.GrantCode == "" {
+		ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "refresh_token", "setting \"refresh_token\" is required (or a one-time \"grant_code\")"))
+	}
+	if s.DataCenter == "" {
+		s.DataCenter = "us"
+	}
+	if s.Edition == "" {
+		s.Edition = "enterprise"
+	}
+	if s.MaxConcurrency == 0 {
+		s.MaxConcurrency = editionConcurrency[s.Edition]
+	}
+	if len(s.Modules) == 0 {
+		s.Modules = DefaultModules
+	}
+	if s.TimeoutSeconds == 0 {
+		s.TimeoutSeconds = 60
+	}
+	dc := dataCenters[s.DataCenter]
+	if s.AccountsURL == "" {
+		s.AccountsURL = dc[0]
+	}
+	for _, u := range []struct{ name, v string }{{"accounts_url", s.AccountsURL}, {"api_domain", s.APIDomain}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || p.Host == "" {
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, u.name, "%s %q is not an https URL with a host", u.name, u.v))
+		}
+	}
+	s.AccountsURL = strings.TrimRight(s.AccountsURL, "/")
+	s.APIDomain = strings.TrimRight(s.APIDomain, "/")
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	return &s, nil
+}
+
+// httpClient builds the HTTP client: the system roots plus ca_file.
+func (s *settings) httpClient() (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, connector.FieldErrorf(connector.InvalidInput, "ca_file", "reading ca_file %q: %v", s.CAFile, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, connector.FieldErrorf(connector.InvalidInput, "ca_file", "ca_file %q holds no PEM certificate", s.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: time.Duration(s.TimeoutSeconds) * time.Second}, nil
+}
+
+// schemaDiagnostics turns a JSON Schema validation failure into one
+// diagnostic per failing leaf, each naming its setting.
+func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
+	var ds connector.Diagnostics
+	p := message.NewPrinter(language.English)
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		at := strings.Join(e.InstanceLocation, ".")
+		switch k := e.ErrorKind.(type) {
+		case *kind.Required:
+			for _, m := range k.Missing {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, joinPath(at, m), "setting %q is required", joinPath(at, m)))
+			}
+		case *kind.AdditionalProperties:
+			for _, pr := range k.Properties {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, joinPath(at, pr), "unknown setting %q", joinPath(at, pr)))
+			}
+		default:
+			name := at
+			if name == "" {
+				name = "settings"
+			}
+			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at, "%s: %s", name, e.ErrorKind.LocalizedString(p)))
+		}
+	}
+	walk(ve)
+	if len(ds) == 0 {
+		ds = append(ds, connector.Errorf(connector.InvalidInput, "invalid settings"))
+	}
+	return ds
+}
+
+func joinPath(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "." + child
+}

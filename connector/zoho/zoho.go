@@ -1,0 +1,156 @@
+// Package zoho is the Zoho CRM connector (REST API v8). It signs in with an
+// OAuth refresh token against the org's data centre, discovers modules and
+// fields from the metadata APIs, reads changes through Modified_Time and
+// If-Modified-Since with page tokens past 2,000 records and deletions from
+// /deleted, writes in batches of up to 100 records (upsert where Zoho allows
+// it, id-based updates elsewhere), and stays within the edition's
+// concurrency limit. Facts and their sources: the Zoho part of the
+// project's crm-api-facts.md; package zohotest is its emulator.
+//
+// API credits: Usage reports the calls and credits a connection used, and
+// after every Read, ReadChanges and Write the connector keeps the day's
+// totals in the host's value store under "zoho/usage/YYYY-MM-DD" (JSON
+// {"calls","credits","throttled"}), where the host's run summary reads them.
+package zoho
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/schema"
+)
+
+// Version is the connector's version.
+const Version = "0.1.0"
+
+// Connector is the Zoho CRM connector. Create it with New.
+type Connector struct {
+	set  *settings
+	host connector.Host
+	hc   *http.Client
+	api  *client
+	now  func() time.Time
+
+	metaMu sync.Mutex
+	meta   map[string]*moduleMeta
+	schema *schema.Schema
+
+	usageMu   sync.Mutex
+	lastSaved Usage
+}
+
+// New returns an unconfigured Zoho CRM connector.
+func New() connector.Connector { return &Connector{now: time.Now} }
+
+// Spec describes the connector and its settings.
+func (c *Connector) Spec() connector.Spec {
+	return connector.Spec{
+		Name: "zoho", Version: Version, ProtocolVersion: connector.ProtocolVersion,
+		DisplayName:    "Zoho CRM",
+		Description:    "Zoho CRM (REST API v8): contacts, accounts, leads, meetings, tasks and calls",
+		Capabilities:   connector.Capabilities{Read: true, ReadChanges: true, Write: true, Query: true},
+		SettingsSchema: json.RawMessage(settingsSchema),
+		SecretSettings: []string{"/client_secret", "/refresh_token", "/grant_code"},
+	}
+}
+
+// Configure validates the settings and prepares the HTTP client; it does
+// not reach Zoho.
+func (c *Connector) Configure(ctx context.Context, req connector.ConfigureRequest) error {
+	s, err := parseSettings(req.Settings)
+	if err != nil {
+		return err
+	}
+	hc, err := s.httpClient()
+	if err != nil {
+		return err
+	}
+	host := req.Host
+	if host == nil {
+		host = &connector.MemoryHost{}
+	}
+	c.set, c.host, c.hc = s, host, hc
+	if c.now == nil {
+		c.now = time.Now
+	}
+	tok := &tokens{hc: hc, accountsURL: s.AccountsURL, clientID: s.ClientID, secret: s.ClientSecret, refresh: s.RefreshToken,
+		grantCode: s.GrantCode, redirectURI: s.RedirectURI, host: host, now: c.now}
+	c.api = &client{hc: hc, tok: tok, apiDomain: s.APIDomain, sem: make(chan struct{}, s.MaxConcurrency),
+		heavy: make(chan struct{}, min(10, s.MaxConcurrency)), sleep: sleepCtx, retries: 3}
+	return nil
+}
+
+func (c *Connector) configured() error {
+	if c.api == nil {
+		return connector.Errorf(connector.Internal, "the zoho connector is not configured")
+	}
+	return nil
+}
+
+// ListPartitions returns the single partition of a CRM module.
+func (c *Connector) ListPartitions(ctx context.Context, entity string) (connector.Partitions, error) {
+	if _, err := c.module(ctx, entity); err != nil {
+		return connector.Partitions{}, err
+	}
+	return connector.Partitions{Partitions: []connector.Partition{{ID: "", DisplayName: "Zoho CRM " + entity}}}, nil
+}
+
+// module returns the metadata of an entity.
+func (c *Connector) module(ctx context.Context, entity string) (*moduleMeta, error) {
+	if err := c.configured(); err != nil {
+		return nil, err
+	}
+	meta, err := c.metadata(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := meta[entity]
+	if !ok {
+		return nil, connector.Errorf(connector.NotFound, "entity %q is not a configured Zoho CRM module", entity)
+	}
+	return m, nil
+}
+
+// Usage returns the API calls and credits this connection used so far.
+func (c *Connector) Usage() Usage {
+	if c.api == nil {
+		return Usage{}
+	}
+	return c.api.usage()
+}
+
+// saveUsage adds the usage since the last save to the day's totals in the
+// host's value store.
+func (c *Connector) saveUsage(ctx context.Context) {
+	c.usageMu.Lock()
+	defer c.usageMu.Unlock()
+	u := c.api.usage()
+	delta := Usage{Calls: u.Calls - c.lastSaved.Calls, Credits: u.Credits - c.lastSaved.Credits, Throttled: u.Throttled - c.lastSaved.Throttled}
+	if delta == (Usage{}) {
+		return
+	}
+	key := "zoho/usage/" + c.now().UTC().Format(time.DateOnly)
+	var day Usage
+	if b, ok, err := c.host.Values().Get(ctx, key); err == nil && ok {
+		_ = json.Unmarshal(b, &day)
+	}
+	day.Calls += delta.Calls
+	day.Credits += delta.Credits
+	day.Throttled += delta.Throttled
+	b, _ := json.Marshal(day)
+	if err := c.host.Values().Put(ctx, key, b); err == nil {
+		c.lastSaved = u
+	}
+}
+
+// Close releases idle connections.
+func (c *Connector) Close() error {
+	if c.hc != nil {
+		c.hc.CloseIdleConnections()
+	}
+	return nil
+}
