@@ -232,10 +232,8 @@ func (d *decoder) pipeline(i int, n *node, conns, pipelines []string) Pipeline {
 		}
 	}
 	p.Mapping = d.mapping(n, base)
-	if len(d.errs) == 0 {
-		_, err := transforms.Compile(p.Mapping, transforms.Env{Pipelines: pipelines})
-		d.addCompileErrors(base, err)
-	}
+	_, err := transforms.Compile(p.Mapping, transforms.Env{Pipelines: pipelines})
+	d.addCompileErrors(base, err)
 	return p
 }
 

@@ -95,6 +95,20 @@ func (cs *compiledSchema) check(inst any, root *node, base []string, fallback tr
 	collectLeaves(ve, &leaves)
 	leaves = pruneBranches(leaves)
 	p := message.NewPrinter(language.English)
+	// Unknown keys whose suggestion is a missing required key: the
+	// "missing" error would only repeat the same mistake.
+	misspelt := map[string]bool{}
+	for _, l := range leaves {
+		if k, ok := l.ErrorKind.(*jskind.AdditionalProperties); ok {
+			loc := append(append([]string(nil), base...), l.InstanceLocation...)
+			allowed := cs.allowedProperties(l.SchemaURL)
+			for _, prop := range k.Properties {
+				if s := suggest.Nearest(prop, allowed); s != "" {
+					misspelt[displayPath(loc, root)+"\x00"+s] = true
+				}
+			}
+		}
+	}
 	var out Errors
 	seen := map[string]bool{}
 	for _, l := range leaves {
@@ -129,8 +143,17 @@ func (cs *compiledSchema) check(inst any, root *node, base []string, fallback tr
 			}
 		case *jskind.Required:
 			for _, m := range k.Missing {
+				if misspelt[path+"\x00"+m] {
+					continue // the unknown-key error already suggests it
+				}
 				add(Error{Pos: pos, Path: path, Msg: fmt.Sprintf("%s: missing required key %q", where, m)})
 			}
+		case *jskind.PropertyNames:
+			// jsonschema v6.0.3 reports a wrong instance location for
+			// propertyNames failures; find the object holding the key.
+			kp, owner := findKey(target, k.Property, nil)
+			ownerLoc := append(append([]string(nil), base...), owner...)
+			add(Error{Pos: kp, Path: joinPath(displayPath(ownerLoc, root), k.Property), Msg: fmt.Sprintf("invalid name %q in %s: use letters, digits, '_', '.' and '-', starting with a letter or digit", k.Property, displayPath(ownerLoc, root))})
 		case *jskind.Enum:
 			if secret {
 				add(Error{Pos: pos, Path: path, Msg: fmt.Sprintf("%s: the secret value is not one of the allowed values (value not shown)", where)})
@@ -172,7 +195,7 @@ func isSecret(secrets []string, loc []string) bool {
 }
 
 func collectLeaves(ve *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
-	if len(ve.Causes) == 0 {
+	if _, ok := ve.ErrorKind.(*jskind.PropertyNames); ok || len(ve.Causes) == 0 {
 		*out = append(*out, ve)
 		return
 	}
@@ -266,4 +289,30 @@ func navigate(v any, segs []string) any {
 // compileSettingsSchema compiles a connector's settings schema.
 func compileSettingsSchema(connector string, data json.RawMessage) (*compiledSchema, error) {
 	return compileSchema("https://syncplane.dev/connectors/"+connector+"/settings.json", data)
+}
+
+// findKey finds the first mapping at or below n with the given key,
+// returning the key's position and the mapping's location.
+func findKey(n *node, key string, loc []string) (transforms.Position, []string) {
+	if n == nil {
+		return transforms.Position{}, nil
+	}
+	switch n.kind {
+	case kindMap:
+		if c, ok := n.fields[key]; ok {
+			return c.keyPos, loc
+		}
+		for _, k := range n.keys {
+			if p, l := findKey(n.fields[k], key, append(append([]string(nil), loc...), k)); p.Line > 0 {
+				return p, l
+			}
+		}
+	case kindSeq:
+		for i, it := range n.items {
+			if p, l := findKey(it, key, append(append([]string(nil), loc...), strconv.Itoa(i))); p.Line > 0 {
+				return p, l
+			}
+		}
+	}
+	return transforms.Position{}, nil
 }

@@ -223,6 +223,10 @@ func (b *treeBuilder) build(n ast.Node, path string, depth int) *node {
 		return v
 	case *ast.MappingNode:
 		m := &node{kind: kindMap, pos: p, fields: map[string]*node{}}
+		if !x.IsFlowStyle && len(x.Values) > 0 && x.Values[0] != nil && x.Values[0].Key != nil {
+			// A block mapping starts at its first key.
+			m.pos = b.pos(x.Values[0].Key.GetToken())
+		}
 		for _, mv := range x.Values {
 			b.entry(m, mv, path, depth)
 		}
