@@ -523,7 +523,10 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 			fmt.Sprintf("The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope))
 		return
 	}
-	if !dflt || len(graph) > 0 || len(oidc) > 0 {
+	// OpenID scopes are ignored here (MSAL appends "openid offline_access
+	// profile" to every request); a Graph permission name is not allowed.
+	_ = oidc
+	if !dflt || len(graph) > 0 {
 		s.tokenError(w, r, http.StatusBadRequest, "invalid_scope", 1002012,
 			fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
 		return
