@@ -166,12 +166,22 @@ func StartPlugin(ctx context.Context, cmd *exec.Cmd, opts ...PluginOpt) (*Plugin
 	if cfg.checksum != nil {
 		secure = &plugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 	}
+	if secure != nil {
+		// go-plugin checks SecureConfig only for Cmd, not for a RunnerFunc.
+		if ok, err := secure.Check(cmd.Path); err != nil {
+			return nil, fmt.Errorf("connector %s: verifying the checksum of %s: %w", cfg.name, cmd.Path, err)
+		} else if !ok {
+			return nil, startError(cfg.name, cmd.Path, plugin.ErrChecksumsDoNotMatch, "", "")
+		}
+	}
 	stderr := &tailWriter{}
+	var run *cmdRunner
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {pluginName: &grpcPlugin{}}},
-		Cmd:              cmd,
-		SecureConfig:     secure,
+		RunnerFunc: runnerFunc(cmd,
+			func(l string) { logger.Info(l, "stream", "stdout") },
+			func(r *cmdRunner) { run = r }),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -218,7 +228,11 @@ func StartPlugin(ctx context.Context, cmd *exec.Cmd, opts ...PluginOpt) (*Plugin
 	}
 	if res.err != nil {
 		pc.Kill()
-		return nil, startError(cfg.name, cmd.Path, res.err, stderr.last())
+		first := ""
+		if run != nil {
+			first, _ = run.stdout.firstSkipped()
+		}
+		return nil, startError(cfg.name, cmd.Path, res.err, stderr.last(), first)
 	}
 	specCtx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
@@ -235,13 +249,21 @@ func StartPlugin(ctx context.Context, cmd *exec.Cmd, opts ...PluginOpt) (*Plugin
 }
 
 // startError turns go-plugin's start failures into one actionable line.
-func startError(name, path string, err error, lastLine string) error {
+//
+// lastLine is the last line the plugin wrote on stderr, firstOut the first
+// line it printed on stdout instead of the handshake.
+func startError(name, path string, err error, lastLine, firstOut string) error {
 	msg := err.Error()
 	said := ""
 	if lastLine != "" {
 		said = fmt.Sprintf(" (it said: %q)", lastLine)
 	}
+	notPlugin := func() error {
+		return fmt.Errorf("connector %s: %s is not a syncplane connector plugin (its first output line was %q, not the plugin handshake); remove it from the plugin directory or rebuild it with connector.Serve", name, path, firstOut)
+	}
 	switch {
+	case firstOut != "" && !strings.Contains(msg, "incompatible API version"):
+		return notPlugin()
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return fmt.Errorf("connector %s: %s does not match its SHA-256 checksum; reinstall the plugin or update its checksum file", name, path)
 	case errors.Is(err, os.ErrPermission) || strings.Contains(msg, "permission denied"):

@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		connector.Serve(&noisy{Full: &wiretest.Full{}})
 	case "minimal":
 		connector.Serve(wiretest.Minimal{})
+	case "preprint":
+		// A library printing on stdout before main reaches Serve.
+		fmt.Println("banner printed before Serve")
+		connector.Serve(wiretest.Minimal{})
 	case "exit":
 		fmt.Fprintln(os.Stderr, "boom: settings file /etc/x is missing")
 		os.Exit(2)
@@ -256,6 +260,23 @@ func TestPluginUnimplemented(t *testing.T) {
 		t.Fatal(err)
 	}
 	wiretest.ExerciseUnimplemented(t, p)
+}
+
+// Lines printed on stdout before Serve are logged and skipped, not taken
+// for a broken handshake.
+func TestPluginStdoutBeforeServe(t *testing.T) {
+	l := &logs{}
+	p, err := start(t, "preprint", connector.WithName("pre"), connector.WithLogger(slog.New(l)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec().Name != "minimal" {
+		t.Errorf("spec = %+v", p.Spec())
+	}
+	r, attrs := l.waitFor(t, "banner printed before Serve")
+	if r.Level != slog.LevelInfo || attrs["stream"] != "stdout" || attrs["connector"] != "pre" {
+		t.Errorf("banner arrived as %s %v", r.Level, attrs)
+	}
 }
 
 func TestPluginExitsMidRead(t *testing.T) {
