@@ -38,8 +38,8 @@ func WithLogLevel(l slog.Level) ServeOpt {
 //     signal), so no plugin outlives its host;
 //   - output printed on stdout after the handshake (fmt.Println, a library
 //     writing to file descriptor 1) cannot corrupt the protocol: it reaches
-//     the host's log instead. Output printed before Serve is called does
-//     break the handshake, so a plugin's main must call Serve first.
+//     the host's log instead. Lines printed before Serve is called are
+//     skipped and logged by StartPlugin on the host side.
 func Serve(c Connector, opts ...ServeOpt) {
 	cfg := serveConfig{level: levelFromEnv(os.Getenv(envLogLevel))}
 	for _, o := range opts {
