@@ -221,7 +221,11 @@ func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
 	s.serveGraph(rec, req, segs[1:], true)
 	headers := map[string]string{}
 	for k := range rec.h {
-		headers[k] = rec.h.Get(k)
+		name := k
+		if k == "Odata-Version" {
+			name = "OData-Version" // the spelling Graph uses (graph-examples/batch-response-1.json)
+		}
+		headers[name] = rec.h.Get(k)
 	}
 	resp := map[string]any{"id": r.ID, "status": rec.statusCode(), "headers": headers}
 	if rec.body.Len() > 0 {

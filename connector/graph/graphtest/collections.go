@@ -239,6 +239,11 @@ var messagesColl = collection{
 		return nil
 	},
 	finish: func(d map[string]any) {
+		// sender defaults to from, as for mail sent by the mailbox owner
+		// itself (message.md: sender and from differ only for delegates).
+		if d["sender"] == nil && d["from"] != nil {
+			d["sender"] = cloneValue(d["from"])
+		}
 		b, _ := d["body"].(map[string]any)
 		c, _ := b["content"].(string)
 		d["bodyPreview"] = preview(c)

@@ -182,7 +182,8 @@ func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create 
 		d["location"] = l
 		if _, has := body["locations"]; !has {
 			if name != "" {
-				d["locations"] = []any{map[string]any{"displayName": name, "locationType": "default", "uniqueIdType": "unknown"}}
+				// As in graph-examples/event-create-online-meeting-response.json.
+				d["locations"] = []any{map[string]any{"displayName": name, "locationType": "default", "uniqueId": name, "uniqueIdType": "private"}}
 			} else {
 				d["locations"] = []any{}
 			}
