@@ -60,6 +60,8 @@ type org struct {
 	users   []*user
 	lastMod time.Time
 	tokens  map[string]*pageToken
+	// index: module → field → lower-cased value → id (see indexed).
+	index map[string]map[string]map[string]string
 
 	inflight, heavy int
 	credits         []creditEntry
@@ -280,4 +282,81 @@ func (o *org) renderLocked(m *moduleDef, r *record, fields []string) map[string]
 
 func (o *org) formatTime(t time.Time) string {
 	return t.In(o.s.tz).Format("2006-01-02T15:04:05-07:00")
+}
+
+// indexed reports whether a field has a value index: unique fields and
+// the module's upsert duplicate-check fields, which every write looks up.
+func indexed(m *moduleDef, f string) bool {
+	if contains(m.upsert, f) {
+		return true
+	}
+	fd := m.field(f)
+	return fd != nil && fd.unique
+}
+
+func (o *org) indexLocked(m *moduleDef, r *record, add bool) {
+	if o.index == nil {
+		o.index = map[string]map[string]map[string]string{}
+	}
+	for _, f := range m.fields {
+		if !indexed(m, f.api) {
+			continue
+		}
+		v, ok := r.values[f.api].(string)
+		if !ok || v == "" {
+			continue
+		}
+		byField := o.index[m.api]
+		if byField == nil {
+			byField = map[string]map[string]string{}
+			o.index[m.api] = byField
+		}
+		idx := byField[f.api]
+		if idx == nil {
+			idx = map[string]string{}
+			byField[f.api] = idx
+		}
+		key := strings.ToLower(v)
+		if add {
+			if cur, ok := idx[key]; !ok || r.id < cur {
+				idx[key] = r.id
+			}
+		} else if idx[key] == r.id {
+			delete(idx, key)
+			// Another record may hold the same value (non-unique upsert field).
+			for _, other := range o.recs[m.api] {
+				if other.id != r.id {
+					if ov, ok := other.values[f.api].(string); ok && strings.ToLower(ov) == key {
+						if cur, ok := idx[key]; !ok || other.id < cur {
+							idx[key] = other.id
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// findByValueLocked returns a record whose field equals v, ignoring case:
+// the lowest id when several do.
+func (o *org) findByValueLocked(m *moduleDef, f, v string, except string) *record {
+	key := strings.ToLower(v)
+	if indexed(m, f) {
+		if id, ok := o.index[m.api][f][key]; ok && id != except {
+			return o.recs[m.api][id]
+		}
+		if !m.field(f).unique {
+			return nil
+		}
+	}
+	var best *record
+	for _, r := range o.recs[m.api] {
+		if r.id == except {
+			continue
+		}
+		if s, ok := r.values[f].(string); ok && strings.ToLower(s) == key && (best == nil || r.id < best.id) {
+			best = r
+		}
+	}
+	return best
 }

@@ -311,12 +311,7 @@ func (o *org) writeOneLocked(m *moduleDef, in map[string]any, i int, op, pathID 
 			if !ok || !isStr || s == "" {
 				continue
 			}
-			for _, r := range o.sortedRecordsLocked(m, "id", false) {
-				if other, ok := r.values[f].(string); ok && strings.EqualFold(other, s) {
-					existing = r
-					break
-				}
-			}
+			existing = o.findByValueLocked(m, f, s, "")
 			if existing != nil {
 				action, dupField = "update", f
 				break
@@ -337,7 +332,9 @@ func (o *org) writeOneLocked(m *moduleDef, in map[string]any, i int, op, pathID 
 		msg = "record updated"
 	}
 	// Every write bumps Modified_Time/Modified_By (§C1 record model).
+	o.indexLocked(m, existing, false)
 	existing.values = vals
+	o.indexLocked(m, existing, true)
 	existing.modified = now
 	existing.modifiedBy = u
 	details := map[string]any{"Modified_Time": o.formatTime(now), "Modified_By": map[string]any{"name": u.name, "id": u.id},
@@ -381,6 +378,7 @@ func (o *org) deleteLocked(c *call) (int, any, *apiError) {
 		}
 		now := o.stampLocked()
 		delete(o.recs[m.api], id)
+		o.indexLocked(m, r, false)
 		// Deleted records go to the recycle bin (§A3.7, §A3.8).
 		o.deleted[m.api] = append(o.deleted[m.api], &deletedRecord{id: id, display: o.displayNameLocked(m, r), deleted: now, createdBy: r.createdBy, deletedBy: o.users[0]})
 		results[i] = map[string]any{"code": "SUCCESS", "details": map[string]any{"id": id}, "message": "record deleted", "status": "success"}

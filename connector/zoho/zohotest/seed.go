@@ -94,6 +94,7 @@ func (s *Server) Delete(dc, module, id string) error {
 	}
 	now := o.stampLocked()
 	delete(o.recs[m.api], id)
+	o.indexLocked(m, r, false)
 	o.deleted[m.api] = append(o.deleted[m.api], &deletedRecord{id: id, display: o.displayNameLocked(m, r), deleted: now, createdBy: r.createdBy, deletedBy: o.users[0]})
 	return nil
 }

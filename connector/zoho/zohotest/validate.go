@@ -161,17 +161,16 @@ func (o *org) validateLocked(m *moduleDef, in map[string]any, i int, existing *r
 		if !ok || v == "" {
 			continue
 		}
-		for _, r := range o.recs[m.api] {
-			if existing != nil && r.id == existing.id {
-				continue
-			}
-			if other, ok := r.values[f.api].(string); ok && strings.EqualFold(other, v) {
-				return nil, &apiError{status: 400, code: "DUPLICATE_DATA", message: "duplicate data", details: map[string]any{
-					"api_name": f.api, "json_path": fmt.Sprintf("$.data[%d].%s", i, f.api),
-					"duplicate_record": map[string]any{"id": r.id, "module": map[string]any{"api_name": m.api, "id": m.id},
-						"Owner": map[string]any{"name": o.users[0].name, "id": o.users[0].id}},
-				}}
-			}
+		except := ""
+		if existing != nil {
+			except = existing.id
+		}
+		if r := o.findByValueLocked(m, f.api, v, except); r != nil {
+			return nil, &apiError{status: 400, code: "DUPLICATE_DATA", message: "duplicate data", details: map[string]any{
+				"api_name": f.api, "json_path": fmt.Sprintf("$.data[%d].%s", i, f.api),
+				"duplicate_record": map[string]any{"id": r.id, "module": map[string]any{"api_name": m.api, "id": m.id},
+					"Owner": map[string]any{"name": o.users[0].name, "id": o.users[0].id}},
+			}}
 		}
 	}
 	return vals, nil
