@@ -62,7 +62,8 @@ func FormatKeyNotation(id, user string) string {
 
 // Query looks records up by id (Match["id"]), in the given mailbox or, with
 // no Partition, in every selected mailbox. Other Match fields must equal the
-// record's top-level fields. No match is an empty result.
+// record's top-level fields. Without id the mailboxes are read and
+// filtered, up to Limit (1000 by default). No match is an empty result.
 func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]connector.Record, error) {
 	if err := c.configured(); err != nil {
 		return nil, err
@@ -75,9 +76,6 @@ func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]co
 		return nil, err
 	}
 	id, _ := req.Match["id"].(string)
-	if id == "" {
-		return nil, connector.FieldErrorf(connector.InvalidInput, "id", "a Graph %s query needs the key field id", req.Entity)
-	}
 	var mailboxes []string
 	if req.Partition != "" {
 		mailboxes = []string{strings.ToLower(req.Partition)}
@@ -89,6 +87,9 @@ func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]co
 		for _, u := range sel.users {
 			mailboxes = append(mailboxes, strings.ToLower(u.UserPrincipalName))
 		}
+	}
+	if id == "" {
+		return c.queryByScan(ctx, req, mailboxes)
 	}
 	dec := newDecoder(ent)
 	var out []connector.Record
@@ -115,6 +116,43 @@ func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]co
 		}
 		if req.Limit > 0 && len(out) >= req.Limit {
 			break
+		}
+	}
+	return out, nil
+}
+
+// errEnough stops a scan once Limit records matched.
+var errEnough = errors.New("query limit reached")
+
+// defaultQueryLimit caps a query without a Limit that is not by id.
+const defaultQueryLimit = 1000
+
+// queryByScan answers a query without id by reading the mailboxes (the
+// event window, the contact folder, the To Do list) and keeping the
+// records whose fields equal Match.
+func (c *Connector) queryByScan(ctx context.Context, req connector.QueryRequest, mailboxes []string) ([]connector.Record, error) {
+	limit := req.Limit
+	if limit <= 0 {
+		limit = defaultQueryLimit
+	}
+	var out []connector.Record
+	for _, mb := range mailboxes {
+		err := c.Read(ctx, connector.ReadRequest{Entity: req.Entity, Partition: mb}, func(recs []connector.Record) error {
+			for _, r := range recs {
+				if matches(r, req.Match) {
+					out = append(out, r)
+					if len(out) >= limit {
+						return errEnough
+					}
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			break
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

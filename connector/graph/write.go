@@ -35,8 +35,8 @@ func transactionID(connection, key string) string {
 }
 
 // Write applies a batch of upserts and deletes of events, contacts or To Do
-// tasks. Each op's mailbox is its Partition, else its user field, else (for
-// events) its organizer; a missing mailbox, or one outside the user
+// tasks. Each op's mailbox is its user field, else (for events) its
+// organizer, else its Partition; a missing mailbox, or one outside the user
 // selection, rejects that op with INVALID_INPUT naming the field, and the
 // rest of the batch goes on. Events are created with a transactionId
 // derived from the idempotency key, so a retried create never makes a
@@ -79,10 +79,9 @@ func rejected(key string, d *connector.Diagnostic) connector.WriteOutcome {
 }
 
 // targetMailbox picks the mailbox of an op and the field it came from.
+// The record's user field wins, then (events) its organizer, then the
+// op's partition.
 func targetMailbox(entity string, op connector.WriteOp) (string, string) {
-	if op.Partition != "" {
-		return strings.ToLower(op.Partition), "user"
-	}
 	if u, _ := op.Record.Fields["user"].(string); u != "" {
 		return strings.ToLower(u), "user"
 	}
@@ -90,6 +89,9 @@ func targetMailbox(entity string, op connector.WriteOp) (string, string) {
 		if a := addressOf(op.Record.Fields["organizer"]); a != "" {
 			return strings.ToLower(a), "organizer.emailAddress.address"
 		}
+	}
+	if op.Partition != "" {
+		return strings.ToLower(op.Partition), "user"
 	}
 	return "", "user"
 }

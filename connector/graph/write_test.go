@@ -57,6 +57,11 @@ func TestTargetMailbox(t *testing.T) {
 		t.Errorf("user field: %s %s", mb, f)
 	}
 	op.Partition = "carl@contoso.com"
+	if mb, _ := targetMailbox("event", op); mb != "bob@contoso.com" {
+		t.Errorf("the user field must win over the partition: %s", mb)
+	}
+	delete(op.Record.Fields, "user")
+	delete(op.Record.Fields, "organizer")
 	if mb, _ := targetMailbox("event", op); mb != "carl@contoso.com" {
 		t.Errorf("partition: %s", mb)
 	}
