@@ -198,6 +198,7 @@ type feedReader struct {
 	c      *Connector
 	info   *entityInfo
 	filter string
+	size   int
 	start  cursor
 	skip   map[int64]bool // AtT of an open start cursor
 	lastT  time.Time
@@ -207,7 +208,7 @@ type feedReader struct {
 }
 
 func newFeedReader(c *Connector, info *entityInfo, filter string, start cursor) *feedReader {
-	f := &feedReader{c: c, info: info, filter: filter, start: start, skip: map[int64]bool{}}
+	f := &feedReader{c: c, info: info, filter: filter, start: start, skip: map[int64]bool{}, size: c.cfg.PageSize}
 	if start.Open {
 		for _, id := range start.AtT {
 			f.skip[id] = true
@@ -307,8 +308,8 @@ func (f *feedReader) read(ctx context.Context, page func(rows []row) error) erro
 			}
 			return all[i].id < all[j].id
 		})
-		for i := 0; i < len(all); i += c.cfg.PageSize {
-			if err := deliver(all[i:min(i+c.cfg.PageSize, len(all))]); err != nil {
+		for i := 0; i < len(all); i += f.size {
+			if err := deliver(all[i:min(i+f.size, len(all))]); err != nil {
 				return err
 			}
 		}
@@ -316,7 +317,7 @@ func (f *feedReader) read(ctx context.Context, page func(rows []row) error) erro
 	}
 	pos := f.start
 	for {
-		q := url.Values{"count": {strconv.Itoa(c.cfg.PageSize)}, "orderBy": {info.updated + " asc, " + info.idField + " asc"}}
+		q := url.Values{"count": {strconv.Itoa(f.size)}, "orderBy": {info.updated + " asc, " + info.idField + " asc"}}
 		if w := and(c.cursorWhere(info, pos), f.filter); w != "" {
 			q.Set("where", w)
 		}
@@ -441,6 +442,9 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 
 	// 1. The entity's own feed.
 	fr := newFeedReader(c, info, "", st.main)
+	if req.BatchSize > 0 && req.BatchSize < fr.size {
+		fr.size = req.BatchSize
+	}
 	err = fr.read(ctx, func(rows []row) error {
 		changes, err := upserts(rows)
 		if err != nil {
@@ -509,33 +513,59 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 	return send(nil)
 }
 
-// latestCursor returns an open cursor at a child feed's latest row, or the
-// zero cursor (read everything) when the server cannot sort.
+// latestCursor returns an open cursor at a child feed's latest second,
+// holding every id in that second, so the next round reads only rows
+// changed after now. With orderBy it costs two small requests; without, a
+// scan of the child feed's ids and dates.
 func (c *Connector) latestCursor(ctx context.Context, ch childSpec) (cursor, error) {
 	info := ch.info
 	if info.updated == "" {
 		return cursor{}, nil
 	}
 	sorted, err := c.orderBySupported(ctx, info)
-	if err != nil || !sorted {
+	if err != nil {
 		return cursor{}, err
 	}
-	q := url.Values{"count": {"1"}, "orderBy": {info.updated + " desc, " + info.idField + " desc"}}
-	if ch.filter != "" {
-		q.Set("where", ch.filter)
+	var latest time.Time
+	if sorted {
+		q := url.Values{"count": {"1"}, "orderBy": {info.updated + " desc, " + info.idField + " desc"}}
+		if ch.filter != "" {
+			q.Set("where", ch.filter)
+		}
+		p, err := c.c.feed(ctx, info.name, q)
+		if err != nil {
+			return cursor{}, errDiag(err, "reading "+info.name)
+		}
+		if len(p.Resources) == 0 {
+			return cursor{}, nil
+		}
+		r, err := c.decodeEntry(info, p.Resources[0])
+		if err != nil {
+			return cursor{}, connector.Errorf(connector.Internal, "reading %s: %v", info.name, err)
+		}
+		latest = r.updated
 	}
-	p, err := c.c.feed(ctx, info.name, q)
-	if err != nil {
-		return cursor{}, errDiag(err, "reading "+info.name)
+	where := ch.filter
+	if sorted {
+		where = and(where, fmt.Sprintf("%s eq %s", info.updated, quote(formatServer(latest, c.cfg.loc))))
 	}
-	if len(p.Resources) == 0 {
-		return cursor{}, nil
+	var at []int64
+	err = c.scan(ctx, info, where, []string{info.idField, info.updated}, func(rows []row) error {
+		for _, r := range rows {
+			switch {
+			case r.updated.After(latest):
+				latest, at = r.updated, []int64{r.id}
+			case r.updated.Equal(latest):
+				at = append(at, r.id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(at) == 0 {
+		return cursor{}, err
 	}
-	r, err := c.decodeEntry(info, p.Resources[0])
-	if err != nil {
-		return cursor{}, connector.Errorf(connector.Internal, "reading %s: %v", info.name, err)
-	}
-	return cursor{T: r.updated, ID: r.id, Open: true, AtT: []int64{r.id}}, nil
+	slices.Sort(at)
+	return cursor{T: latest, ID: at[len(at)-1], Open: true, AtT: at}, nil
 }
 
 // emitParents reads parents by id and emits them in batches.

@@ -334,14 +334,14 @@ func setComposed(resource string, f map[string]any, child *connector.Record) {
 			add("emails", nil)
 			return
 		}
-		add("emails", map[string]any{"id": child.ID, "type": child.Fields["elink_type"], "address": child.Fields["emai_emailaddress"]})
+		add("emails", compact(map[string]any{"type": child.Fields["elink_type"], "address": child.Fields["emai_emailaddress"]}))
 	case "phone":
 		if child == nil {
 			add("phones", nil)
 			return
 		}
-		add("phones", map[string]any{"id": child.ID, "type": child.Fields["plink_type"], "country_code": child.Fields["phon_countrycode"],
-			"area_code": child.Fields["phon_areacode"], "number": child.Fields["phon_number"]})
+		add("phones", compact(map[string]any{"type": child.Fields["plink_type"], "country_code": child.Fields["phon_countrycode"],
+			"area_code": child.Fields["phon_areacode"], "number": child.Fields["phon_number"]}))
 	case "comm_link":
 		if child == nil {
 			add("person_ids", nil)
@@ -355,6 +355,17 @@ func setComposed(resource string, f map[string]any, child *connector.Record) {
 			}
 		}
 	}
+}
+
+// compact drops the null members of a composed item, so an item reads back
+// as it was written.
+func compact(m map[string]any) map[string]any {
+	for k, v := range m {
+		if v == nil {
+			delete(m, k)
+		}
+	}
+	return m
 }
 
 // deriveCommunication sets start, end, due and all_day from the raw

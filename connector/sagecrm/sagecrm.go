@@ -402,7 +402,6 @@ func addComposedFields(infos map[string]*entityInfo) {
 				Type: schema.Type{Kind: schema.Collection, Elem: &schema.Type{Kind: schema.Complex, Fields: []schema.Field{
 					{Name: "type", Type: enumOrString(e.fields["elink_type"]), Nullable: true},
 					{Name: "address", Type: str},
-					{Name: "id", Type: str, ReadOnly: true, Nullable: true},
 				}}}})
 			p.children = append(p.children, childSpec{resource: "email", parentField: "elink_recordid", filter: "elink_entityid eq 13", info: e})
 		}
@@ -414,7 +413,6 @@ func addComposedFields(infos map[string]*entityInfo) {
 					{Name: "country_code", Type: str, Nullable: true},
 					{Name: "area_code", Type: str, Nullable: true},
 					{Name: "number", Type: str},
-					{Name: "id", Type: str, ReadOnly: true, Nullable: true},
 				}}}})
 			p.children = append(p.children, childSpec{resource: "phone", parentField: "plink_recordid", filter: "plink_entityid eq 13", info: ph})
 		}
