@@ -1,0 +1,13 @@
+package zoho
+
+import (
+	"context"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+)
+
+// SetSleep replaces the back-off sleep of a configured connector (tests).
+func SetSleep(c connector.Connector, f func(ctx context.Context, d time.Duration) error) {
+	c.(*Connector).api.sleep = f
+}
