@@ -281,6 +281,12 @@ func (m *Mapping) convertTZ(s *applyState, tz *compiledTZ, v any) (any, error) {
 
 // setPath stores v at a dotted path, creating nested maps.
 func setPath(out map[string]any, path []string, v any) error {
+	if len(path) == 1 {
+		if _, nested := out[path[0]].(map[string]any); !nested {
+			out[path[0]] = v
+			return nil
+		}
+	}
 	cur := out
 	for _, seg := range path[:len(path)-1] {
 		next, ok := cur[seg]

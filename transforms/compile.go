@@ -314,6 +314,7 @@ func (c *compiler) options() []expr.Option {
 		expr.Function("tz", c.m.tzFunc, new(func(any, string, string) any)),
 		expr.Function("windowsZone", windowsZoneFunc, new(func(string) any)),
 		expr.Function("ianaZone", ianaZoneFunc, new(func(string) any)),
+		expr.Function(pathFunc, walkPath, new(func(any, ...string) any)),
 		expr.WithContext(ctxName),
 		expr.Patch(nilSafe{}),
 	)
@@ -337,10 +338,51 @@ func (nilSafe) Visit(node *ast.Node) {
 		ast.Patch(node, b)
 		return
 	}
-	m.Optional = true
-	ch := &ast.ChainNode{Node: m}
-	ch.SetLocation(m.Location())
-	*node = ch
+	prop, ok := m.Property.(*ast.StringNode)
+	if !ok {
+		// A computed key: keep expr's member access, made optional.
+		m.Optional = true
+		ch := &ast.ChainNode{Node: m}
+		ch.SetLocation(m.Location())
+		*node = ch
+		return
+	}
+	// a.b.c becomes __path(a, "b", "c"): one call walking the maps instead
+	// of one reflective fetch per step, nil as soon as a step is missing.
+	if inner, ok := m.Node.(*ast.CallNode); ok {
+		if id, ok := inner.Callee.(*ast.IdentifierNode); ok && id.Value == pathFunc {
+			inner.Arguments = append(inner.Arguments, prop)
+			inner.SetLocation(m.Location())
+			ast.Patch(node, inner)
+			return
+		}
+	}
+	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: pathFunc}, Arguments: []ast.Node{m.Node, prop}}
+	call.SetLocation(m.Location())
+	ast.Patch(node, call)
+}
+
+// pathFunc is the internal function nilSafe rewrites member access to.
+const pathFunc = "__path"
+
+// walkPath implements __path(value, key...): nested map access that yields
+// nil for a missing key or a nil value on the way. A step into a value that
+// is neither a map nor nil is an error, as it would be in expr.
+func walkPath(params ...any) (any, error) {
+	cur := params[0]
+	for _, p := range params[1:] {
+		if cur == nil {
+			return nil, nil
+		}
+		key, _ := p.(string)
+		switch x := cur.(type) {
+		case map[string]any:
+			cur = x[key]
+		default:
+			return nil, fmt.Errorf("cannot get %q from a %T", key, cur)
+		}
+	}
+	return cur, nil
 }
 
 func isIndex(n ast.Node) bool {

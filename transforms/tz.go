@@ -136,6 +136,12 @@ func instant(v any, from *time.Location) (time.Time, error) {
 		}
 	case string:
 		s := strings.TrimSpace(x)
+		if t, ok := parseWall(s); ok {
+			if from == nil {
+				return time.Time{}, fmt.Errorf("date-time %q has no UTC offset and no source time zone is given", x)
+			}
+			return time.Date(t.year, t.month, t.day, t.hour, t.min, t.sec, t.nsec, from), nil
+		}
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			return t, nil
 		}
@@ -214,4 +220,67 @@ func ianaZoneFunc(params ...any) (any, error) {
 		return name, nil
 	}
 	return nil, fmt.Errorf("ianaZone: unknown time zone %q", name)
+}
+
+type wallTime struct {
+	year                      int
+	month                     time.Month
+	day, hour, min, sec, nsec int
+}
+
+// parseWall reads the common form YYYY-MM-DDTHH:MM:SS[.fraction] without an
+// offset (what Graph's dateTimeTimeZone holds) without the cost of
+// time.Parse. Anything else is left to the general layouts.
+func parseWall(s string) (wallTime, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return wallTime{}, false
+	}
+	num := func(a, b int) (int, bool) {
+		n := 0
+		for i := a; i < b; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	var w wallTime
+	var ok [6]bool
+	var mo int
+	w.year, ok[0] = num(0, 4)
+	mo, ok[1] = num(5, 7)
+	w.day, ok[2] = num(8, 10)
+	w.hour, ok[3] = num(11, 13)
+	w.min, ok[4] = num(14, 16)
+	w.sec, ok[5] = num(17, 19)
+	for _, o := range ok {
+		if !o {
+			return wallTime{}, false
+		}
+	}
+	w.month = time.Month(mo)
+	rest := s[19:]
+	if rest != "" {
+		if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
+			return wallTime{}, false
+		}
+		frac, good := num(20, len(s))
+		if !good {
+			return wallTime{}, false
+		}
+		for i := len(rest) - 1; i < 9; i++ {
+			frac *= 10
+		}
+		w.nsec = frac
+	}
+	// Out-of-range fields are refused here, as time.Parse would refuse them.
+	if w.month < 1 || w.month > 12 || w.day < 1 || w.day > 31 || w.hour > 23 || w.min > 59 || w.sec > 59 {
+		return wallTime{}, false
+	}
+	if time.Date(w.year, w.month, w.day, 0, 0, 0, 0, time.UTC).Day() != w.day {
+		return wallTime{}, false // 31 April, 29 February of a common year
+	}
+	return w, true
 }
