@@ -176,6 +176,8 @@ func TestGroupsTransitiveMembers(t *testing.T) {
 	if v := r.values(); len(v) != 1 || v[0]["id"] != outer.ID {
 		t.Fatalf("group filter: %s", r.raw)
 	}
+	// The SDKs spell the cast graph.user (msgraph-sdk-go URL templates).
+	expectStatus(t, e.get("/groups/"+outer.ID+"/transitiveMembers/graph.user?$count=true", "ConsistencyLevel", "eventual"), 200, "")
 	path := "/groups/" + outer.ID + "/transitiveMembers/microsoft.graph.user"
 	expectStatus(t, e.get(path), 400, "Request_UnsupportedQuery")
 	r = e.get(path+"?$count=true", "ConsistencyLevel", "eventual")
@@ -231,6 +233,8 @@ func TestCalendarViewDeltaRounds(t *testing.T) {
 		"&endDateTime=" + url.QueryEscape(now.Add(30*24*time.Hour).Format(time.RFC3339))
 	prefer := []string{"Prefer", `IdType="ImmutableId"`, "Prefer", "odata.maxpagesize=10"}
 
+	// msgraph-sdk-go calls the function as delta().
+	expectStatus(t, e.get(strings.Replace(window, "/delta?", "/delta()?", 1)), 200, "")
 	first := e.get(window, prefer...)
 	expectStatus(t, first, 200, "")
 	if n := len(first.values()); n != 10 {
@@ -422,5 +426,30 @@ func TestBatchLimitAndDependsOn(t *testing.T) {
 	}
 	if len(e.srv.Events("user1@contoso.com")) != 1 {
 		t.Fatal("batched POST did not create the event")
+	}
+}
+
+// TestLatencyHoldsMailboxSlot: with emulated latency, a request occupies its
+// mailbox slot for the whole latency, so a sixth parallel request is throttled.
+func TestLatencyHoldsMailboxSlot(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1, Latency: 300 * time.Millisecond})
+	e.login()
+	var wg sync.WaitGroup
+	statuses := make(chan int, 6)
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- e.get("/users/user1@contoso.com/contacts").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[200] != 4 || count[429] != 2 {
+		t.Fatalf("statuses %v, want four 200 and two 429", count)
 	}
 }

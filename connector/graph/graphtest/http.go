@@ -37,6 +37,12 @@ var canonicalSegments = func() map[string]string {
 		"members", "transitiveMembers", "microsoft.graph.user", "$metadata", "$batch", "$count", "v1.0"} {
 		m[strings.ToLower(s)] = s
 	}
+	// OData function and cast spellings that SDKs generate (msgraph-sdk-go
+	// URL templates: ".../calendarView/delta()", ".../transitiveMembers/graph.user").
+	for _, alias := range []string{"delta()", "microsoft.graph.delta()", "microsoft.graph.delta", "graph.delta()"} {
+		m[alias] = "delta"
+	}
+	m["graph.user"] = "microsoft.graph.user"
 	return m
 }()
 
@@ -89,13 +95,21 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 	w.Header().Set("request-id", c.reqID)
 	w.Header().Set("client-request-id", c.clientID)
 
-	if !inBatch && s.opts.Latency > 0 {
-		time.Sleep(s.opts.Latency)
+	// Latency is spent while the request holds its mailbox slot, so that
+	// the concurrency limit sees requests for as long as they take.
+	slept := false
+	sleep := func() {
+		if !inBatch && !slept && s.opts.Latency > 0 {
+			slept = true
+			time.Sleep(s.opts.Latency)
+		}
 	}
+	defer sleep()
 	// $metadata is served without a token, as the service does
 	// (https://graph.microsoft.com/v1.0/$metadata is public).
 	if len(segs) == 1 && segs[0] == "$metadata" {
 		s.stats.count("metadata", "")
+		sleep()
 		s.serveMetadata(c)
 		return
 	}
@@ -127,6 +141,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		}
 		defer release()
 	}
+	sleep()
 	if s.applyFaults(w, r, mailboxUser, inBatch) {
 		return
 	}

@@ -308,9 +308,6 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 			})
 		}
 	}
-	if sp.kind == "events" && c.prefer.timeZone != "" {
-		c.w.Header().Add("Preference-Applied", fmt.Sprintf("outlook.timezone=%q", c.prefer.timeZone))
-	}
 	body := map[string]any{"@odata.context": s.contextURL(sp.ctx), "value": page}
 	next := &pageState{kind: "delta:" + sp.kind, user: sp.box.user, container: sp.container,
 		windowed: sp.windowed, start: sp.start, end: sp.end, initial: sp.initial, path: sp.path, upto: upto}
