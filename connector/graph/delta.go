@@ -65,25 +65,22 @@ func (c *Connector) window(day time.Time) (time.Time, time.Time) {
 // preferHeader builds the Prefer header: page size, time zone for events
 // and immutable ids (graph-api-facts §3). Each preference is its own header
 // line, as the Graph docs write them.
-func (c *Connector) preferHeader(pageSize int, events bool) http.Header {
-	h := http.Header{}
+func (c *Connector) preferHeader(pageSize int, entity string) http.Header {
+	h := c.itemHeader(entity)
 	h.Add("Prefer", "odata.maxpagesize="+strconv.Itoa(pageSize))
-	if events && c.cfg.Timezone != "" {
-		h.Add("Prefer", `outlook.timezone="`+c.cfg.Timezone+`"`)
-	}
-	if c.cfg.immutable {
-		h.Add("Prefer", `IdType="ImmutableId"`)
-	}
 	return h
 }
 
-// itemHeader is the Prefer header of a single-item GET.
-func (c *Connector) itemHeader(events bool) http.Header {
+// itemHeader is the Prefer header of requests about entity: the time zone
+// for events, and immutable ids for the Outlook items that have them
+// (message, event, contact — outlook-immutable-id.md; To Do tasks are not
+// among them).
+func (c *Connector) itemHeader(entity string) http.Header {
 	h := http.Header{}
-	if events && c.cfg.Timezone != "" {
+	if entity == "event" && c.cfg.Timezone != "" {
 		h.Add("Prefer", `outlook.timezone="`+c.cfg.Timezone+`"`)
 	}
-	if c.cfg.immutable {
+	if c.cfg.immutable && entity != "todoTask" {
 		h.Add("Prefer", `IdType="ImmutableId"`)
 	}
 	return h
@@ -297,7 +294,7 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	link := cp.Link
 	first := true
 	for {
-		resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: link, header: r.c.preferHeader(r.pageSize, r.entity == "event"), mailbox: r.mailbox})
+		resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox})
 		if err != nil {
 			var ge *graphError
 			if errors.As(err, &ge) && ge.resyncNeeded() {
@@ -385,7 +382,7 @@ func (r *round) refetch(ctx context.Context, id string) (connector.Change, bool,
 	if err != nil {
 		return connector.Change{}, false, err
 	}
-	resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: path, header: r.c.itemHeader(r.entity == "event"), mailbox: r.mailbox})
+	resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: path, header: r.c.itemHeader(r.entity), mailbox: r.mailbox})
 	var ge *graphError
 	if errors.As(err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI") {
 		return connector.Change{Op: connector.Delete, Record: tombstone(id, r.mailbox)}, true, nil
@@ -498,7 +495,7 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 		}
 		q := url.Values{"startDateTime": {span[0].Format(time.RFC3339)}, "endDateTime": {span[1].Format(time.RFC3339)}}
 		for next := mailboxPath(r.mailbox) + "/events/" + url.PathEscape(masterID) + "/instances?" + q.Encode(); next != ""; {
-			resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: next, header: r.c.preferHeader(r.pageSize, true), mailbox: r.mailbox})
+			resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: next, header: r.c.preferHeader(r.pageSize, "event"), mailbox: r.mailbox})
 			if err != nil {
 				return nil, err
 			}

@@ -98,7 +98,7 @@ func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]co
 		if err != nil {
 			return nil, err
 		}
-		resp, err := c.client.do(ctx, request{method: http.MethodGet, url: path, header: c.itemHeader(req.Entity == "event"), mailbox: mb})
+		resp, err := c.client.do(ctx, request{method: http.MethodGet, url: path, header: c.itemHeader(req.Entity), mailbox: mb})
 		var ge *graphError
 		if errors.As(err, &ge) && (ge.Status == http.StatusNotFound || ge.Status == http.StatusBadRequest && ge.is("ErrorInvalidIdMalformed")) && !ge.is("MailboxNotEnabledForRESTAPI") {
 			continue

@@ -128,7 +128,7 @@ func (c *Connector) writeOne(ctx context.Context, entity string, ent *schema.Ent
 	if err != nil {
 		return rejected(op.IdempotencyKey, connector.Errorf(connector.InvalidInput, "the record cannot be encoded: %v", err))
 	}
-	resp, err := c.client.do(ctx, request{method: method, url: u, body: raw, header: c.itemHeader(entity == "event"), mailbox: mailbox})
+	resp, err := c.client.do(ctx, request{method: method, url: u, body: raw, header: c.itemHeader(entity), mailbox: mailbox})
 	if err != nil {
 		var ge *graphError
 		if errors.As(err, &ge) {
@@ -297,7 +297,7 @@ func (c *Connector) rememberSeries(ctx context.Context, ent *schema.Entity, mail
 	var occ []seriesOccurrence
 	dec := newDecoder(ent)
 	for next := mailboxPath(mailbox) + "/events/" + url.PathEscape(masterID) + "/instances?" + q.Encode(); next != ""; {
-		resp, err := c.client.do(ctx, request{method: http.MethodGet, url: next, header: c.preferHeader(c.cfg.PageSize, true), mailbox: mailbox})
+		resp, err := c.client.do(ctx, request{method: http.MethodGet, url: next, header: c.preferHeader(c.cfg.PageSize, "event"), mailbox: mailbox})
 		if err != nil {
 			return err
 		}
