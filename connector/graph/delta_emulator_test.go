@@ -230,7 +230,9 @@ func TestEmulatorOtherEntities(t *testing.T) {
 	}
 	cases := map[string]ops{
 		"contact": {
-			put:    func() (string, error) { return e.srv.PutContact(mb, map[string]any{"givenName": "New", "surname": "Contact"}) },
+			put: func() (string, error) {
+				return e.srv.PutContact(mb, map[string]any{"givenName": "New", "surname": "Contact"})
+			},
 			patch:  func(id string) error { return e.srv.PatchContact(mb, id, map[string]any{"jobTitle": "Buyer"}) },
 			delete: func(id string) error { return e.srv.DeleteContact(mb, id) },
 		},
