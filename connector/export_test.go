@@ -190,3 +190,22 @@ func ChangesStandardToFast(cb ChangeBatch) (ChangeBatch, error) {
 	m.batch.Warnings = diagsFromProto(m.diagnostics)
 	return m.batch, nil
 }
+
+// EncodeRead encodes a ReadResponse with the fast encoder.
+func EncodeRead(recs []Record) ([]byte, error) { return encodeReadResponse(recs) }
+
+// FastDecodeRead decodes a ReadResponse with the fast decoder.
+func FastDecodeRead(b []byte) ([]Record, error) {
+	var m fastReadResponse
+	err := m.decode(b)
+	return m.records, err
+}
+
+// StandardDecodeRead decodes a ReadResponse with the generated code.
+func StandardDecodeRead(b []byte) ([]Record, error) {
+	var m pb.ReadResponse
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return recordsFromProto(m.GetRecords())
+}
