@@ -172,6 +172,9 @@ func (r *Runner) Partitions(ctx context.Context, pipeline string) ([]connector.P
 func (r *Runner) RunOnce(ctx context.Context, pipeline string) (Summary, error) {
 	start := time.Now()
 	sum := Summary{Pipeline: pipeline}
+	if err := r.startConnectors(ctx, pipeline); err != nil {
+		return sum, err
+	}
 	parts, err := r.Partitions(ctx, pipeline)
 	if err != nil {
 		return sum, err
@@ -257,4 +260,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// startConnectors starts a pipeline's source and target connectors at the
+// same time: plugin start-up dominates short runs.
+func (r *Runner) startConnectors(ctx context.Context, pipeline string) error {
+	p, err := r.pipeline(pipeline)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, conn := range []string{p.From.Connection, p.To.Connection} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.conns.Client(ctx, conn)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -419,9 +419,18 @@ func TestRetriedBatchDoesNotDuplicate(t *testing.T) {
 		t.Fatal("run succeeded")
 	}
 	f.target.fail = nil
+	// Before the next run the source changes one of them and deletes the
+	// other: the target must neither get a second q1 (its content, hence
+	// its write, changed) nor keep an orphaned q2.
+	f.put(map[string]any{"id": "q1", "name": "Q1 changed"})
+	f.del("q2")
 	f.mustRun()
-	if got := f.target.bySource(t); len(got) != 8 || f.target.creates != 8 {
-		t.Fatalf("target has %d records, %d creates; want 8 and 8", len(got), f.target.creates)
+	got := f.target.bySource(t)
+	if len(got) != 7 || f.target.creates != 8 || got["q1"].Fields["name"] != "Q1 changed" {
+		t.Fatalf("target has %d records (want 7), %d creates (want 8), q1 %v", len(got), f.target.creates, got["q1"].Fields)
+	}
+	if _, ok := got["q2"]; ok {
+		t.Fatal("q2 was deleted in the source but left in the target")
 	}
 }
 

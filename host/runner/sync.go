@@ -82,6 +82,9 @@ func (j *job) sync(ctx context.Context) error {
 		return err
 	}
 	j.resyncing = !cp.ResyncSince.IsZero()
+	if err := j.recoverPending(ctx); err != nil {
+		return err
+	}
 	if j.src.Spec().Capabilities.ReadChanges {
 		err = j.src.ReadChanges(ctx, connector.ChangesRequest{
 			Entity: j.p.From.Entity, Partition: j.key.Partition, Checkpoint: cp.Checkpoint, BatchSize: j.p.BatchSize,
@@ -188,6 +191,8 @@ type pending struct {
 	existing *store.Mapping
 	op       connector.WriteOp
 	mark     bool // a delete carried out as an update setting the mark field
+	// recovered is a create re-sent after a crash (see recoverPending).
+	recovered bool
 	srcHash  string
 	tgtHash  string
 }
@@ -230,8 +235,24 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 	}
 	if len(work) > 0 {
 		ops := make([]connector.WriteOp, len(work))
+		var creates []store.PendingCreate
 		for i, pd := range work {
 			ops[i] = pd.op
+			if pd.op.Action == connector.ActionUpsert && pd.op.TargetID == "" {
+				raw, err := encodeRecord(pd.op.Record)
+				if err != nil {
+					return err
+				}
+				creates = append(creates, store.PendingCreate{SourceID: pd.change.Record.ID, IdempotencyKey: pd.op.IdempotencyKey,
+					TargetEntity: j.p.To.Entity, TargetPartition: pd.op.Partition, Record: raw, SourceHash: pd.srcHash, TargetHash: pd.tgtHash})
+				c.ClearPending = append(c.ClearPending, pd.change.Record.ID)
+			}
+		}
+		// Creates are recorded before they go out, so that after a crash
+		// between the target's acknowledgement and the commit they are sent
+		// again with the same keys (recoverPending) before anything else.
+		if err := j.r.st.AddPending(ctx, j.key, creates); err != nil {
+			return err
 		}
 		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
 		if err != nil {
@@ -408,6 +429,12 @@ func (j *job) outcome(pd *pending, out connector.WriteOutcome, c *store.Commit, 
 		n.Deleted++
 		c.Remove = append(c.Remove, srcID)
 	default: // Rejected, or a status this host does not know
+		if pd.recovered {
+			// The source record is read again after this (the checkpoint
+			// never passed it) and dead-lettered then if still refused.
+			j.r.log.Warn("re-sent create rejected", "pipeline", j.p.Name, "partition", j.key.Partition, "source", srcID, "diagnostics", out.Diagnostics.Error())
+			return
+		}
 		n.Rejected++
 		ds := out.Diagnostics
 		if len(ds) == 0 {
@@ -530,4 +557,51 @@ func (j *job) deadLetter(rec connector.Record, ds connector.Diagnostics) (store.
 		return store.DeadLetter{}, err
 	}
 	return store.DeadLetter{Entity: j.key.Entity, Partition: j.key.Partition, SourceID: rec.ID, Record: raw, Diagnostics: dj}, nil
+}
+
+// recoverPending re-sends the creates a crashed sync sent without
+// committing their outcomes, with their original idempotency keys: the
+// target answers with the records it already made (or makes them now), and
+// the ID map learns their ids before the changes are read again.
+func (j *job) recoverPending(ctx context.Context) error {
+	ps, err := j.r.st.Pending(ctx, j.key)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	j.r.log.Info("re-sending creates whose outcome was not recorded", "pipeline", j.p.Name, "partition", j.key.Partition, "records", len(ps))
+	size := j.p.BatchSize
+	if size <= 0 {
+		size = config.DefaultBatchSize
+	}
+	for start := 0; start < len(ps); start += size {
+		part := ps[start:min(start+size, len(ps))]
+		c := store.Commit{Key: j.key, RunID: j.runID}
+		work := make([]*pending, len(part))
+		ops := make([]connector.WriteOp, len(part))
+		for i, p := range part {
+			rec, err := decodeRecord(p.Record)
+			if err != nil {
+				return fmt.Errorf("pending create of %s: %w", p.SourceID, err)
+			}
+			work[i] = &pending{recovered: true, srcHash: p.SourceHash, tgtHash: p.TargetHash,
+				change: connector.Change{Op: connector.Upsert, Record: connector.Record{ID: p.SourceID, Partition: j.key.Partition}},
+				op:     connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: p.IdempotencyKey, Partition: p.TargetPartition, Record: rec}}
+			ops[i] = work[i].op
+			c.ClearPending = append(c.ClearPending, p.SourceID)
+		}
+		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
+		if err != nil {
+			return err
+		}
+		var n store.Counts
+		for i, out := range outs {
+			j.outcome(work[i], out, &c, &n)
+		}
+		c.Counts = n
+		if err := j.r.st.Commit(ctx, c); err != nil {
+			return err
+		}
+		j.total.Add(n)
+	}
+	return nil
 }

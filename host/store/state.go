@@ -282,6 +282,8 @@ type Commit struct {
 	DeadLetters []DeadLetter
 	// Retried marks these dead letters as retried.
 	Retried []int64
+	// ClearPending removes the pending creates of these source ids of Key.
+	ClearPending []string
 	// SetCheckpoint stores Checkpoint as Key's new checkpoint.
 	SetCheckpoint bool
 	Checkpoint    []byte
@@ -333,6 +335,12 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`,
 				k.Pipeline, k.Entity, k.Partition, id); err != nil {
 				return fmt.Errorf("removing the ID-map row of %s: %w", id, err)
+			}
+		}
+		for _, id := range c.ClearPending {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_creates WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`,
+				k.Pipeline, k.Entity, k.Partition, id); err != nil {
+				return fmt.Errorf("clearing the pending create of %s: %w", id, err)
 			}
 		}
 		for _, d := range c.DeadLetters {
