@@ -193,8 +193,8 @@ type pending struct {
 	mark     bool // a delete carried out as an update setting the mark field
 	// recovered is a create re-sent after a crash (see recoverPending).
 	recovered bool
-	srcHash  string
-	tgtHash  string
+	srcHash   string
+	tgtHash   string
 }
 
 // chunk maps, writes and commits at most one batch of changes.
