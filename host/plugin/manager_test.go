@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -201,5 +202,40 @@ func TestExternal(t *testing.T) {
 	}
 	if n, err := readAll(ctx, c, "item"); err != nil || n != 3 {
 		t.Fatalf("external read %d, %v", n, err)
+	}
+}
+
+// Calls racing after an exit start one new process between them.
+func TestConcurrentCallsRestartOnce(t *testing.T) {
+	m := newManager(t, t.TempDir(), false)
+	ctx := context.Background()
+	c, err := m.Open(ctx, "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Configure(ctx, connector.ConfigureRequest{Settings: []byte(`{"records": 30, "size": 50}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAll(ctx, c, "crash"); connector.CodeOf(err) != connector.Unavailable {
+		t.Fatalf("crash: err = %v", err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			n, err := readAll(ctx, c, "item")
+			if err == nil && n != 30 {
+				err = fmt.Errorf("read %d records, want 30", n)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if r := c.(*restarting); r.restarts != 1 {
+		t.Errorf("%d restarts, want 1", r.restarts)
 	}
 }
