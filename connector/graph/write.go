@@ -280,17 +280,14 @@ func seriesKey(mailbox, masterID string) string { return "series/" + mailbox + "
 func (c *Connector) rememberSeries(ctx context.Context, ent *schema.Entity, mailbox, masterID string, master connector.Record) error {
 	rec, _ := master.Fields["recurrence"].(map[string]any)
 	rng, _ := rec["range"].(map[string]any)
-	startDate, _ := rng["startDate"].(string)
-	start, err := time.Parse(time.DateOnly, startDate)
-	if err != nil {
+	start, ok := dateValue(rng["startDate"])
+	if !ok {
 		return fmt.Errorf("series %s has no range start date", masterID)
 	}
 	_, end := c.window(c.now().UTC())
 	if t, _ := rng["type"].(string); t == "endDate" {
-		if ed, _ := rng["endDate"].(string); ed != "" {
-			if e, err := time.Parse(time.DateOnly, ed); err == nil {
-				end = e.AddDate(0, 0, 1)
-			}
+		if e, ok := dateValue(rng["endDate"]); ok {
+			end = e.AddDate(0, 0, 1)
 		}
 	}
 	q := url.Values{"startDateTime": {start.Format(time.RFC3339)}, "endDateTime": {end.Format(time.RFC3339)}}
@@ -315,6 +312,18 @@ func (c *Connector) rememberSeries(ctx context.Context, ent *schema.Entity, mail
 	}
 	b, _ := json.Marshal(occ)
 	return c.host.Values().Put(ctx, seriesKey(mailbox, masterID), b)
+}
+
+// dateValue reads an Edm.Date record value (connector.Date, or its text).
+func dateValue(v any) (time.Time, bool) {
+	switch d := v.(type) {
+	case connector.Date:
+		return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC), d.Year > 1
+	case string:
+		t, err := time.Parse(time.DateOnly, d)
+		return t, err == nil
+	}
+	return time.Time{}, false
 }
 
 // SeriesOccurrences returns the occurrences remembered for a series the
