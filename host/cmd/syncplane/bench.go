@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/jsonl"
+	"github.com/syncplane/syncplane/host/config"
+	"github.com/syncplane/syncplane/host/plugin"
+	"github.com/syncplane/syncplane/host/runner"
+	"github.com/syncplane/syncplane/host/store"
+	"github.com/syncplane/syncplane/schema"
+)
+
+// benchResult is what `syncplane bench` measured.
+type benchResult struct {
+	Records   int    `json:"records"`
+	BatchSize int    `json:"batchSize"`
+	Target    string `json:"target"`
+	Plugins   bool   `json:"plugins"`
+	// ReadSeconds is the read-only baseline: the source's change feed read
+	// to the end through the same connector process, mean of two reads.
+	ReadSeconds float64 `json:"readSeconds"`
+	ReadPerSec  float64 `json:"readRecordsPerSecond"`
+	// SyncSeconds is the initial sync end to end: read, map, write through
+	// the ID map, commit.
+	SyncSeconds float64 `json:"syncSeconds"`
+	SyncPerSec  float64 `json:"syncRecordsPerSecond"`
+	// Ratio is SyncSeconds / ReadSeconds.
+	Ratio  float64      `json:"ratio"`
+	Counts store.Counts `json:"counts"`
+}
+
+// benchConnectors are the connectors the bench runs: the jsonl connector
+// and a target that acknowledges and discards, to measure the pipeline
+// without a target's own cost.
+func benchConnectors() map[string]func() connector.Connector {
+	return map[string]func() connector.Connector{
+		jsonl.Name: jsonl.New,
+		"discard":  func() connector.Connector { return &discardTarget{} },
+	}
+}
+
+func newBenchCmd() *cobra.Command {
+	var (
+		records   int
+		batchSize int
+		target    string
+		inProcess bool
+		dir       string
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure an initial sync end to end against a read-only baseline over the same data",
+		Long: "Generate N calendar events in a JSON Lines source, read them once as a baseline (the\n" +
+			"connector's change feed, no mapping, no writes), then run the initial sync of a pipeline\n" +
+			"(mapping, ID map, batch commits) into the target, with the connectors as plugin processes.\n" +
+			"Prints records per second for both and their ratio. --target jsonl writes a JSON Lines file\n" +
+			"(which rewrites its file on every batch: use large batches); --target discard acknowledges\n" +
+			"and drops every record, isolating the host's own cost.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), records, batchSize, target, inProcess, dir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			mode := "plugin processes"
+			if !res.Plugins {
+				mode = "in-process"
+			}
+			fmt.Fprintf(out, "initial sync of %d events, jsonl → %s, batch size %d, connectors as %s\n", res.Records, res.Target, res.BatchSize, mode)
+			fmt.Fprintf(out, "  read only (baseline): %8.2fs  %10.0f records/s\n", res.ReadSeconds, res.ReadPerSec)
+			fmt.Fprintf(out, "  pipeline end to end:  %8.2fs  %10.0f records/s\n", res.SyncSeconds, res.SyncPerSec)
+			fmt.Fprintf(out, "  ratio pipeline/read:  %8.2f× (target ≤ 1.5×)\n", res.Ratio)
+			fmt.Fprintf(out, "  created %d, rejected %d\n", res.Counts.Created, res.Counts.Rejected)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&records, "records", 100_000, "number of events")
+	cmd.Flags().IntVar(&batchSize, "batch-size", 1000, "pipeline batch size")
+	cmd.Flags().StringVar(&target, "target", "jsonl", "target connector: jsonl or discard")
+	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the connectors inside this process instead of as plugins")
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a temporary directory, removed after)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	cmd.AddCommand(&cobra.Command{
+		Use:    "serve-connector NAME",
+		Short:  "Serve a bench connector as a plugin process (started by bench)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			f, ok := benchConnectors()[args[0]]
+			if !ok {
+				return fmt.Errorf("no bench connector %q", args[0])
+			}
+			connector.Serve(f())
+			return nil
+		},
+	})
+	return cmd
+}
+
+func runBench(ctx context.Context, stderr io.Writer, records, batchSize int, target string, inProcess bool, dir string) (*benchResult, error) {
+	if target != "jsonl" && target != "discard" {
+		return nil, fmt.Errorf("--target must be jsonl or discard, not %q", target)
+	}
+	if records <= 0 || batchSize <= 0 {
+		return nil, fmt.Errorf("--records and --batch-size must be positive")
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "syncplane-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	srcDir, outDir := filepath.Join(dir, "source"), filepath.Join(dir, "out")
+	for _, d := range []string{srcDir, outDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeBenchEvents(filepath.Join(srcDir, "events.jsonl"), records); err != nil {
+		return nil, err
+	}
+	srcSettings := fmt.Sprintf(`{"dir": %q, "batch_size": %d, "entities": {"events": {"key": "id", "modified_field": "lastModifiedDateTime"}}}`, srcDir, batchSize)
+	tgtConnector, tgtSettings := "jsonl", fmt.Sprintf(`{"dir": %q}`, outDir)
+	if target == "discard" {
+		tgtConnector, tgtSettings = "discard", `{}`
+	}
+	cfgPath := filepath.Join(dir, "syncplane.yaml")
+	cfg := fmt.Sprintf(`state: %s
+connections:
+  calendar: { connector: jsonl, settings: %s }
+  out: { connector: %s, settings: %s }
+pipelines:
+  - name: bench
+    from: { connection: calendar, entity: events }
+    to:   { connection: out, entity: meetings }
+    mode: one-way
+    on_delete: delete
+    batch_size: %d
+    mapping:
+      Subject: subject
+      Start: start
+      End: end
+      Owner: organizer
+      Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
+      Source: id
+`, filepath.Join(dir, "state", "syncplane.db"), srcSettings, tgtConnector, tgtSettings, batchSize)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	f, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m, err := plugin.New(plugin.Options{Bundled: benchConnectors(), Args: []string{"bench", "serve-connector"}, InProcess: inProcess,
+		Logger: log, PluginDir: filepath.Join(dir, "no-plugins")})
+	if err != nil {
+		return nil, err
+	}
+
+	// Baseline: the source's change feed read to the end, nothing else.
+	readOnce := func() (time.Duration, int, error) {
+		c, err := m.Open(ctx, "jsonl")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer c.Close()
+		if err := c.Configure(ctx, connector.ConfigureRequest{Connection: "calendar", Settings: json.RawMessage(srcSettings)}); err != nil {
+			return 0, 0, err
+		}
+		// Warm the connection before timing, as the sync's connectors are.
+		if _, err := c.ListPartitions(ctx, "events"); err != nil {
+			return 0, 0, err
+		}
+		n := 0
+		start := time.Now()
+		err = c.ReadChanges(ctx, connector.ChangesRequest{Entity: "events", BatchSize: batchSize}, func(b connector.ChangeBatch) error {
+			n += len(b.Changes)
+			return nil
+		})
+		return time.Since(start), n, err
+	}
+	if _, _, err := readOnce(); err != nil { // warm-up: page cache, code paths
+		return nil, fmt.Errorf("bench: reading the source: %w", err)
+	}
+	read1, n, err := readOnce()
+	if err != nil {
+		return nil, err
+	}
+	if n != records {
+		return nil, fmt.Errorf("bench: the baseline read %d records, want %d", n, records)
+	}
+
+	st, err := openStore(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	conns := runner.NewConnections(f, st, m.Open)
+	defer conns.Close()
+	r, err := runner.New(runner.Options{File: f, Store: st, Connectors: conns, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// Start both connectors before timing, as the baseline does.
+	for _, name := range []string{"calendar", "out"} {
+		if _, err := conns.Client(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	sum, err := r.RunOnce(ctx, "bench")
+	syncDur := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	if sum.Counts.Created != int64(records) {
+		return nil, fmt.Errorf("bench: the sync created %d records, want %d (counts %+v)", sum.Counts.Created, records, sum.Counts)
+	}
+	read2, _, err := readOnce()
+	if err != nil {
+		return nil, err
+	}
+	reads := []time.Duration{read1, read2}
+	sort.Slice(reads, func(i, j int) bool { return reads[i] < reads[j] })
+	readDur := (read1 + read2) / 2
+	return &benchResult{
+		Records: records, BatchSize: batchSize, Target: target, Plugins: !inProcess,
+		ReadSeconds: readDur.Seconds(), ReadPerSec: float64(records) / readDur.Seconds(),
+		SyncSeconds: syncDur.Seconds(), SyncPerSec: float64(records) / syncDur.Seconds(),
+		Ratio: syncDur.Seconds() / readDur.Seconds(), Counts: sum.Counts,
+	}, nil
+}
+
+// writeBenchEvents writes n calendar events as JSON Lines.
+func writeBenchEvents(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	shows := []string{"busy", "free", "tentative", "oof"}
+	enc := json.NewEncoder(w)
+	for i := range n {
+		start := base.Add(time.Duration(i%5000) * time.Hour)
+		ev := map[string]any{
+			"id":                   fmt.Sprintf("AAMkAGI2TG93-%07d", i),
+			"subject":              fmt.Sprintf("Meeting %d", i),
+			"start":                start.Format("2006-01-02T15:04:05"),
+			"end":                  start.Add(time.Hour).Format("2006-01-02T15:04:05"),
+			"organizer":            fmt.Sprintf("user%d@contoso.com", i%200),
+			"showAs":               shows[i%len(shows)],
+			"isCancelled":          false,
+			"lastModifiedDateTime": base.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano),
+		}
+		if err := enc.Encode(ev); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// discardTarget acknowledges every write as created (ids derived from the
+// idempotency keys, so retries are idempotent) and keeps nothing.
+type discardTarget struct{}
+
+func (*discardTarget) Spec() connector.Spec {
+	return connector.Spec{Name: "discard", Version: "1", DisplayName: "Discard (bench target)",
+		SettingsSchema: json.RawMessage(`{"type":"object","additionalProperties":false}`)}
+}
+func (*discardTarget) Configure(context.Context, connector.ConfigureRequest) error { return nil }
+func (*discardTarget) Check(context.Context) connector.Diagnostics                { return nil }
+func (*discardTarget) DiscoverSchema(context.Context, bool) (*schema.Schema, error) {
+	return &schema.Schema{Entities: []schema.Entity{{Name: "meetings", Keys: []string{"id"},
+		Fields:       []schema.Field{{Name: "id", Type: schema.Type{Kind: schema.String}}},
+		Capabilities: schema.Capabilities{Writable: true, Deletable: true}}}}, nil
+}
+func (*discardTarget) ListPartitions(context.Context, string) (connector.Partitions, error) {
+	return connector.Partitions{Partitions: []connector.Partition{{}}}, nil
+}
+func (*discardTarget) Close() error { return nil }
+func (*discardTarget) Write(_ context.Context, b connector.WriteBatch) ([]connector.WriteOutcome, error) {
+	out := make([]connector.WriteOutcome, len(b.Ops))
+	for i, op := range b.Ops {
+		id := op.TargetID
+		st := connector.Updated
+		if id == "" {
+			id, st = op.IdempotencyKey, connector.Created
+		}
+		if op.Action == connector.ActionDelete {
+			st = connector.Deleted
+		}
+		out[i] = connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: st, TargetID: id}
+	}
+	return out, nil
+}
+
+var _ config.SchemaSource = (*connectorSource)(nil)
