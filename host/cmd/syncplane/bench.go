@@ -297,7 +297,7 @@ func (*discardTarget) Spec() connector.Spec {
 		SettingsSchema: json.RawMessage(`{"type":"object","additionalProperties":false}`)}
 }
 func (*discardTarget) Configure(context.Context, connector.ConfigureRequest) error { return nil }
-func (*discardTarget) Check(context.Context) connector.Diagnostics                { return nil }
+func (*discardTarget) Check(context.Context) connector.Diagnostics                 { return nil }
 func (*discardTarget) DiscoverSchema(context.Context, bool) (*schema.Schema, error) {
 	return &schema.Schema{Entities: []schema.Entity{{Name: "meetings", Keys: []string{"id"},
 		Fields:       []schema.Field{{Name: "id", Type: schema.Type{Kind: schema.String}}},
