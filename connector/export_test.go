@@ -96,10 +96,18 @@ func dialBuf(l *bufconn.Listener) (*grpc.ClientConn, error) {
 // with host services over an in-memory broker, and returns the gRPC client.
 func ServeInMemory(t testing.TB, c Connector) Client {
 	t.Helper()
+	return ServeInMemoryLimit(t, c, maxMessageBytes)
+}
+
+// ServeInMemoryLimit is ServeInMemory with responses limited to maxFrame
+// bytes.
+func ServeInMemoryLimit(t testing.TB, c Connector, maxFrame int) Client {
+	t.Helper()
 	b := newMemBroker()
 	l := bufconn.Listen(1 << 20)
 	s := grpc.NewServer(grpc.ForceServerCodecV2(newWireCodec()))
 	srv := newWireServer(c, b)
+	srv.maxFrame = maxFrame
 	pb.RegisterConnectorServiceServer(s, srv)
 	go func() { _ = s.Serve(l) }()
 	cc, err := dialBuf(l)

@@ -33,12 +33,15 @@ type wireServer struct {
 
 	mu    sync.Mutex
 	conns []*grpc.ClientConn // host-service connections, closed by Close
+
+	// maxFrame bounds one encoded response; larger record batches are split.
+	maxFrame int
 }
 
 // newWireServer returns a server for c. dialer may be nil when the host offers no
 // services; Configure then gives the connector a MemoryHost.
 func newWireServer(c Connector, dialer hostDialer) *wireServer {
-	return &wireServer{c: c, dialer: dialer}
+	return &wireServer{c: c, dialer: dialer, maxFrame: maxMessageBytes}
 }
 
 // Close closes the connector and the connections to the host's services.
@@ -146,11 +149,11 @@ func (s *wireServer) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer
 		ModifiedSince: timeFromProto(req.GetModifiedSince()),
 		BatchSize:     int(req.GetBatchSize()),
 	}, func(recs []Record) error {
-		frame, err := encodeReadResponse(recs)
+		var err error
+		sendErr, err = s.sendRecords(stream, recs)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", req.GetEntity(), err)
 		}
-		sendErr = stream.SendMsg(frame)
 		return sendErr
 	})
 	if sendErr != nil {
@@ -163,6 +166,27 @@ func (s *wireServer) Read(req *pb.ReadRequest, stream grpc.ServerStreamingServer
 		return stream.Send(&pb.ReadResponse{Diagnostics: errToProto(err)})
 	}
 	return nil
+}
+
+// sendRecords encodes and sends a batch of records, split in halves as often
+// as needed to keep each message under the size limit. encErr is a problem
+// with the records, sendErr one with the stream.
+func (s *wireServer) sendRecords(stream grpc.ServerStream, recs []Record) (sendErr, encErr error) {
+	frame, err := encodeReadResponse(recs)
+	if err != nil {
+		return nil, err
+	}
+	if len(frame) <= s.maxFrame {
+		return stream.SendMsg(frame), nil
+	}
+	if len(recs) == 1 {
+		return nil, Errorf(Internal, "record %q encodes to %d KiB, above the %d KiB message limit", recs[0].ID, len(frame)>>10, s.maxFrame>>10)
+	}
+	half := len(recs) / 2
+	if sendErr, encErr = s.sendRecords(stream, recs[:half]); sendErr != nil || encErr != nil {
+		return sendErr, encErr
+	}
+	return s.sendRecords(stream, recs[half:])
 }
 
 // ReadChanges streams the connector's change batches with their
@@ -183,6 +207,11 @@ func (s *wireServer) ReadChanges(req *pb.ReadChangesRequest, stream grpc.ServerS
 		frame, err := encodeChangesResponse(b)
 		if err != nil {
 			return fmt.Errorf("reading changes of %s: %w", req.GetEntity(), err)
+		}
+		if len(frame) > s.maxFrame {
+			// A batch and its checkpoint cross together, so it cannot be split.
+			return Errorf(Internal, "a batch of %d changes of %s encodes to %d KiB, above the %d KiB message limit; emit smaller batches",
+				len(b.Changes), req.GetEntity(), len(frame)>>10, s.maxFrame>>10)
 		}
 		sendErr = stream.SendMsg(frame)
 		return sendErr

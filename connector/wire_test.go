@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +151,39 @@ func (s *slowWriter) Write(ctx context.Context, b connector.WriteBatch) ([]conne
 		return nil, ctx.Err()
 	}
 	return s.Full.Write(ctx, b)
+}
+
+// A record batch too large for one message arrives split, complete and in
+// order; a change batch cannot be split and fails with a diagnostic saying
+// why.
+func TestWireLargeBatches(t *testing.T) {
+	c := connector.ServeInMemoryLimit(t, &wiretest.Full{}, 64<<10)
+	ctx := context.Background()
+	if err := c.Configure(ctx, connector.ConfigureRequest{Settings: []byte(`{"records": 100, "payload_bytes": 4000}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	batches := 0
+	err := c.Read(ctx, connector.ReadRequest{Entity: "item", BatchSize: 100}, func(rs []connector.Record) error {
+		batches++
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 100 || ids[0] != "r0" || ids[99] != "r99" || batches < 8 {
+		t.Errorf("got %d records in %d batches", len(ids), batches)
+	}
+	for i, id := range ids {
+		if id != "r"+strconv.Itoa(i) {
+			t.Fatalf("record %d is %s: order lost", i, id)
+		}
+	}
+	err = c.ReadChanges(ctx, connector.ChangesRequest{Entity: "item", BatchSize: 100}, func(connector.ChangeBatch) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "above the 64 KiB message limit; emit smaller batches") {
+		t.Errorf("oversized change batch: err = %v", err)
+	}
 }
