@@ -63,6 +63,12 @@ func (c *wireClient) callErr(ctx context.Context, op string, err error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("connector %s: %s: %w", c.spec.Name, op, ctx.Err())
 		}
+	case codes.ResourceExhausted:
+		// gRPC refused a message over the size limit; the same call fails
+		// again, so this is not a transport failure.
+		return &Diagnostic{Severity: Error, Code: InvalidInput,
+			Summary: fmt.Sprintf("connector %s: %s: a message exceeded the size limit; use smaller batches", c.spec.Name, op),
+			Detail:  st.Message()}
 	}
 	return &transportError{Op: op, Diagnostic: &Diagnostic{
 		Severity: Error,
