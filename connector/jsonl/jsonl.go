@@ -161,7 +161,10 @@ func (c *jsonlConnector) Check(ctx context.Context) connector.Diagnostics {
 	}
 	var ds connector.Diagnostics
 	if f, err := os.CreateTemp(s.Dir, ".jsonl-check-*"); err != nil {
-		ds = append(ds, connector.FieldErrorf(connector.PermissionDenied, "dir", "cannot create files in %s: writes will fail", s.Dir))
+		// A read-only directory still serves as a source.
+		w := connector.Warnf(connector.PermissionDenied, "cannot create files in %s: writes will fail", s.Dir)
+		w.Field = "dir"
+		ds = append(ds, w)
 	} else {
 		f.Close()
 		os.Remove(f.Name())

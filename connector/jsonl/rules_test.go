@@ -611,3 +611,37 @@ func FuzzReadLines(f *testing.F) {
 		}
 	})
 }
+
+func TestReadOnlyDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into read-only directories")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.jsonl"), []byte(`{"id":"a","text":"x"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	c := open(t, dir, notes)
+	ds := c.Check(context.Background())
+	if len(ds) != 1 || ds[0].Severity != connector.Warning || ds[0].Code != connector.PermissionDenied || ds[0].Field != "dir" {
+		t.Errorf("Check on a read-only dir: expected one PERMISSION_DENIED warning on dir, got %v", ds)
+	}
+	if ids := readIDs(t, c, "notes"); !slices.Equal(ids, []string{"a"}) {
+		t.Errorf("Read from a read-only dir: expected [a], got %q", ids)
+	}
+	if _, err := c.Write(context.Background(), connector.WriteBatch{Entity: "notes", Ops: []connector.WriteOp{upsert("b", "y")}}); connector.CodeOf(err) != connector.PermissionDenied {
+		t.Errorf("Write into a read-only dir: expected PERMISSION_DENIED, got %v", err)
+	}
+}
+
+func TestPermissionFailureIsNotRetryable(t *testing.T) {
+	c := open(t, t.TempDir(), notes)
+	c.ops.rename = func(o, n string) error { return &os.LinkError{Op: "rename", Old: o, New: n, Err: os.ErrPermission} }
+	_, err := c.Write(context.Background(), connector.WriteBatch{Entity: "notes", Ops: []connector.WriteOp{upsert("a", "x")}})
+	if code := connector.CodeOf(err); code != connector.PermissionDenied || code.Retryable() {
+		t.Errorf("Write whose rename is refused: expected PERMISSION_DENIED (not retryable), got %v", err)
+	}
+}

@@ -44,7 +44,7 @@ func (c *jsonlConnector) Write(ctx context.Context, batch connector.WriteBatch) 
 	}
 	unlock, err := lockDir(ctx, s.Dir)
 	if err != nil {
-		return nil, connector.Errorf(connector.Unavailable, "writing %s: %v", d.name, err)
+		return nil, connector.Errorf(ioCode(err), "writing %s: %v", d.name, err)
 	}
 	defer unlock()
 	removeStaleTemps(s.Dir, d.name)
@@ -86,9 +86,18 @@ func (c *jsonlConnector) Write(ctx context.Context, batch connector.WriteBatch) 
 		buf.WriteByte('\n')
 	}
 	if err := c.ops.writeAtomic(t.path, buf.Bytes()); err != nil {
-		return nil, connector.Errorf(connector.Unavailable, "%v; the file is unchanged", err)
+		return nil, connector.Errorf(ioCode(err), "%v; the file is unchanged", err)
 	}
 	return out, nil
+}
+
+// ioCode classifies a filesystem failure: a permission problem does not go
+// away by retrying, anything else (a full disk, a busy lock) may.
+func ioCode(err error) connector.Code {
+	if errors.Is(err, fs.ErrPermission) {
+		return connector.PermissionDenied
+	}
+	return connector.Unavailable
 }
 
 func rejected(op connector.WriteOp, ds ...*connector.Diagnostic) connector.WriteOutcome {
