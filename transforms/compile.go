@@ -262,6 +262,13 @@ func (c *compiler) expression(field string, pos, exprPos Position, src string, i
 		return nil
 	}
 	opts := c.options()
+	// A bare name is a field, even when expr has a builtin of that name
+	// (Graph's "type", "values", ...): the builtin stays callable elsewhere.
+	var names collector
+	ast.Walk(&tree.Node, &names)
+	for _, id := range names.idents {
+		opts = append(opts, expr.DisableBuiltin(id.Value))
+	}
 	if isFilter {
 		opts = append(opts, expr.AsBool())
 	}

@@ -296,3 +296,20 @@ func TestQueryNilKeyIsNoMatch(t *testing.T) {
 		t.Errorf("nil key: %v, %v, %d calls", res.Record.Fields, err, len(fq.calls))
 	}
 }
+
+func TestFieldsNamedLikeBuiltins(t *testing.T) {
+	m, err := Compile(Spec{Filter: `type != "occurrence"`, Fields: []FieldSpec{
+		{Target: "T", Expr: "type"}, {Target: "N", Expr: "len(values)"}, {Target: "U", Expr: "upper(type)"},
+	}}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Apply(context.Background(), connector.Record{Fields: map[string]any{"type": "singleInstance", "values": []any{1, 2}}})
+	if err != nil || res.Skipped || res.Record.Fields["T"] != "singleInstance" || res.Record.Fields["N"] != int64(2) || res.Record.Fields["U"] != "SINGLEINSTANCE" {
+		t.Errorf("%+v, %v", res, err)
+	}
+	res, err = m.Apply(context.Background(), connector.Record{Fields: map[string]any{"type": "occurrence"}})
+	if err != nil || !res.Skipped {
+		t.Errorf("occurrence not filtered: %+v, %v", res, err)
+	}
+}

@@ -81,7 +81,14 @@ func (v *validator) settings(ctx context.Context, c *Connection) {
 		v.errorf(c.Pos, "connections."+c.Name+".settings", "", "connection %s: settings are not valid JSON", c.Name)
 		return
 	}
-	v.errs = append(v.errs, cs.check(inst, v.f.root, []string{"connections", c.Name, "settings"}, c.Pos, c.Secrets)...)
+	errs := cs.check(inst, v.f.root, []string{"connections", c.Name, "settings"}, c.Pos, c.Secrets)
+	if len(errs) > 0 {
+		// Configuring the connector with these settings would only repeat
+		// the same problems; its entities are not checked until they are
+		// fixed.
+		v.failed[c.Name] = true
+	}
+	v.errs = append(v.errs, errs...)
 }
 
 // schemaOf returns a connection's discovered schema, once per connection.
