@@ -3,6 +3,7 @@ package graphtest
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -98,7 +99,9 @@ func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create 
 		return nil, e
 	}
 	n := *it
-	n.data = cloneMap(it.data)
+	// A shallow copy: applyEvent replaces top-level values and never
+	// changes nested ones in place, so nested values may be shared.
+	n.data = maps.Clone(it.data)
 	if n.data == nil {
 		n.data = map[string]any{}
 	}
@@ -295,6 +298,9 @@ func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create 
 	if _, ok := d["recurrence"]; ok && create {
 		n.etype = "seriesMaster"
 	}
+	b, _ := d["body"].(map[string]any)
+	content, _ := b["content"].(string)
+	d["bodyPreview"] = preview(content)
 	return &n, nil
 }
 
@@ -426,6 +432,9 @@ func (s *Server) patchEvent(box *mailbox, it *item, body map[string]any) (*item,
 			}
 			ex[k] = cloneValue(n.data[k])
 		}
+		if _, ok := body["body"]; ok {
+			ex["bodyPreview"] = n.data["bodyPreview"]
+		}
 		if _, ok := body["start"]; ok {
 			ex["@start"], ex["@startTZ"] = n.start, n.startTZ
 		}
@@ -523,7 +532,7 @@ func (s *Server) syncCopies(box *mailbox, it *item) {
 		if old, ok := cp.data["responseStatus"].(map[string]any); ok {
 			response = old
 		}
-		cp.data = cloneMap(it.data)
+		cp.data = maps.Clone(it.data)
 		cp.data["isOrganizer"] = false
 		cp.data["responseStatus"] = response
 		delete(cp.data, "transactionId")
@@ -571,7 +580,15 @@ func (s *Server) syncCopies(box *mailbox, it *item) {
 // renderEvent renders an event as Graph returns it. tzName is the Prefer:
 // outlook.timezone zone ("" = UTC, facts §3).
 func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string]any {
-	m := cloneMap(it.data)
+	// Shallow: nested values are shared with the store and must not be
+	// changed by callers (the exported accessors deep-copy).
+	m := maps.Clone(it.data)
+	if it.icaluid != "" {
+		m["iCalUId"] = it.icaluid
+	}
+	if it.master != "" {
+		delete(m, "transactionId")
+	}
 	if tzName == "" {
 		tzName = "UTC"
 	}
@@ -595,9 +612,6 @@ func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string
 		m["recurrence"] = nil
 	}
 	m["webLink"] = "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"
-	body, _ := m["body"].(map[string]any)
-	content, _ := body["content"].(string)
-	m["bodyPreview"] = preview(content)
 	return m
 }
 
@@ -932,7 +946,7 @@ func (s *Server) Event(user, id string) (map[string]any, bool) {
 	if it == nil || it.deleted {
 		return nil, false
 	}
-	return s.renderEvent(it, "", true), true
+	return cloneMap(s.renderEvent(it, "", true)), true
 }
 
 // Events returns the user's single events and series masters (what
@@ -963,7 +977,7 @@ func (s *Server) listEvents(user string, keep func(*item) bool) []map[string]any
 	sortItems(ids, box.events, true)
 	out := make([]map[string]any, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, s.renderEvent(box.events[id], "", true))
+		out = append(out, cloneMap(s.renderEvent(box.events[id], "", true)))
 	}
 	return out
 }

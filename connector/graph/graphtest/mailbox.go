@@ -50,6 +50,7 @@ type item struct {
 	startTZ    string // time zone the start was written in
 	endTZ      string
 	txnID      string
+	icaluid    string // occurrences: their own iCalUId (the data is the master's)
 	copies     map[string]string // organizer's event: attendee user id -> copy internal id
 	origin     [2]string         // attendee copy: organizer user id, organizer internal id
 	exceptions map[string]map[string]any

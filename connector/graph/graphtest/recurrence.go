@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -353,13 +354,14 @@ func (s *Server) buildInstance(box *mailbox, master *item, key string, bump bool
 		inst = &item{id: id}
 		box.events[id] = inst
 	}
-	data := cloneMap(master.data)
-	delete(data, "recurrence")
-	delete(data, "transactionId")
+	// Occurrences share the master's data (rendering copies it); an
+	// exception gets its own copy with its changes applied.
+	data := master.data
 	inst.etype = "occurrence"
 	ex := master.exceptions[key]
 	if ex != nil {
 		inst.etype = "exception"
+		data = maps.Clone(master.data)
 		for k, v := range ex {
 			if !strings.HasPrefix(k, "@") {
 				data[k] = cloneValue(v)
@@ -372,8 +374,9 @@ func (s *Server) buildInstance(box *mailbox, master *item, key string, bump bool
 			end = t
 		}
 	}
+	inst.icaluid = ""
 	if goid, ok := master.data["iCalUId"].(string); ok {
-		data["iCalUId"] = occurrenceGOID(goid, day)
+		inst.icaluid = occurrenceGOID(goid, day)
 	}
 	changed := fresh || bump || !inst.start.Equal(start) || !inst.end.Equal(end)
 	inst.data = data

@@ -65,30 +65,29 @@ var windowsZones = map[string]string{
 	"Taipei Standard Time":            "Asia/Taipei",
 }
 
+type zoneEntry struct {
+	loc  *time.Location
+	name string
+}
+
 var (
-	zoneMu    sync.Mutex
-	zoneCache = map[string]*time.Location{}
+	zoneOnce  sync.Once
+	zoneIndex map[string]zoneEntry // lower-case Windows name -> zone
 )
 
 // zone resolves a Windows time zone name (case-insensitive); ok is false
 // for names the service would reject.
 func zone(name string) (loc *time.Location, canonical string, ok bool) {
-	for win, iana := range windowsZones {
-		if strings.EqualFold(win, name) {
-			zoneMu.Lock()
-			defer zoneMu.Unlock()
-			if l := zoneCache[iana]; l != nil {
-				return l, win, true
+	zoneOnce.Do(func() {
+		zoneIndex = make(map[string]zoneEntry, len(windowsZones))
+		for win, iana := range windowsZones {
+			if l, err := time.LoadLocation(iana); err == nil {
+				zoneIndex[strings.ToLower(win)] = zoneEntry{l, win}
 			}
-			l, err := time.LoadLocation(iana)
-			if err != nil {
-				return nil, "", false
-			}
-			zoneCache[iana] = l
-			return l, win, true
 		}
-	}
-	return nil, "", false
+	})
+	z, ok := zoneIndex[strings.ToLower(name)]
+	return z.loc, z.name, ok
 }
 
 // graphTimeLayout is the layout Graph writes dateTimeTimeZone.dateTime in
