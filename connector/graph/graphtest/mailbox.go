@@ -2,7 +2,6 @@ package graphtest
 
 import (
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -50,7 +49,7 @@ type item struct {
 	startTZ    string // time zone the start was written in
 	endTZ      string
 	txnID      string
-	icaluid    string // occurrences: their own iCalUId (the data is the master's)
+	icaluid    string            // occurrences: their own iCalUId (the data is the master's)
 	copies     map[string]string // organizer's event: attendee user id -> copy internal id
 	origin     [2]string         // attendee copy: organizer user id, organizer internal id
 	exceptions map[string]map[string]any
@@ -470,7 +469,6 @@ func cloneValue(v any) any {
 	return v
 }
 
-var _ = maps.Clone[map[string]any]
 
 func (s *Server) storePage(tok string, st *pageState) {
 	s.pagesMu.Lock()
