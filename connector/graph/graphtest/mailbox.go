@@ -469,7 +469,6 @@ func cloneValue(v any) any {
 	return v
 }
 
-
 func (s *Server) storePage(tok string, st *pageState) {
 	s.pagesMu.Lock()
 	s.pages[tok] = st
