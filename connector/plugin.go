@@ -138,6 +138,10 @@ var _ Client = (*Plugin)(nil)
 // environment, and on Linux a parent-death signal so the plugin never
 // outlives the host. It asks the connector for its spec before it returns.
 //
+// ctx bounds the start only: the process then runs until Close or Kill, or
+// until it exits by itself. Lines the plugin prints on stdout before its
+// handshake are logged and skipped.
+//
 // A failure is one line naming the executable and what to do: a checksum
 // that does not match, a file that is not a plugin, a plugin that exits
 // during the handshake or speaks another protocol version.
@@ -162,12 +166,10 @@ func StartPlugin(ctx context.Context, cmd *exec.Cmd, opts ...PluginOpt) (*Plugin
 	cmd.Env = pluginEnv(cmd.Env, cfg.env, logger)
 	setParentDeathSignal(cmd)
 
-	var secure *plugin.SecureConfig
 	if cfg.checksum != nil {
-		secure = &plugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
-	}
-	if secure != nil {
-		// go-plugin checks SecureConfig only for Cmd, not for a RunnerFunc.
+		// go-plugin checks SecureConfig only for Cmd, not for the
+		// RunnerFunc used here, so the check is made before start.
+		secure := &plugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 		if ok, err := secure.Check(cmd.Path); err != nil {
 			return nil, fmt.Errorf("connector %s: verifying the checksum of %s: %w", cfg.name, cmd.Path, err)
 		} else if !ok {
