@@ -70,7 +70,17 @@ func (s *Server) serveAPI(dc *dataCenter, w http.ResponseWriter, r *http.Request
 		fail(&apiError{status: 429, code: limited, message: "API limit exceeded"})
 		return
 	}
-	defer release()
+	// The call stops counting as in flight once it is processed, before
+	// its answer is sent, so a client that waits for the answer before
+	// sending the next call never appears to exceed the limit.
+	released := false
+	done := func() {
+		if !released {
+			released = true
+			release()
+		}
+	}
+	defer done()
 	if c.isWrite() {
 		o.mu.Lock()
 		o.st.WriteCalls++
@@ -84,11 +94,13 @@ func (s *Server) serveAPI(dc *dataCenter, w http.ResponseWriter, r *http.Request
 			time.Sleep(f.Delay)
 		}
 		if f.Status != 0 {
+			done()
 			fail(&apiError{status: f.Status, code: f.Code, message: "injected fault"})
 			return
 		}
 	}
 	status, body := s.execute(c)
+	done()
 	if body == nil {
 		w.WriteHeader(status)
 		return

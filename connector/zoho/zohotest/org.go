@@ -342,10 +342,14 @@ func (o *org) indexLocked(m *moduleDef, r *record, add bool) {
 func (o *org) findByValueLocked(m *moduleDef, f, v string, except string) *record {
 	key := strings.ToLower(v)
 	if indexed(m, f) {
-		if id, ok := o.index[m.api][f][key]; ok && id != except {
+		id, ok := o.index[m.api][f][key]
+		if !ok {
+			return nil // the index holds every value of an indexed field
+		}
+		if id != except {
 			return o.recs[m.api][id]
 		}
-		if !m.field(f).unique {
+		if m.field(f).unique {
 			return nil
 		}
 	}

@@ -265,7 +265,8 @@ func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
 func (s *Server) HTTPClient() *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.caPEM)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: false}}
 }
 
 // ClientID is the registered OAuth client's id.
