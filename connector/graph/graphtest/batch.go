@@ -204,10 +204,9 @@ func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
 		return map[string]any{"id": r.ID, "status": http.StatusBadRequest, "headers": map[string]string{"Content-Type": "application/json"},
 			"body": errorBody("BadRequest", "Invalid request url '"+r.URL+"'.", requestID(), c.clientID, s.now())}
 	}
+	// The batch's token authorizes every part; other headers come only
+	// from the part's own headers (json-batching.md).
 	req.Header.Set("Authorization", c.r.Header.Get("Authorization"))
-	for _, p := range c.r.Header.Values("Prefer") {
-		req.Header.Add("Prefer", p)
-	}
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
 	}

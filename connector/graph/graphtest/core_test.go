@@ -2,6 +2,7 @@ package graphtest_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -451,5 +452,78 @@ func TestLatencyHoldsMailboxSlot(t *testing.T) {
 	}
 	if count[200] != 4 || count[429] != 2 {
 		t.Fatalf("statuses %v, want four 200 and two 429", count)
+	}
+}
+
+func TestApplicationAccessPolicy(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 2})
+	scoped := e.srv.AddApp(graphtest.App{ClientSecret: "scoped-secret", Permissions: graphtest.DefaultPermissions,
+		MailboxScope: []string{"user1@contoso.com"}})
+	status, body := e.tokenFor(scoped.ClientID, "scoped-secret")
+	if status != 200 {
+		t.Fatalf("token %d %v", status, body)
+	}
+	e.token = body["access_token"].(string)
+	expectStatus(t, e.get("/users/user1@contoso.com/contacts"), 200, "")
+	r := e.get("/users/user2@contoso.com/contacts")
+	expectStatus(t, r, 403, "ErrorAccessDenied")
+	if r.body["error"].(map[string]any)["message"] != "Access to OData is disabled." {
+		t.Fatalf("policy message %s", r.raw)
+	}
+}
+
+func TestBatchPartsThrottledInsideOK(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1, MailboxRequestBudget: 2})
+	e.login()
+	var reqs []any
+	for i := 1; i <= 3; i++ {
+		reqs = append(reqs, map[string]any{"id": fmt.Sprint(i), "method": "GET", "url": "/users/user1@contoso.com/contacts",
+			"dependsOn": func() []string {
+				if i == 1 {
+					return nil
+				}
+				return []string{fmt.Sprint(i - 1)}
+			}()})
+	}
+	r := e.do("POST", "/$batch", map[string]any{"requests": reqs})
+	expectStatus(t, r, 200, "")
+	got := map[string]float64{}
+	for _, x := range r.body["responses"].([]any) {
+		m := x.(map[string]any)
+		got[m["id"].(string)] = m["status"].(float64)
+		if m["status"].(float64) == 429 && m["headers"].(map[string]any)["Retry-After"] == nil {
+			t.Fatalf("throttled part without Retry-After: %v", m)
+		}
+	}
+	if got["1"] != 200 || got["2"] != 200 || got["3"] != 429 {
+		t.Fatalf("batch part statuses %v", got)
+	}
+}
+
+func TestUserOrderBy(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 3})
+	e.login()
+	r := e.get("/users?$orderby=displayName%20desc")
+	expectStatus(t, r, 200, "")
+	v := r.values()
+	if v[0]["displayName"].(string) < v[2]["displayName"].(string) {
+		t.Fatalf("not sorted descending: %v, %v", v[0]["displayName"], v[2]["displayName"])
+	}
+	expectStatus(t, e.get("/users?$orderby=jobTitle"), 400, "Request_UnsupportedQuery")
+}
+
+func TestAdminConsentRedirect(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1})
+	hc := e.srv.HTTPClient()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	q := url.Values{"client_id": {e.srv.App().ClientID}, "state": {"xyz"}, "redirect_uri": {"https://app.example/consent"}}
+	res, err := hc.Get(e.srv.AuthorityHost() + e.srv.TenantID() + "/adminconsent?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != 302 || loc.Query().Get("admin_consent") != "True" || loc.Query().Get("state") != "xyz" || loc.Query().Get("tenant") != e.srv.TenantID() {
+		t.Fatalf("admin consent redirect %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 }

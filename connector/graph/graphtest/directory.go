@@ -288,6 +288,26 @@ func (s *Server) serveUserList(c *call, countOnly bool) {
 		items = append(items, m)
 	}
 	s.mu.Unlock()
+	if ob := c.query.Get("$orderby"); ob != "" {
+		// $orderby on displayName and userPrincipalName is a default query
+		// (filter-directory-objects table, facts §11); others need the
+		// advanced query parameters.
+		prop, dir, _ := strings.Cut(strings.TrimSpace(ob), " ")
+		if !strings.EqualFold(prop, "displayName") && !strings.EqualFold(prop, "userPrincipalName") && !c.advanced() {
+			c.fail(http.StatusBadRequest, "Request_UnsupportedQuery", "Sorting not supported for current query.")
+			return
+		}
+		desc := strings.EqualFold(strings.TrimSpace(dir), "desc")
+		slices.SortStableFunc(items, func(a, b map[string]any) int {
+			x, _ := lookupFold(a, prop).(string)
+			y, _ := lookupFold(b, prop).(string)
+			r := strings.Compare(strings.ToLower(x), strings.ToLower(y))
+			if desc {
+				r = -r
+			}
+			return r
+		})
+	}
 	if countOnly {
 		c.status = http.StatusOK
 		c.w.Header().Set("Content-Type", "text/plain")

@@ -81,6 +81,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.applyFaults(w, r, "", false) {
 		return
 	}
+	if after := s.faults.takeAfterCommit(r, "", ""); after != nil {
+		rec := newRecorder()
+		s.serveIdentity(rec, r, segs)
+		if after.Kind == FaultTruncate {
+			s.stats.add(func(st *Stats) { st.Faults++ })
+			writeTruncated(w, rec)
+			return
+		}
+		s.writeFault(w, r, after)
+		return
+	}
 	s.serveIdentity(w, r, segs)
 }
 

@@ -152,6 +152,8 @@ func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request, segs []st
 		s.serveToken(w, r, segs[0])
 	case len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "authorize":
 		s.serveAuthorize(w, r, segs[0])
+	case len(segs) == 2 && segs[1] == "adminconsent":
+		s.serveAdminConsent(w, r, segs[0])
 	case len(segs) == 4 && segs[1] == "discovery" && segs[2] == "v2.0" && segs[3] == "keys":
 		s.serveKeys(w)
 	default:
@@ -230,6 +232,39 @@ func (s *Server) serveInstanceDiscovery(w http.ResponseWriter, r *http.Request) 
 			"aliases":           []string{host},
 		}},
 	})
+}
+
+// serveAdminConsent is the admin consent endpoint (facts §8,
+// v2-oauth2-client-creds-grant-flow.md): GET /{tenant}/adminconsent?client_id&state&redirect_uri
+// redirects to redirect_uri with tenant, state and admin_consent=True (the
+// administrator always agrees here; the granted application permissions are
+// App.Permissions), or error=permission_denied for an unknown app.
+func (s *Server) serveAdminConsent(w http.ResponseWriter, r *http.Request, tenant string) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	ok := s.tenantMatches(tenant, true)
+	app := s.apps[q.Get("client_id")]
+	tid := s.tenant
+	s.mu.Unlock()
+	ru, err := url.Parse(q.Get("redirect_uri"))
+	if !ok || err != nil || q.Get("redirect_uri") == "" || (app != nil && len(app.RedirectURIs) > 0 && !slices.Contains(app.RedirectURIs, q.Get("redirect_uri"))) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.")
+		return
+	}
+	back := ru.Query()
+	back.Set("state", q.Get("state"))
+	if app == nil {
+		back.Set("error", "permission_denied")
+		back.Set("error_description", "AADSTS700016: Application with identifier '"+q.Get("client_id")+"' was not found in the directory.")
+	} else {
+		back.Set("tenant", tid)
+		back.Set("admin_consent", "True")
+	}
+	u := *ru
+	u.RawQuery = back.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
 // serveKeys publishes the id_token signing key.
