@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runValidate(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"validate"}, args...))
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+func TestValidateExamplesOffline(t *testing.T) {
+	t.Setenv("GRAPH_CLIENT_SECRET", "example-secret")
+	for _, env := range []string{"GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_AUTHORITY_HOST", "GRAPH_ENDPOINT", "GRAPH_CA_FILE"} {
+		t.Setenv(env, "https://example.invalid/"+env)
+	}
+	files, err := filepath.Glob("../../../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		out, err := runValidate(t, "--offline", "-c", f)
+		if err != nil || !strings.HasSuffix(out, ": ok\n") {
+			t.Errorf("%s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+const jsonlPipeline = `connections:
+  cal:
+    connector: jsonl
+    settings:
+      dir: %SRC%
+      entities:
+        events:
+          fields:
+            id: { type: string }
+            subject: { type: string }
+            showAs: { type: string }
+  crm:
+    connector: jsonl
+    settings:
+      dir: %DST%
+      entities:
+        meetings:
+          fields:
+            id: { type: string, read_only: true }
+            Subject: { type: string }
+            Status: { type: enum, values: [Busy, Free] }
+pipelines:
+  - name: events-to-meetings
+    from: { connection: cal, entity: events }
+    to: { connection: crm, entity: meetings }
+    mapping:
+      Subject: subjcet
+      Status: { expr: showAs, map: { busy: Busy, free: Fre } }
+`
+
+// TestValidateAgainstConnectors runs the real jsonl connector (in-process)
+// and checks that the mapping is checked against what it discovers.
+func TestValidateAgainstConnectors(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.NewReplacer("%SRC%", filepath.Join(dir, "src"), "%DST%", filepath.Join(dir, "dst")).Replace(jsonlPipeline)
+	file := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runValidate(t, "--in-process", "-c", file)
+	if ee, ok := err.(exitError); !ok || ee.code != 1 {
+		t.Fatalf("err = %v, want exit status 1\n%s", err, out)
+	}
+	want := file + `:27:16: mapping Subject: source events has no field "subjcet" (did you mean subject?)` + "\n" +
+		file + `:28:7: mapping Status: mapped value "Fre" is not a value of the target picklist (did you mean Free?)` + "\n"
+	if out != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+
+	out, err = runValidate(t, "--in-process", "--json", "-c", file)
+	if err == nil {
+		t.Fatal("want an error exit")
+	}
+	var rows []validateRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if rows[0].Line != 27 || rows[0].Column != 16 || rows[0].Suggestion != "subject" || rows[0].Path != "pipelines[0].mapping.Subject" {
+		t.Errorf("row = %+v", rows[0])
+	}
+
+	// Fixed, the file validates against the connectors.
+	fixed := strings.NewReplacer("subjcet", "subject", "Fre }", "Free }").Replace(src)
+	if err := os.WriteFile(file, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runValidate(t, "--in-process", "-c", file); err != nil || out != file+": ok\n" {
+		t.Errorf("fixed file: %v\n%s", err, out)
+	}
+}
+
+func TestValidateMissingFile(t *testing.T) {
+	out, err := runValidate(t, "--offline", "-c", filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(out, "cannot read the pipeline file") {
+		t.Errorf("err = %v, out = %q", err, out)
+	}
+}
