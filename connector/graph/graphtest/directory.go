@@ -399,7 +399,9 @@ func nonNil(v []map[string]any) []map[string]any {
 
 // serveUserGet serves GET /users/{id | userPrincipalName}.
 func (s *Server) serveUserGet(c *call, key string) {
-	if !c.requireDirectory("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All") {
+	// A signed-in user reads their own profile with User.Read (user-get.md).
+	self := c.tok.user != "" && s.resolveUserID(key) == c.tok.user && c.tok.hasPermission("User.Read", "User.ReadWrite")
+	if !self && !c.requireDirectory("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All") {
 		return
 	}
 	s.mu.Lock()

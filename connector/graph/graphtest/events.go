@@ -615,7 +615,10 @@ func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string
 	return m
 }
 
-var tagRE = regexp.MustCompile(`<[^>]*>`)
+var (
+	tagRE  = regexp.MustCompile(`<[^>]*>`)
+	headRE = regexp.MustCompile(`(?is)<head.*?</head>`)
+)
 
 // preview is the first 255 characters of the body's text (bodyPreview).
 func preview(content string) string {
@@ -657,7 +660,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 		sortItems(ids, box.events, true)
 		sel := parseSelect(c.query.Get("$select"))
 		for _, id := range ids {
-			items = append(items, project(s.renderEvent(box.events[id], tz, c.prefer.immutableID), withID(sel), nil))
+			items = append(items, project(c.renderEvent(box.events[id], tz), withID(sel), nil))
 		}
 		c.writePage("/users/"+userID+"/events", items, 10, 1000, "users('"+userID+"')/events", false)
 	case n == 1 && m == http.MethodPost:
@@ -670,7 +673,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 			c.failErr(e)
 			return
 		}
-		out := s.renderEvent(it, c.responseZone(it), c.prefer.immutableID)
+		out := c.renderEvent(it, c.responseZone(it))
 		out["@odata.context"] = entityCtx
 		c.writeJSON(http.StatusCreated, out)
 	case n == 2:
@@ -680,7 +683,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 		}
 		switch m {
 		case http.MethodGet:
-			out := project(s.renderEvent(it, tz, c.prefer.immutableID), withID(parseSelect(c.query.Get("$select"))), nil)
+			out := project(c.renderEvent(it, tz), withID(parseSelect(c.query.Get("$select"))), nil)
 			out["@odata.context"] = entityCtx
 			c.writeJSON(http.StatusOK, out)
 		case http.MethodPatch:
@@ -693,7 +696,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 				c.failErr(e)
 				return
 			}
-			out := s.renderEvent(n, c.responseZone(n), c.prefer.immutableID)
+			out := c.renderEvent(n, c.responseZone(n))
 			out["@odata.context"] = entityCtx
 			c.writeJSON(http.StatusOK, out)
 		case http.MethodDelete:
@@ -722,13 +725,37 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 			sortItems(ids, box.events, true)
 			sel := withID(parseSelect(c.query.Get("$select")))
 			for _, id := range ids {
-				items = append(items, project(s.renderEvent(box.events[id], tz, c.prefer.immutableID), sel, nil))
+				items = append(items, project(c.renderEvent(box.events[id], tz), sel, nil))
 			}
 		}
 		c.writePage("/users/"+userID+"/events/"+rest[1]+"/instances", items, 10, 1000, "users('"+userID+"')/events('"+rest[1]+"')/instances", false)
 	default:
 		c.notFoundOrMethod(n, 3)
 	}
+}
+
+// renderEvent renders an event for this request: its id form (Prefer:
+// IdType) and body type (Prefer: outlook.body-content-type="text" converts
+// an HTML body to text; facts §3, event-get.md).
+func (c *call) renderEvent(it *item, tzName string) map[string]any {
+	m := c.s.renderEvent(it, tzName, c.prefer.immutableID)
+	if c.prefer.bodyText {
+		if b, ok := m["body"].(map[string]any); ok && b["contentType"] == "html" {
+			content, _ := b["content"].(string)
+			m["body"] = map[string]any{"contentType": "text", "content": htmlToText(content)}
+		}
+		if !c.bodyApplied {
+			c.bodyApplied = true
+			c.w.Header().Add("Preference-Applied", `outlook.body-content-type="text"`)
+		}
+	}
+	return m
+}
+
+// htmlToText drops tags and collapses blank space.
+func htmlToText(h string) string {
+	h = headRE.ReplaceAllString(h, "")
+	return strings.TrimSpace(strings.Join(strings.Fields(tagRE.ReplaceAllString(h, " ")), " "))
 }
 
 // withID adds id to a non-empty $select: Outlook always returns id
@@ -795,7 +822,7 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 	// "doesn't support: $expand, $filter, $orderby, and $search", "You cannot
 	// use $select" (facts §1.1); the message is the service's (OBSERVED).
 	var bad []string
-	for _, p := range []string{"$select", "$filter", "$orderby", "$expand", "$search", "$top"} {
+	for _, p := range []string{"$select", "$filter", "$orderby", "$expand", "$search"} {
 		if c.query.Has(p) {
 			bad = append(bad, p)
 		}
@@ -813,7 +840,7 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 		items:   func(b *mailbox) map[string]*item { return b.events },
 		include: func(it *item) bool { return it.etype != "seriesMaster" },
 		render: func(it *item) map[string]any {
-			m := s.renderEvent(it, tz, c.prefer.immutableID)
+			m := c.renderEvent(it, tz)
 			m["@odata.type"] = "#microsoft.graph.event"
 			return m
 		},
@@ -852,7 +879,7 @@ func (s *Server) serveCalendarView(c *call, box *mailbox, userID string) {
 	sel := withID(parseSelect(c.query.Get("$select")))
 	var items []map[string]any
 	for _, id := range ids {
-		items = append(items, project(s.renderEvent(box.events[id], tz, c.prefer.immutableID), sel, nil))
+		items = append(items, project(c.renderEvent(box.events[id], tz), sel, nil))
 	}
 	c.writePage("/users/"+userID+"/calendarView", items, 10, 1000, "users('"+userID+"')/calendarView", false)
 }

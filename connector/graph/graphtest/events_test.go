@@ -83,6 +83,13 @@ func TestEventCRUDAndTimeZones(t *testing.T) {
 		t.Fatalf("Preference-Applied %q", g.header.Get("Preference-Applied"))
 	}
 	expectStatus(t, e.get("/users/"+u1+"/events/"+id, "Prefer", `outlook.timezone="Asia/Kolkata"`), 400, "TimeZoneNotSupportedException")
+	txt := e.get("/users/"+u1+"/events/"+id, "Prefer", `outlook.body-content-type="text"`)
+	if b := txt.body["body"].(map[string]any); b["contentType"] != "text" || b["content"] != "Does noon work?" {
+		t.Fatalf("text body %v", b)
+	}
+	if html := g.body["body"].(map[string]any); html["contentType"] != "html" {
+		t.Fatalf("default body %v", html)
+	}
 
 	// Immutable ids differ from regular ids; both address the event.
 	im := e.get("/users/"+u1+"/events/"+id, "Prefer", `IdType="ImmutableId"`)

@@ -24,6 +24,8 @@ type call struct {
 	prefer   preferences
 	status   int
 	inBatch  bool
+	// bodyApplied records that Preference-Applied for the body type was sent.
+	bodyApplied bool
 }
 
 // canonicalSegments maps the lower-case spelling of every path segment the
@@ -391,6 +393,7 @@ type preferences struct {
 	maxPageSize int
 	timeZone    string
 	immutableID bool
+	bodyText    bool
 	applied     []string
 }
 
@@ -420,6 +423,8 @@ func parsePrefer(values []string) preferences {
 				p.timeZone = val
 			case "idtype":
 				p.immutableID = strings.EqualFold(val, "ImmutableId")
+			case "outlook.body-content-type":
+				p.bodyText = strings.EqualFold(val, "text")
 			}
 		}
 	}

@@ -195,6 +195,7 @@ func TestMSALAuthCodeAndRefresh(t *testing.T) {
 	expectStatus(t, e.get("/me/events"), 200, "")
 	expectStatus(t, e.get("/users/user1@contoso.com/events"), 403, "ErrorAccessDenied")
 	expectStatus(t, e.get("/users"), 403, "Authorization_RequestDenied")
+	expectStatus(t, e.get("/me"), 403, "Authorization_RequestDenied") // no User.Read was requested
 
 	// Redeeming the same code twice fails.
 	if _, err := client.AcquireTokenByAuthCode(ctx, code, redirect, scopes); err == nil || !strings.Contains(err.Error(), "AADSTS54005") {
@@ -211,6 +212,20 @@ func TestMSALAuthCodeAndRefresh(t *testing.T) {
 	}
 	e.token = silent.AccessToken
 	expectStatus(t, e.get("/me/events"), 200, "")
+
+	// With User.Read the signed-in user reads their own profile.
+	withProfile := []string{"https://graph.microsoft.com/User.Read", "offline_access"}
+	authURL, _ = client.AuthCodeURL(ctx, app.ClientID, redirect, withProfile, confidential.WithLoginHint("user2@contoso.com"))
+	res, err = client.AcquireTokenByAuthCode(ctx, authorize(t, e, authURL), redirect, withProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.token = res.AccessToken
+	me := e.get("/me")
+	expectStatus(t, me, 200, "")
+	if me.body["userPrincipalName"] != "user2@contoso.com" {
+		t.Fatalf("/me = %v", me.body)
+	}
 }
 
 // redeem runs the auth-code flow by hand and returns the token response.

@@ -308,6 +308,9 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 			})
 		}
 	}
+	// Real delta answers carry "preference-applied: odata.track-changes"
+	// (facts §1.1, OBSERVED).
+	c.w.Header().Add("Preference-Applied", "odata.track-changes")
 	body := map[string]any{"@odata.context": s.contextURL(sp.ctx), "value": page}
 	next := &pageState{kind: "delta:" + sp.kind, user: sp.box.user, container: sp.container,
 		windowed: sp.windowed, start: sp.start, end: sp.end, initial: sp.initial, path: sp.path, upto: upto}
