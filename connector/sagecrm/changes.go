@@ -99,7 +99,9 @@ func encodePairs(m map[int64]int64) string {
 	var prev int64
 	for _, k := range keys {
 		buf = binary.AppendUvarint(buf, uint64(k-prev))
-		buf = binary.AppendUvarint(buf, uint64(m[k]))
+		// Parents and children are often created together: store the
+		// parent relative to the child, zigzag-encoded.
+		buf = binary.AppendVarint(buf, m[k]-k)
 		prev = k
 	}
 	return base64.RawStdEncoding.EncodeToString(buf)
@@ -118,13 +120,13 @@ func decodePairs(s string) (map[int64]int64, error) {
 			return nil, fmt.Errorf("bad pair list")
 		}
 		b = b[n:]
-		p, m := binary.Uvarint(b)
+		p, m := binary.Varint(b)
 		if m <= 0 {
 			return nil, fmt.Errorf("bad pair list")
 		}
 		b = b[m:]
 		prev += int64(d)
-		out[prev] = int64(p)
+		out[prev] = prev + p
 	}
 	return out, nil
 }

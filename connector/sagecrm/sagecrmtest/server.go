@@ -1099,6 +1099,10 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request, e *entity, q map[s
 		}
 		match = append(match, rr)
 	}
+	// The stored order is by id: sorting by id ascending alone is a no-op.
+	if len(order) == 1 && order[0].col == e.IDCol && !order[0].desc {
+		order = nil
+	}
 	if len(order) > 0 {
 		sort.SliceStable(match, func(i, j int) bool {
 			for _, k := range order {

@@ -141,6 +141,19 @@ type cmpCond struct {
 	col  string
 	op   string
 	vals []any
+	set  map[any]bool // the values of an in list, by setKey
+}
+
+// setKey is the lookup key of a value in an in list: strings compare
+// case-insensitively, times by instant.
+func setKey(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ToLower(x)
+	case time.Time:
+		return x.UnixNano()
+	}
+	return v
 }
 
 func (c cmpCond) match(r row) bool {
@@ -155,12 +168,7 @@ func (c cmpCond) match(r row) bool {
 	}
 	switch c.op {
 	case "in":
-		for _, lit := range c.vals {
-			if compare(v, lit) == 0 {
-				return true
-			}
-		}
-		return false
+		return c.set[setKey(v)]
 	case "between":
 		return compare(v, c.vals[0]) >= 0 && compare(v, c.vals[1]) <= 0
 	case "like":
@@ -365,7 +373,13 @@ func (p *whereParser) comparison() (cond, error) {
 				return nil, badWhere("expected , or ) at position %d", tk.pos)
 			}
 		}
-		return cmpCond{col: name, op: "in", vals: vals}, nil
+		set := make(map[any]bool, len(vals))
+		for _, v := range vals {
+			if v != nil {
+				set[setKey(v)] = true
+			}
+		}
+		return cmpCond{col: name, op: "in", vals: vals, set: set}, nil
 	case "between":
 		lo, err := p.literal(col)
 		if err != nil {
