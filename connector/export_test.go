@@ -217,3 +217,39 @@ func StandardDecodeRead(b []byte) ([]Record, error) {
 	}
 	return recordsFromProto(m.GetRecords())
 }
+
+// WriteFastToStandard encodes a write batch with the fast encoder and
+// decodes it with the generated code.
+func WriteFastToStandard(b WriteBatch) (WriteBatch, error) {
+	frame, err := encodeWriteRequest(b)
+	if err != nil {
+		return WriteBatch{}, err
+	}
+	var m pb.WriteRequest
+	if err := proto.Unmarshal(frame, &m); err != nil {
+		return WriteBatch{}, err
+	}
+	return writeBatchFromProto(&m)
+}
+
+// WriteStandardToFast encodes a write batch with the generated code and
+// decodes it with the fast decoder; an op with action 7 is appended when
+// badAction is set.
+func WriteStandardToFast(b WriteBatch, badAction bool) (WriteBatch, error) {
+	req, err := writeBatchToProto(b)
+	if err != nil {
+		return WriteBatch{}, err
+	}
+	if badAction {
+		req.Operations = append(req.Operations, &pb.WriteOperation{Action: 7, IdempotencyKey: "bad"})
+	}
+	frame, err := proto.Marshal(req)
+	if err != nil {
+		return WriteBatch{}, err
+	}
+	var m fastWriteRequest
+	if err := m.decode(frame); err != nil {
+		return WriteBatch{}, err
+	}
+	return m.batch, m.invalid
+}

@@ -309,7 +309,7 @@ func (c *wireClient) openStream(entity string) (*writeStream, error) {
 		return ws, nil
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s, err := c.cc.Write(sctx)
+	s, err := c.cc.Write(sctx, grpc.ForceCodecV2(newWireCodec()))
 	if err != nil {
 		cancel()
 		return nil, c.callErr(sctx, "Write", err)
@@ -333,7 +333,7 @@ func (c *wireClient) dropStream(entity string, ws *writeStream) {
 // If ctx ends first, the stream is abandoned (the batch may or may not have
 // been applied; the host retries it with the same idempotency keys).
 func (c *wireClient) Write(ctx context.Context, batch WriteBatch) ([]WriteOutcome, error) {
-	req, err := writeBatchToProto(batch)
+	req, err := encodeWriteRequest(batch)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", batch.Entity, err)
 	}
@@ -381,10 +381,10 @@ func (c *wireClient) Write(ctx context.Context, batch WriteBatch) ([]WriteOutcom
 
 // writeOn sends one request and receives its response, giving up when ctx
 // ends.
-func (c *wireClient) writeOn(ctx context.Context, ws *writeStream, req *pb.WriteRequest) (*pb.WriteResponse, error) {
+func (c *wireClient) writeOn(ctx context.Context, ws *writeStream, req rawFrame) (*pb.WriteResponse, error) {
 	stop := context.AfterFunc(ctx, ws.cancel)
 	defer stop()
-	if err := ws.stream.Send(req); err != nil {
+	if err := ws.stream.SendMsg(req); err != nil {
 		if errors.Is(err, io.EOF) {
 			// The real cause is reported by Recv.
 			_, rerr := ws.stream.Recv()

@@ -909,3 +909,157 @@ func (m *fastChangesResponse) decode(b []byte) error {
 	}
 	return nil
 }
+
+// Field numbers of WriteRequest and WriteOperation.
+const (
+	fWriteEntity = 1
+	fWriteOps    = 2
+
+	fOpAction    = 1
+	fOpKey       = 2
+	fOpTarget    = 3
+	fOpRecord    = 4
+	fOpPartition = 5
+)
+
+// encodeWriteRequest normalizes and encodes a WriteRequest.
+func encodeWriteRequest(wb WriteBatch) (rawFrame, error) {
+	if !utf8.ValidString(wb.Entity) {
+		return nil, fmt.Errorf("entity name: %w", errInvalidUTF8)
+	}
+	type sized struct{ op, record int }
+	sizes := make([]sized, len(wb.Ops))
+	total := sizeStringField(fWriteEntity, wb.Entity)
+	for i := range wb.Ops {
+		op := &wb.Ops[i]
+		if op.Action != ActionUpsert && op.Action != ActionDelete {
+			return nil, fmt.Errorf("write op %d (key %q): invalid action %d", i, op.IdempotencyKey, op.Action)
+		}
+		for _, s := range []string{op.IdempotencyKey, op.TargetID, op.Partition} {
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("write op %d: key, target id or partition: %w", i, errInvalidUTF8)
+			}
+		}
+		rs, err := sizeNormalized(&op.Record)
+		if err != nil {
+			return nil, fmt.Errorf("write op %d: %w", i, err)
+		}
+		os := sizeTag(fOpAction) + 1 + sizeStringField(fOpKey, op.IdempotencyKey) + sizeStringField(fOpTarget, op.TargetID) +
+			sizeLen(fOpRecord, rs) + sizeStringField(fOpPartition, op.Partition)
+		sizes[i] = sized{os, rs}
+		total += sizeLen(fWriteOps, os)
+	}
+	b := make([]byte, 0, total)
+	b = appendStringField(b, fWriteEntity, wb.Entity)
+	for i := range wb.Ops {
+		op := &wb.Ops[i]
+		b = protowire.AppendTag(b, fWriteOps, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i].op))
+		action := pb.WriteOperation_ACTION_UPSERT
+		if op.Action == ActionDelete {
+			action = pb.WriteOperation_ACTION_DELETE
+		}
+		b = protowire.AppendTag(b, fOpAction, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(action))
+		b = appendStringField(b, fOpKey, op.IdempotencyKey)
+		b = appendStringField(b, fOpTarget, op.TargetID)
+		b = protowire.AppendTag(b, fOpRecord, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i].record))
+		b = appendRecord(b, &op.Record)
+		b = appendStringField(b, fOpPartition, op.Partition)
+	}
+	return rawFrame(b), nil
+}
+
+// fastWriteRequest is a WriteRequest decoded straight into SDK values. A
+// batch that decodes but is not valid (an unknown action, a bad value) is
+// kept in invalid, so the server answers it with a diagnostic instead of
+// failing the stream.
+type fastWriteRequest struct {
+	batch   WriteBatch
+	invalid error
+}
+
+func (m *fastWriteRequest) decode(b []byte) error {
+	*m = fastWriteRequest{}
+	d := newDecoder(b)
+	for len(b) > 0 {
+		num, typ, rest, err := next(b)
+		if err != nil {
+			return err
+		}
+		var v []byte
+		switch num {
+		case fWriteEntity:
+			if v, b, err = takeBytes(typ, rest); err == nil {
+				m.batch.Entity, err = d.str(v)
+			}
+		case fWriteOps:
+			if v, b, err = takeBytes(typ, rest); err == nil {
+				op, oerr := d.writeOp(v)
+				if oerr != nil && m.invalid == nil {
+					m.invalid = fmt.Errorf("write op %d: %w", len(m.batch.Ops), oerr)
+				}
+				m.batch.Ops = append(m.batch.Ops, op)
+			}
+		default:
+			b, err = skip(num, typ, rest)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *decoder) writeOp(b []byte) (WriteOp, error) {
+	var op WriteOp
+	for len(b) > 0 {
+		num, typ, rest, err := next(b)
+		if err != nil {
+			return op, err
+		}
+		var (
+			v []byte
+			u uint64
+		)
+		switch num {
+		case fOpAction:
+			u, b, err = takeVarint(typ, rest)
+			switch pb.WriteOperation_Action(u) {
+			case pb.WriteOperation_ACTION_UPSERT:
+				op.Action = ActionUpsert
+			case pb.WriteOperation_ACTION_DELETE:
+				op.Action = ActionDelete
+			default:
+				op.Action = 0
+			}
+		case fOpKey, fOpTarget, fOpPartition:
+			var s string
+			if v, b, err = takeBytes(typ, rest); err == nil {
+				s, err = d.str(v)
+			}
+			switch num {
+			case fOpKey:
+				op.IdempotencyKey = s
+			case fOpTarget:
+				op.TargetID = s
+			default:
+				op.Partition = s
+			}
+		case fOpRecord:
+			if v, b, err = takeBytes(typ, rest); err == nil {
+				op.Record, err = d.record(v)
+			}
+		default:
+			b, err = skip(num, typ, rest)
+		}
+		if err != nil {
+			return op, err
+		}
+	}
+	if op.Action == 0 {
+		return op, fmt.Errorf("key %q: invalid action", op.IdempotencyKey)
+	}
+	return op, nil
+}

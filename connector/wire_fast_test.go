@@ -165,3 +165,48 @@ func TestFastDecodeMutations(t *testing.T) {
 		t.Error("no mutation decoded; the property was never checked")
 	}
 }
+
+func TestFastWriteRequest(t *testing.T) {
+	var wb connector.WriteBatch
+	wb.Entity = "événement"
+	for i, r := range fastRecords() {
+		op := connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: "k" + r.ID, Partition: "anna@contoso.com", Record: r}
+		if i%2 == 1 {
+			op.Action, op.TargetID = connector.ActionDelete, "t"+r.ID
+		}
+		wb.Ops = append(wb.Ops, op)
+	}
+	// A value Normalize converts must arrive converted.
+	wb.Ops[0].Record.Fields = map[string]any{"n": 7}
+	for name, conv := range map[string]func(connector.WriteBatch) (connector.WriteBatch, error){
+		"fast to standard": connector.WriteFastToStandard,
+		"standard to fast": func(b connector.WriteBatch) (connector.WriteBatch, error) {
+			return connector.WriteStandardToFast(b, false)
+		},
+	} {
+		got, err := conv(wb)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Entity != wb.Entity || len(got.Ops) != len(wb.Ops) {
+			t.Fatalf("%s: got %+v", name, got)
+		}
+		for i, op := range wb.Ops {
+			g := got.Ops[i]
+			if g.Action != op.Action || g.IdempotencyKey != op.IdempotencyKey || g.TargetID != op.TargetID || g.Partition != op.Partition || !wiretest.EqualRecords(g.Record, op.Record) {
+				t.Errorf("%s: op %d:\n got %#v\nwant %#v", name, i, g, op)
+			}
+		}
+		if got.Ops[0].Record.Fields["n"] != int64(7) {
+			t.Errorf("%s: int not normalized: %#v", name, got.Ops[0].Record.Fields["n"])
+		}
+	}
+	_, err := connector.WriteStandardToFast(wb, true)
+	if err == nil || !strings.Contains(err.Error(), `write op 8: key "bad": invalid action`) {
+		t.Errorf("bad action: err = %v", err)
+	}
+	bad := connector.WriteBatch{Entity: "x", Ops: []connector.WriteOp{{Action: 9, IdempotencyKey: "k"}}}
+	if _, err := connector.WriteFastToStandard(bad); err == nil || !strings.Contains(err.Error(), "invalid action 9") {
+		t.Errorf("encoding a bad action: err = %v", err)
+	}
+}

@@ -264,32 +264,32 @@ func (s *wireServer) Write(stream grpc.BidiStreamingServer[pb.WriteRequest, pb.W
 	}
 	ctx := stream.Context()
 	for {
-		req, err := stream.Recv()
+		var req fastWriteRequest
+		err := stream.RecvMsg(&req)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return endStatus(ctx, err)
 		}
-		if err := stream.Send(s.writeOne(ctx, w, req)); err != nil {
+		if err := stream.Send(s.writeOne(ctx, w, &req)); err != nil {
 			return endStatus(ctx, err)
 		}
 	}
 }
 
-func (s *wireServer) writeOne(ctx context.Context, w Writer, req *pb.WriteRequest) *pb.WriteResponse {
-	batch, err := writeBatchFromProto(req)
-	if err != nil {
+func (s *wireServer) writeOne(ctx context.Context, w Writer, req *fastWriteRequest) *pb.WriteResponse {
+	if req.invalid != nil {
 		return &pb.WriteResponse{Diagnostics: diagsToProto(Diagnostics{
-			Errorf(InvalidInput, "writing %s: %v", req.GetEntity(), err)})}
+			Errorf(InvalidInput, "writing %s: %v", req.batch.Entity, req.invalid)})}
 	}
-	outs, err := w.Write(ctx, batch)
+	outs, err := w.Write(ctx, req.batch)
 	if err != nil {
 		return &pb.WriteResponse{Diagnostics: errToProto(err)}
 	}
 	pouts, err := outcomesToProto(outs)
 	if err != nil {
-		return &pb.WriteResponse{Diagnostics: errToProto(fmt.Errorf("writing %s: %w", req.GetEntity(), err))}
+		return &pb.WriteResponse{Diagnostics: errToProto(fmt.Errorf("writing %s: %w", req.batch.Entity, err))}
 	}
 	return &pb.WriteResponse{Outcomes: pouts}
 }
