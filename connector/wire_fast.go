@@ -473,34 +473,22 @@ func takeVarint(typ protowire.Type, b []byte) (uint64, []byte, error) {
 	return v, b[n:], nil
 }
 
-// decoder holds per-message state. Field names repeat in every record of a
-// batch, so they are interned; other strings are cut from one copy of the
-// whole message (all), found by offset: a sub-slice v of frame starts at
-// cap(frame)-cap(v).
+// decoder holds per-message state: field names repeat in every record of a
+// batch, so they are interned. Other strings are copied one by one rather
+// than cut from one copy of the message: a substring would keep the whole
+// batch in memory for as long as anyone holds, say, a record's ID.
 type decoder struct {
-	names    map[string]string
-	all      string
-	frameCap int
+	names map[string]string
 }
 
-func newDecoder(frame []byte) *decoder {
-	return &decoder{all: string(frame), frameCap: cap(frame)}
-}
+func newDecoder([]byte) *decoder { return &decoder{} }
 
-// str returns v, a sub-slice of the frame, as a string sharing the copy of
-// the frame.
+// str returns v as a string after checking it is UTF-8, as proto3 requires.
 func (d *decoder) str(v []byte) (string, error) {
 	if !utf8.Valid(v) {
 		return "", errInvalidUTF8
 	}
-	if d.all == "" || len(v) == 0 {
-		return string(v), nil
-	}
-	i := d.frameCap - cap(v)
-	if i < 0 || i+len(v) > len(d.all) {
-		return string(v), nil
-	}
-	return d.all[i : i+len(v)], nil
+	return string(v), nil
 }
 
 func (d *decoder) name(b []byte) (string, error) {
