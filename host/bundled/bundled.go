@@ -8,6 +8,7 @@ import (
 	"github.com/syncplane/syncplane/connector"
 	"github.com/syncplane/syncplane/connector/graph"
 	"github.com/syncplane/syncplane/connector/jsonl"
+	"github.com/syncplane/syncplane/connector/sagecrm"
 	"github.com/syncplane/syncplane/connector/zoho"
 )
 
@@ -21,5 +22,6 @@ func Factories() map[string]func() connector.Connector {
 		jsonl.Name: jsonl.New,
 		"graph":    graph.New,
 		"zoho":     zoho.New,
+		"sagecrm":  sagecrm.New,
 	}
 }

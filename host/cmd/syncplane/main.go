@@ -66,6 +66,6 @@ func newEmulateCmd() *cobra.Command {
 		Use:   "emulate",
 		Short: "Run a service emulator (graph, zoho, sagecrm) for trying syncplane without the real service",
 	}
-	cmd.AddCommand(newEmulateGraphCmd(), newEmulateZohoCmd()) // each emulator adds its newEmulateXxxCmd() here
+	cmd.AddCommand(newEmulateGraphCmd(), newEmulateZohoCmd(), newEmulateSagecrmCmd()) // each emulator adds its newEmulateXxxCmd() here
 	return cmd
 }
