@@ -39,8 +39,7 @@ const settingsSchema = `{
     },
     "entities": {
       "type": "object",
-      "description": "Entities whose key, change tracking or fields are declared. Files in dir that are not listed here are still entities, with key \"id\" and inferred fields.",
-      "propertyNames": {"pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"},
+      "description": "Entities whose key, change tracking or fields are declared, by name (letters, digits, _ . -, not starting with . or -). Files in dir that are not listed here are still entities, with key \"id\" and inferred fields.",
       "additionalProperties": {"$ref": "#/$defs/entity"}
     }
   },
@@ -102,8 +101,11 @@ type fieldSettings struct {
 	Values   []string `json:"values"`
 }
 
-// entityNamePattern is the settings schema's propertyNames pattern: a name
-// that is a plain file name, never hidden, never a path.
+// entityNamePattern is what an entity name must match: a plain file name,
+// never hidden, never a path. parseSettings checks it rather than the JSON
+// Schema's propertyNames, because jsonschema v6.0.3 reports propertyNames
+// failures with an instance location that later validation overwrites, so
+// the diagnostic could name the wrong setting.
 var entityNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
 // compileSettingsSchema compiles settingsSchema.
@@ -140,18 +142,35 @@ func parseSettings(raw json.RawMessage) (*settings, error) {
 	if err != nil {
 		return nil, connector.Errorf(connector.InvalidInput, "settings are not valid JSON: %v", err)
 	}
+	var ds connector.Diagnostics
 	if err := sch.Validate(inst); err != nil {
 		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return nil, schemaDiagnostics(ve)
+		if !errors.As(err, &ve) {
+			return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
 		}
-		return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
+		ds = schemaDiagnostics(ve)
+	}
+	if obj, ok := inst.(map[string]any); ok {
+		ents, _ := obj["entities"].(map[string]any)
+		names := make([]string, 0, len(ents))
+		for name := range ents {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if !entityNamePattern.MatchString(name) {
+				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "entities."+name,
+					"entity name %q is not a plain file name: use letters, digits, _ . - and do not start with . or -", name))
+			}
+		}
+	}
+	if len(ds) > 0 {
+		return nil, ds
 	}
 	var s settings
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, connector.Errorf(connector.InvalidInput, "decoding settings: %v", err)
 	}
-	var ds connector.Diagnostics
 	if abs, err := filepath.Abs(s.Dir); err == nil {
 		s.Dir = abs
 	} else {
@@ -219,14 +238,6 @@ func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
 	p := message.NewPrinter(language.English)
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		if k, ok := e.ErrorKind.(*kind.PropertyNames); ok {
-			// The causes describe the name as if it were a value at the
-			// root; name the entry instead.
-			at := join(strings.Join(e.InstanceLocation, "."), k.Property)
-			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at,
-				"%q is not allowed as a name here: use letters, digits, _ . - and do not start with . or -", k.Property))
-			return
-		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)
