@@ -310,7 +310,9 @@ func typeFromProto(path string, p *pb.Type) (schema.Type, error) {
 	return t, nil
 }
 
-// changesToProto normalizes and converts the changes of a batch.
+// changesToProto normalizes and converts the changes of a batch to the
+// generated types. The wire uses encodeChangesResponse; this and
+// changesFromProto are its reference in tests.
 func changesToProto(cs []Change) ([]*pb.Change, error) {
 	out := make([]*pb.Change, len(cs))
 	for i := range cs {
@@ -363,7 +365,8 @@ var statusToProto = map[Status]pb.WriteOutcome_Status{
 	Rejected:  pb.WriteOutcome_STATUS_REJECTED,
 }
 
-// writeBatchToProto normalizes and converts a write batch.
+// writeBatchToProto normalizes and converts a write batch to the generated
+// types. The wire uses encodeWriteRequest; this is its reference in tests.
 func writeBatchToProto(b WriteBatch) (*pb.WriteRequest, error) {
 	req := &pb.WriteRequest{Entity: b.Entity, Operations: make([]*pb.WriteOperation, len(b.Ops))}
 	for i := range b.Ops {
@@ -395,6 +398,8 @@ func writeBatchToProto(b WriteBatch) (*pb.WriteRequest, error) {
 	return req, nil
 }
 
+// writeBatchFromProto converts a generated WriteRequest back; the reference
+// for fastWriteRequest in tests.
 func writeBatchFromProto(p *pb.WriteRequest) (WriteBatch, error) {
 	b := WriteBatch{Entity: p.GetEntity(), Ops: make([]WriteOp, len(p.GetOperations()))}
 	for i, o := range p.GetOperations() {
