@@ -25,9 +25,13 @@ type Result struct {
 // applyState is the per-call scratch space, pooled: a VM with the memory
 // budget and the expression environment.
 type applyState struct {
-	vm  vm.VM
-	env map[string]any
+	vm   vm.VM
+	env  map[string]any
+	raw  []any  // per slot (see slotOf): the value the combined run produced
+	have []bool // per slot: whether raw holds it
 }
+
+func (s *applyState) has(slot int) bool { return slot < len(s.have) && s.have[slot] }
 
 func (m *Mapping) state() *applyState {
 	if s, ok := m.pool.Get().(*applyState); ok {
@@ -38,6 +42,8 @@ func (m *Mapping) state() *applyState {
 
 func (m *Mapping) release(s *applyState) {
 	clear(s.env) // do not keep a record's values alive in the pool
+	clear(s.raw)
+	clear(s.have)
 	m.pool.Put(s)
 }
 
@@ -47,8 +53,16 @@ func (m *Mapping) release(s *applyState) {
 func (m *Mapping) Apply(ctx context.Context, src connector.Record) (Result, error) {
 	s := m.state()
 	defer m.release(s)
-	for k, v := range src.Fields {
-		s.env[k] = v
+	if m.allNames {
+		for k, v := range src.Fields {
+			s.env[k] = v
+		}
+	} else {
+		for _, k := range m.names {
+			if v, ok := src.Fields[k]; ok {
+				s.env[k] = v
+			}
+		}
 	}
 	if _, ok := src.Fields["id"]; !ok {
 		s.env["id"] = src.ID
@@ -68,9 +82,34 @@ func (m *Mapping) Apply(ctx context.Context, src connector.Record) (Result, erro
 		}
 	}
 	out := make(map[string]any, len(m.fields))
+	combined := false
+	if m.combined != nil {
+		// One run for all plain expressions. On any failure the fields run
+		// one by one below, which names the failing field.
+		if v, err := m.run(s, m.combined); err == nil {
+			if list, ok := v.([]any); ok && len(list) == len(m.combinedIdx) {
+				if n := len(m.fields) * slotsPerField; len(s.raw) != n {
+					s.raw, s.have = make([]any, n), make([]bool, n)
+				}
+				for j, slot := range m.combinedIdx {
+					s.raw[slot], s.have[slot] = list[j], true
+				}
+				combined = true
+			}
+		}
+	}
+	if !combined {
+		clear(s.have)
+	}
 	for i := range m.fields {
 		f := &m.fields[i]
-		v, err := m.value(ctx, s, f)
+		var v any
+		var err error
+		if slot := slotOf(i, slotExpr); s.has(slot) {
+			v, err = m.finish(s, i, f, s.raw[slot])
+		} else {
+			v, err = m.value(ctx, s, i, f)
+		}
 		if err == nil {
 			v, err = connector.NormalizeValue(v)
 		}
@@ -94,7 +133,7 @@ func (m *Mapping) run(s *applyState, p *vm.Program) (v any, err error) {
 	return s.vm.Run(p, s.env)
 }
 
-func (m *Mapping) value(ctx context.Context, s *applyState, f *compiledField) (any, error) {
+func (m *Mapping) value(ctx context.Context, s *applyState, i int, f *compiledField) (any, error) {
 	var v any
 	var err error
 	switch {
@@ -106,8 +145,15 @@ func (m *Mapping) value(ctx context.Context, s *applyState, f *compiledField) (a
 	if err != nil {
 		return nil, err
 	}
+	return m.finish(s, i, f, v)
+}
+
+// finish applies a field's zone conversion, value map and default to the
+// value of its expression or query.
+func (m *Mapping) finish(s *applyState, i int, f *compiledField, v any) (any, error) {
+	var err error
 	if f.tz != nil && v != nil {
-		if v, err = m.convertTZ(s, f.tz, v); err != nil {
+		if v, err = m.convertTZ(s, i, f.tz, v); err != nil {
 			return nil, err
 		}
 	}
@@ -242,14 +288,19 @@ func (m *Mapping) lookupFunc(params ...any) (any, error) {
 }
 
 // convertTZ applies a tz step to a value.
-func (m *Mapping) convertTZ(s *applyState, tz *compiledTZ, v any) (any, error) {
-	zone := func(fixed *time.Location, p *vm.Program, what string) (*time.Location, error) {
+func (m *Mapping) convertTZ(s *applyState, i int, tz *compiledTZ, v any) (any, error) {
+	zone := func(fixed *time.Location, p *vm.Program, slot int, what string) (*time.Location, error) {
 		if fixed != nil || p == nil {
 			return fixed, nil
 		}
-		zv, err := m.run(s, p)
-		if err != nil {
-			return nil, fmt.Errorf("tz.%s: %w", what, err)
+		var zv any
+		if s.has(slot) {
+			zv = s.raw[slot]
+		} else {
+			var err error
+			if zv, err = m.run(s, p); err != nil {
+				return nil, fmt.Errorf("tz.%s: %w", what, err)
+			}
 		}
 		name, _ := zv.(string)
 		if name == "" {
@@ -261,11 +312,11 @@ func (m *Mapping) convertTZ(s *applyState, tz *compiledTZ, v any) (any, error) {
 		}
 		return loc, nil
 	}
-	from, err := zone(tz.from, tz.fromProg, "from")
+	from, err := zone(tz.from, tz.fromProg, slotOf(i, slotFrom), "from")
 	if err != nil {
 		return nil, err
 	}
-	to, err := zone(tz.to, tz.toProg, "to")
+	to, err := zone(tz.to, tz.toProg, slotOf(i, slotTo), "to")
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,27 @@ type Mapping struct {
 	fields    []compiledField
 	zones     *zoneCache
 	pool      sync.Pool // *applyState
+
+	// names are the top-level names the expressions read; Apply copies only
+	// these into the environment, or everything when allNames is set
+	// ($env).
+	names    []string
+	allNames bool
+
+	// combined evaluates, in one run, the expressions of the slots
+	// combinedIdx (see slotOf); nil when every expression runs alone.
+	combined    *vm.Program
+	combinedIdx []int
+}
+
+func (m *Mapping) uses(name string) {
+	if name == "$env" {
+		m.allNames = true
+		return
+	}
+	if !contains(m.names, name) {
+		m.names = append(m.names, name)
+	}
 }
 
 type compiledField struct {
@@ -70,7 +91,7 @@ type compiledTZ struct {
 // as Errors, each with the position of the field it concerns.
 func Compile(spec Spec, env Env) (*Mapping, error) {
 	m := &Mapping{env: env, limits: env.Limits.withDefaults(), zones: newZoneCache(), filterPos: spec.FilterPos}
-	c := &compiler{m: m, env: env}
+	c := &compiler{m: m, env: env, info: map[*vm.Program]exprInfo{}}
 	c.typeEnv = typeEnvOf(env.Source)
 
 	if strings.TrimSpace(spec.Filter) != "" {
@@ -90,6 +111,7 @@ func Compile(spec Spec, env Env) (*Mapping, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	c.combine()
 	return m, nil
 }
 
@@ -98,6 +120,7 @@ type compiler struct {
 	env     Env
 	typeEnv map[string]any
 	errs    Errors
+	info    map[*vm.Program]exprInfo
 }
 
 func (c *compiler) errorf(pos Position, field, suggestion, format string, args ...any) {
@@ -268,6 +291,7 @@ func (c *compiler) expression(field string, pos, exprPos Position, src string, i
 	ast.Walk(&tree.Node, &names)
 	for _, id := range names.idents {
 		opts = append(opts, expr.DisableBuiltin(id.Value))
+		c.m.uses(id.Value)
 	}
 	if isFilter {
 		opts = append(opts, expr.AsBool())
@@ -277,7 +301,71 @@ func (c *compiler) expression(field string, pos, exprPos Position, src string, i
 		c.exprError(field, pos, exprPos, src, err)
 		return nil
 	}
+	info := exprInfo{src: src, simple: len(names.lets) == 0}
+	for _, id := range names.idents {
+		info.bare = append(info.bare, id.Value)
+	}
+	info.called = names.builtins
+	c.info[prog] = info
 	return prog
+}
+
+// exprInfo is what combine needs to know about a compiled expression.
+type exprInfo struct {
+	src          string
+	simple       bool // no let declarations: safe to parenthesize
+	bare, called []string
+}
+
+// combine compiles the plain expressions of all fields into one program
+// yielding a list, so that Apply runs the VM once per record instead of once
+// per field. It gives up (leaving Apply to run the fields one by one) when
+// an expression cannot be embedded safely or the result does not compile.
+func (c *compiler) combine() {
+	var idx []int
+	var parts []string
+	var bare, called []string
+	add := func(slot int, p *vm.Program) {
+		if p == nil {
+			return
+		}
+		info, ok := c.info[p]
+		if !ok || !info.simple {
+			return
+		}
+		idx = append(idx, slot)
+		// The newline ends a trailing // comment before the parenthesis.
+		parts = append(parts, "("+info.src+"\n)")
+		bare = append(bare, info.bare...)
+		called = append(called, info.called...)
+	}
+	for i := range c.m.fields {
+		f := &c.m.fields[i]
+		if f.query == nil {
+			add(slotOf(i, slotExpr), f.prog)
+		}
+		if f.tz != nil {
+			add(slotOf(i, slotFrom), f.tz.fromProg)
+			add(slotOf(i, slotTo), f.tz.toProg)
+		}
+	}
+	if len(idx) < 2 {
+		return
+	}
+	for _, b := range bare {
+		if contains(called, b) {
+			return // one field's field name is another's builtin
+		}
+	}
+	opts := c.options()
+	for _, b := range bare {
+		opts = append(opts, expr.DisableBuiltin(b))
+	}
+	prog, err := expr.Compile("[\n"+strings.Join(parts, ",\n")+"\n]", opts...)
+	if err != nil {
+		return
+	}
+	c.m.combined, c.m.combinedIdx = prog, idx
 }
 
 func (c *compiler) exprError(field string, pos, exprPos Position, src string, err error) {
@@ -460,10 +548,11 @@ func (c *compiler) checkNames(field string, pos, exprPos Position, src string, r
 }
 
 type collector struct {
-	idents  []*ast.IdentifierNode
-	members []*ast.MemberNode
-	calls   []*ast.CallNode
-	lets    []*ast.VariableDeclaratorNode
+	idents   []*ast.IdentifierNode
+	members  []*ast.MemberNode
+	calls    []*ast.CallNode
+	lets     []*ast.VariableDeclaratorNode
+	builtins []string
 }
 
 func (c *collector) Visit(node *ast.Node) {
@@ -476,6 +565,8 @@ func (c *collector) Visit(node *ast.Node) {
 		c.calls = append(c.calls, n)
 	case *ast.VariableDeclaratorNode:
 		c.lets = append(c.lets, n)
+	case *ast.BuiltinNode:
+		c.builtins = append(c.builtins, n.Name)
 	}
 }
 
@@ -674,3 +765,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Each field has three expression slots: its value, and the zones of its tz
+// step.
+const (
+	slotExpr = iota
+	slotFrom
+	slotTo
+	slotsPerField
+)
+
+func slotOf(field, role int) int { return field*slotsPerField + role }

@@ -3,6 +3,25 @@
 // the source record, with optional value maps, time-zone conversion, ID-map
 // lookups and "query data" steps, plus a filter that skips records.
 //
+// # Expressions
+//
+// Expressions are expr-lang/expr (https://expr-lang.org) over the source
+// record. A name is a top-level field (subject, isCancelled); `id` and `user`
+// are the record's ID and partition (mailbox) unless the record has fields of
+// those names. Paths are nil-safe: start.dateTime on a record without start,
+// or attendees[0] on an empty list, yield nil instead of failing, so `??`
+// supplies fallbacks (subject ?? "(no subject)"). A bare name that is also
+// an expr builtin (type, values) means the field. Besides expr's builtins
+// (lower, split, len, filter, ...) a mapping may call:
+//
+//	lookup(pipeline, id)        the target id the ID map holds for a source id of a pipeline, or nil
+//	tz(value, from, to)         a date-time converted between zones (as TZSpec)
+//	windowsZone(name)           the Windows zone name of an IANA zone
+//	ianaZone(name)              the IANA zone name of a Windows zone
+//
+// Each expression is bounded by Limits: syntax-tree nodes at Compile, memory
+// at every evaluation.
+//
 // A mapping is compiled once per pipeline (Compile) and applied to every
 // record (Mapping.Apply). When the source and target entity schemas are
 // known, Compile checks field names and types so that mistakes are reported

@@ -313,3 +313,46 @@ func TestFieldsNamedLikeBuiltins(t *testing.T) {
 		t.Errorf("occurrence not filtered: %+v, %v", res, err)
 	}
 }
+
+func TestWholeEnvironment(t *testing.T) {
+	m, err := Compile(Spec{Fields: []FieldSpec{{Target: "K", Expr: `sort(filter(keys($env), # != "__ctx"))`}, {Target: "S", Expr: `$env["sub" + "ject"]`}}}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Apply(context.Background(), connector.Record{ID: "1", Partition: "p", Fields: map[string]any{"subject": "x", "b": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res.Record.Fields["K"], []any{"b", "id", "subject", "user"}) || res.Record.Fields["S"] != "x" {
+		t.Errorf("fields = %#v", res.Record.Fields)
+	}
+}
+
+func TestCombinedRunMatchesFieldByField(t *testing.T) {
+	spec := Spec{Fields: []FieldSpec{
+		{Target: "A", Expr: "subject // a comment"},
+		{Target: "B", Expr: "attendees[0].emailAddress.address"},
+		{Target: "C", Expr: "let x = showAs; upper(x)"}, // not combinable: runs alone
+		{Target: "D", Expr: "showAs", Map: map[string]any{"busy": "Busy"}},
+		{Target: "E", Expr: `start.dateTime`, TZ: &TZSpec{From: "start.timeZone", To: "UTC"}},
+	}}
+	m, err := Compile(spec, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.combined == nil || len(m.combinedIdx) != 5 {
+		t.Fatalf("combined = %v, slots %v; want 4 fields and 1 zone combined", m.combined != nil, m.combinedIdx)
+	}
+	combined, err := m.Apply(context.Background(), event())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.combined = nil // field by field
+	single, err := m.Apply(context.Background(), event())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(combined, single) || combined.Record.Fields["C"] != "BUSY" || combined.Record.Fields["A"] != "Quarterly review" {
+		t.Errorf("combined %v\nsingle   %v", combined.Record.Fields, single.Record.Fields)
+	}
+}

@@ -279,8 +279,21 @@ func parseWall(s string) (wallTime, bool) {
 	if w.month < 1 || w.month > 12 || w.day < 1 || w.day > 31 || w.hour > 23 || w.min > 59 || w.sec > 59 {
 		return wallTime{}, false
 	}
-	if time.Date(w.year, w.month, w.day, 0, 0, 0, 0, time.UTC).Day() != w.day {
+	if w.day > daysIn(w.month, w.year) {
 		return wallTime{}, false // 31 April, 29 February of a common year
 	}
 	return w, true
+}
+
+func daysIn(m time.Month, year int) int {
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

@@ -7,8 +7,15 @@
 // secrets and decodes it. File.Validate then checks it against what the
 // connectors say: their settings schemas and their discovered entities.
 //
+// Secrets: a settings string (or the state URL) may contain ${env:NAME}
+// (an environment variable) and ${file:PATH} (a file's content without its
+// final newline; PATH relative to the pipeline file's directory); "$${"
+// writes a literal "${". Resolved values are listed in Connection.Secrets and
+// are never shown in errors, including errors from the connectors' settings
+// schemas.
+//
 // Every problem is an Error naming FILE:LINE:COLUMN and, for a misspelt
-// name, the nearest valid one. Secret values never appear in errors.
+// name, the nearest valid one.
 package config
 
 import (
