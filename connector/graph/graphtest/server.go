@@ -1,15 +1,3 @@
-// Package graphtest is a stateful, in-memory emulator of the parts of
-// Microsoft Graph (v1.0) and the Microsoft identity platform that the Graph
-// connector uses. It serves TLS with its own certificate authority (azidentity
-// refuses plain HTTP authorities), issues tokens for emulated app
-// registrations, and keeps mailboxes (events, contacts, To Do tasks, messages)
-// whose changes are reported through delta queries as the service reports them.
-//
-// Every behaviour cites the documentation it follows, mostly through the
-// sections of the project's reference file graph-api-facts.md (abbreviated
-// "facts §N"), which in turn cites the Microsoft pages. Behaviour seen only in
-// reports and not in the documentation is marked OBSERVED; choices the
-// documentation leaves open are marked UNCONFIRMED.
 package graphtest
 
 import (
