@@ -3,6 +3,7 @@ package wiretest
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 	"strconv"
 	"sync"
@@ -39,6 +40,10 @@ func EqualValues(a, b any) bool {
 	case time.Time:
 		y, ok := b.(time.Time)
 		return ok && x.Equal(y)
+	case float64:
+		// NaN is a value a record can carry; two NaNs hold the same value.
+		y, ok := b.(float64)
+		return ok && (x == y || (math.IsNaN(x) && math.IsNaN(y)))
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
