@@ -63,8 +63,11 @@ type Suite struct {
 // Source creates, updates and deletes records at the source of a
 // connection. The ids are the ids the connector reports in Record.ID.
 type Source interface {
+	// Create adds r at the source and returns its id.
 	Create(ctx context.Context, r connector.Record) (id string, err error)
+	// Update replaces the values of record id with those of r.
 	Update(ctx context.Context, id string, r connector.Record) error
+	// Delete removes record id, so that the change feed reports a delete.
 	Delete(ctx context.Context, id string) error
 }
 
