@@ -320,7 +320,7 @@ func TestCalendarViewDeltaRounds(t *testing.T) {
 }
 
 func TestDeltaTokenExpired410(t *testing.T) {
-	e := start(t, graphtest.Options{Users: 1, EventsPerUser: 15})
+	e := start(t, graphtest.Options{Users: 2, EventsPerUser: 15})
 	e.login()
 	now := e.clock.Now()
 	window := "/users/user1@contoso.com/calendarView/delta?startDateTime=" + url.QueryEscape(now.AddDate(0, -2, 0).Format(time.RFC3339)) +
@@ -336,6 +336,12 @@ func TestDeltaTokenExpired410(t *testing.T) {
 			t.Fatalf("410 Location %q lacks the initial query", loc)
 		}
 	}
+	// Expiring one mailbox's tokens leaves the others alone.
+	_, dl2 := e.deltaRound(strings.Replace(window, "user1@", "user2@", 1))
+	_, dl1 := e.deltaRound(window)
+	e.srv.ExpireDeltaTokensOf("user1@contoso.com")
+	expectStatus(t, e.get(dl1), 410, "SyncStateNotFound")
+	expectStatus(t, e.get(dl2), 200, "")
 	r := e.get("/users/user1@contoso.com/calendarView/delta?$deltatoken=unknown")
 	expectStatus(t, r, 410, "SyncStateNotFound")
 	// The full resync works again.

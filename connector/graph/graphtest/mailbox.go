@@ -204,6 +204,19 @@ func (s *Server) ExpireDeltaTokens() {
 	}
 }
 
+// ExpireDeltaTokensOf expires the outstanding delta and skip tokens of one
+// user's mailbox (id or user principal name) only.
+func (s *Server) ExpireDeltaTokensOf(user string) {
+	id := s.resolveUserID(user)
+	s.pagesMu.Lock()
+	defer s.pagesMu.Unlock()
+	for _, st := range s.pages {
+		if strings.HasPrefix(st.kind, "delta:") && st.user == id {
+			st.expired = true
+		}
+	}
+}
+
 // deltaSpec describes one delta collection.
 type deltaSpec struct {
 	kind      string // events, contacts, tasks, messages
