@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -200,5 +201,27 @@ func TestBadConnectionName(t *testing.T) {
 	_, err := parseWith(t, strings.Replace(base, "  out:\n", "  out put:\n", 1), nil)
 	if err == nil || !strings.Contains(err.Error(), `p.yaml:7:3: invalid name "out put" in connections: use letters`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestAliasesAndBombs(t *testing.T) {
+	// Anchors and aliases work for ordinary reuse.
+	src := strings.Replace(base, "settings: { dir: ./out }", "settings: &out { dir: ./out }\n  out2:\n    connector: jsonl\n    settings: *out", 1)
+	f, err := parseWith(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := f.Connection("out2"); !ok || string(c.Settings) != `{"dir":"./out"}` {
+		t.Errorf("out2 = %+v", c)
+	}
+	// A billion-laughs document is refused, quickly, with a position.
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	_, err = parseWith(t, b.String(), nil)
+	if err == nil || !strings.Contains(err.Error(), "expands to more than") || !strings.HasPrefix(err.Error(), "p.yaml:") {
+		t.Errorf("alias bomb: %v", err)
 	}
 }
