@@ -207,8 +207,11 @@ func (c *conn) close() error {
 // the test ends.
 func (k *kit) open(t *testing.T, ctx context.Context) *conn {
 	t.Helper()
+	// Settings first, so that what they set up (a directory, an emulator)
+	// is torn down after the connector is closed.
+	settings := k.s.Settings(t)
 	c := k.start(t)
-	cn := &conn{c: c, spec: c.Spec(), settings: k.s.Settings(t)}
+	cn := &conn{c: c, spec: c.Spec(), settings: settings}
 	t.Cleanup(func() {
 		if err := cn.close(); err != nil {
 			t.Errorf("Close: %v", err)
