@@ -46,7 +46,11 @@ type Options struct {
 	// Args, when set, replaces the arguments before NAME for bundled
 	// connectors (default "connector", "serve").
 	Args []string
-	// Env is added to every plugin's otherwise clean environment.
+	// Env is added to every plugin's otherwise clean environment (which has
+	// only PATH, HOME and TMPDIR). When nil, it is NetworkEnv(): the host's
+	// proxy and CA settings, without which connectors cannot reach their
+	// services from behind a corporate proxy. Set it to an empty slice to
+	// pass nothing.
 	Env []string
 	// InProcess runs bundled connectors in this process (connector.Local)
 	// instead of a plugin process: for tests and for measuring the plugin
@@ -97,10 +101,32 @@ func New(opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Env == nil {
+		opts.Env = NetworkEnv()
+	}
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
 	return &Manager{opts: opts}, nil
+}
+
+// networkVars are the environment variables NetworkEnv passes on.
+var networkVars = []string{
+	"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+}
+
+// NetworkEnv returns the host's proxy and CA certificate variables
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY in both cases, SSL_CERT_FILE,
+// SSL_CERT_DIR) that are set, as KEY=VALUE entries.
+func NetworkEnv() []string {
+	var env []string
+	for _, k := range networkVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // PluginDir returns the directory searched for external connectors.

@@ -239,3 +239,21 @@ func TestConcurrentCallsRestartOnce(t *testing.T) {
 		t.Errorf("%d restarts, want 1", r.restarts)
 	}
 }
+
+func TestNetworkEnv(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://proxy:3128")
+	t.Setenv("SSL_CERT_FILE", "/etc/ca.pem")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "x")
+	env := NetworkEnv()
+	joined := strings.Join(env, " ")
+	if !strings.Contains(joined, "HTTPS_PROXY=http://proxy:3128") || !strings.Contains(joined, "SSL_CERT_FILE=/etc/ca.pem") || strings.Contains(joined, "AWS") {
+		t.Errorf("NetworkEnv = %v", env)
+	}
+	m, err := New(Options{Logger: quiet(), Bundled: testFactories()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.opts.Env) != len(env) {
+		t.Errorf("default Env = %v, want %v", m.opts.Env, env)
+	}
+}
