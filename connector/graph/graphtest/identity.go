@@ -64,14 +64,16 @@ type accessToken struct {
 }
 
 type refreshToken struct {
-	app    string
-	user   string
-	scopes []string
-	issued time.Time
+	resource string
+	app      string
+	user     string
+	scopes   []string
+	issued   time.Time
 }
 
 type authCode struct {
 	app, user, redirectURI string
+	resource               string
 	scopes                 []string
 	challenge, method      string
 	expires                time.Time
@@ -516,6 +518,21 @@ func numClaim(v any) (int64, bool) {
 	return 0, false
 }
 
+// scopeResource is the Graph resource identifier a scope string names
+// ("https://graph.microsoft.com" when it names none), so answers name the
+// resource the client asked for.
+func (s *Server) scopeResource(raw string) string {
+	for _, sc := range strings.Fields(raw) {
+		if i := strings.LastIndex(sc, "/"); i > 0 {
+			res := sc[:i]
+			if slices.ContainsFunc(s.graphResourceIDs(), func(id string) bool { return strings.EqualFold(id, res) }) && strings.HasPrefix(res, "https://") {
+				return res
+			}
+		}
+	}
+	return "https://graph.microsoft.com"
+}
+
 // parseScopes splits a scope parameter into Graph permission names and the
 // OpenID scopes. It reports ".default" and any resource other than Graph.
 func (s *Server) parseScopes(raw string) (graph []string, oidc []string, dflt bool, foreign string) {
@@ -670,6 +687,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, tenant s
 	code := randomToken(32)
 	scopes := append(slices.Clone(graph), oidc...)
 	s.codes[code] = &authCode{app: app.ClientID, user: user.ID, redirectURI: redirect, scopes: scopes,
+		resource:  s.scopeResource(q.Get("scope")),
 		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
 		// "Authorization codes are short lived, typically expiring after about
 		// 10 minutes" (entra v2-oauth2-auth-code-flow.md).
@@ -741,7 +759,11 @@ func (s *Server) grantAuthCode(w http.ResponseWriter, r *http.Request, app *App)
 		}
 	}
 	code.used = true
-	s.issueDelegated(w, r, app, code.user, code.scopes, f.Get("client_info") == "1")
+	res := code.resource
+	if f.Get("scope") != "" {
+		res = s.scopeResource(f.Get("scope"))
+	}
+	s.issueDelegated(w, r, app, code.user, code.scopes, res, f.Get("client_info") == "1")
 }
 
 // grantRefresh redeems a refresh token (entra v2-oauth2-auth-code-flow.md,
@@ -800,7 +822,11 @@ func (s *Server) grantRefresh(w http.ResponseWriter, r *http.Request, app *App) 
 	if !containsFold(scopes, "offline_access") && containsFold(rt.scopes, "offline_access") {
 		scopes = append(scopes, "offline_access")
 	}
-	s.issueDelegated(w, r, app, user.ID, scopes, f.Get("client_info") == "1")
+	res := rt.resource
+	if f.Get("scope") != "" {
+		res = s.scopeResource(f.Get("scope"))
+	}
+	s.issueDelegated(w, r, app, user.ID, scopes, res, f.Get("client_info") == "1")
 }
 
 var oidcScopes = []string{"openid", "profile", "offline_access", "email"}
@@ -809,7 +835,7 @@ var oidcScopes = []string{"openid", "profile", "offline_access", "email"}
 // (graph-examples/token-auth-code-response.json.txt): access_token,
 // token_type, expires_in, scope, refresh_token only when offline_access was
 // requested, id_token when openid was, and client_info when MSAL asked.
-func (s *Server) issueDelegated(w http.ResponseWriter, r *http.Request, app *App, userID string, scopes []string, clientInfo bool) {
+func (s *Server) issueDelegated(w http.ResponseWriter, r *http.Request, app *App, userID string, scopes []string, resource string, clientInfo bool) {
 	user := s.userByID(userID)
 	var graph []string
 	for _, sc := range scopes {
@@ -822,7 +848,7 @@ func (s *Server) issueDelegated(w http.ResponseWriter, r *http.Request, app *App
 	s.tokens[tok] = &accessToken{app: app.ClientID, user: userID, scopes: graph, expires: now.Add(s.opts.AccessTokenLifetime)}
 	scopeOut := make([]string, 0, len(scopes))
 	for _, g := range graph {
-		scopeOut = append(scopeOut, "https://graph.microsoft.com/"+g)
+		scopeOut = append(scopeOut, resource+"/"+g)
 	}
 	for _, o := range scopes {
 		if containsFold(oidcScopes, o) {
@@ -838,7 +864,7 @@ func (s *Server) issueDelegated(w http.ResponseWriter, r *http.Request, app *App
 	}
 	if containsFold(scopes, "offline_access") {
 		rt := randomToken(48)
-		s.refresh[rt] = &refreshToken{app: app.ClientID, user: userID, scopes: scopes, issued: now}
+		s.refresh[rt] = &refreshToken{app: app.ClientID, user: userID, scopes: scopes, issued: now, resource: resource}
 		body["refresh_token"] = rt
 		body["refresh_token_expires_in"] = int(s.opts.RefreshTokenLifetime / time.Second)
 	}

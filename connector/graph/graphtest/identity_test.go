@@ -265,7 +265,15 @@ func TestRefreshTokenRotationAndErrors(t *testing.T) {
 	if body := redeemCode(t, e, app, "user1@contoso.com", "https://graph.microsoft.com/Calendars.ReadWrite"); body["refresh_token"] != nil {
 		t.Fatal("refresh token issued without offline_access")
 	}
+	// The answer names the resource the client asked for.
+	own := redeemCode(t, e, app, "user1@contoso.com", e.srv.GraphEndpoint()+"/Calendars.ReadWrite offline_access")
+	if sc, _ := own["scope"].(string); !strings.Contains(sc, e.srv.GraphEndpoint()+"/Calendars.ReadWrite") {
+		t.Fatalf("scope %q does not name the requested resource", sc)
+	}
 	body := redeemCode(t, e, app, "user1@contoso.com", scope)
+	if sc, _ := body["scope"].(string); !strings.Contains(sc, "https://graph.microsoft.com/Calendars.ReadWrite") || !strings.Contains(sc, "offline_access") {
+		t.Fatalf("scope %q", sc)
+	}
 	rt1, _ := body["refresh_token"].(string)
 	if rt1 == "" || body["id_token"] == nil {
 		t.Fatalf("token response %v", body)
