@@ -110,18 +110,15 @@ func New(opts Options) (*Manager, error) {
 	return &Manager{opts: opts}, nil
 }
 
-// networkVars are the environment variables NetworkEnv passes on.
-var networkVars = []string{
-	"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-	"SSL_CERT_FILE", "SSL_CERT_DIR",
-}
-
 // NetworkEnv returns the host's proxy and CA certificate variables
 // (HTTPS_PROXY, HTTP_PROXY, NO_PROXY in both cases, SSL_CERT_FILE,
 // SSL_CERT_DIR) that are set, as KEY=VALUE entries.
 func NetworkEnv() []string {
 	var env []string
-	for _, k := range networkVars {
+	for _, k := range []string{
+		"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR",
+	} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
