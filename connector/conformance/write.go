@@ -100,6 +100,14 @@ func (k *kit) checkWrite(t *testing.T) {
 			}
 			ids[o.TargetID] = true
 		}
+		for i, o := range outs {
+			if o.Stored == nil {
+				continue
+			}
+			if d := diffFields(e, recs[i].Fields, o.Stored.Fields); len(d) > 0 {
+				t.Errorf("create outcome %d: Stored should hold the written values, got differences: %s", i, strings.Join(d, "; "))
+			}
+		}
 		stored := k.readBack(t, cn, e)
 		for i, o := range outs {
 			got, ok := stored[o.TargetID]
@@ -144,6 +152,9 @@ func (k *kit) checkWrite(t *testing.T) {
 		expectStatus(t, "updating it with Suite.Mutate's record", up, connector.Updated)
 		if up[0].TargetID != id {
 			t.Errorf("update: expected TargetID %q, got %q", id, up[0].TargetID)
+		}
+		if v0, v1 := outs[0].Version, up[0].Version; v0 != "" && v0 == v1 {
+			t.Errorf("update: expected a new Version after the record changed, got %q before and after", v0)
 		}
 		stored := k.readBack(t, cn, e)
 		got, ok := stored[id]

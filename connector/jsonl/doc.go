@@ -85,8 +85,9 @@
 // crash leaves the old file and at most a ".<entity>.jsonl.tmp-*" file,
 // which readers ignore and the next write removes. Writers take an exclusive
 // flock(2) on <dir>/.jsonl.lock, so writers in one process, or in several,
-// are serialized. The cost of a write is the size of the file: this is a
-// connector for files a person could open, not a database.
+// are serialized. Reads load the whole file (the last line of a key wins),
+// and a write rewrites it: the cost of every call is the size of the file.
+// This is a connector for files a person could open, not a database.
 //
 // # How to write a connector
 //
