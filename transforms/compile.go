@@ -158,18 +158,21 @@ func (c *compiler) field(f FieldSpec) (compiledField, bool) {
 	}
 	if target != nil && target.Type.Kind == schema.Enum {
 		allowed := target.Type.Values
-		check := func(v any, what string) {
+		check := func(v any, pos Position, what string) {
 			s, ok := v.(string)
 			if !ok || contains(allowed, s) {
 				return
 			}
-			c.errorf(f.Pos, f.Target, suggest.Nearest(s, allowed), "%s %q is not a value of the target picklist", what, s)
+			if pos.IsZero() {
+				pos = f.Pos
+			}
+			c.errorf(pos, f.Target, suggest.Nearest(s, allowed), "%s %q is not a value of the target picklist", what, s)
 		}
 		for _, k := range sortedKeys(f.Map) {
-			check(f.Map[k], "mapped value")
+			check(f.Map[k], f.MapPos[k], "mapped value")
 		}
 		if f.HasDefault {
-			check(f.Default, "default")
+			check(f.Default, f.DefaultPos, "default")
 		}
 	}
 	return cf, len(c.errs) == before

@@ -89,9 +89,13 @@ type FieldSpec struct {
 	// string, is looked up among the keys. An unmapped value takes Default
 	// when HasDefault, and is otherwise an error.
 	Map map[string]any
+	// MapPos holds where each value of Map is written, when known, so that
+	// an error about a mapped value points at it.
+	MapPos map[string]Position
 	// Default replaces a nil or unmapped value when HasDefault is set.
 	Default    any
 	HasDefault bool
+	DefaultPos Position
 	// TZ converts a date-time between time zones.
 	TZ *TZSpec
 	// Query looks a record up in a connection (the "query data" step).

@@ -309,12 +309,14 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 			}
 			if mp := n.get("map"); mp != nil {
 				fs.Map = make(map[string]any, len(mp.keys))
+				fs.MapPos = make(map[string]transforms.Position, len(mp.keys))
 				for _, k := range mp.keys {
 					fs.Map[k] = mp.fields[k].val
+					fs.MapPos[k] = mp.fields[k].pos
 				}
 			}
 			if def := n.get("default"); def != nil {
-				fs.Default, fs.HasDefault = def.val, true
+				fs.Default, fs.HasDefault, fs.DefaultPos = def.val, true, def.pos
 			}
 			if tz := n.get("tz"); tz != nil {
 				fs.TZ = &transforms.TZSpec{From: tz.get("from").str(), To: tz.get("to").str()}

@@ -81,7 +81,7 @@ func TestValidateAgainstConnectors(t *testing.T) {
 		t.Fatalf("err = %v, want exit status 1\n%s", err, out)
 	}
 	want := file + `:27:16: mapping Subject: source events has no field "subjcet" (did you mean subject?)` + "\n" +
-		file + `:28:7: mapping Status: mapped value "Fre" is not a value of the target picklist (did you mean Free?)` + "\n"
+		file + `:28:56: mapping Status: mapped value "Fre" is not a value of the target picklist (did you mean Free?)` + "\n"
 	if out != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
