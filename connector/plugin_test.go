@@ -449,3 +449,38 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
+
+// A plugin killed from outside (SIGKILL) fails the next call with a clear
+// UNAVAILABLE diagnostic, and Exited reports it.
+func TestPluginKilled(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGKILL")
+	}
+	p, err := start(t, "full", connector.WithName("victim"), connector.WithLogger(slog.New(&logs{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Configure(ctx, connector.ConfigureRequest{Settings: []byte(`{"records": 3}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := p.ListPartitions(ctx, "report")
+	if err != nil || len(ps.Partitions) != 1 {
+		t.Fatalf("report: %v", err)
+	}
+	pid, err := strconv.Atoi(ps.Partitions[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Query(ctx, connector.QueryRequest{Entity: "item"})
+	var d *connector.Diagnostic
+	if !errors.As(err, &d) || d.Code != connector.Unavailable || d.Summary != "connector victim: the plugin process exited during Query" {
+		t.Fatalf("err = %v", err)
+	}
+	if !p.Exited() {
+		t.Error("Exited is false after SIGKILL")
+	}
+}
