@@ -376,7 +376,7 @@ func (p *Plugin) explain(err error) error {
 		return err
 	}
 	// The process may still be being reaped when the connection breaks.
-	for i := 0; i < 20 && !p.client.Exited(); i++ {
+	for i := 0; i < 100 && !p.client.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !p.client.Exited() {
