@@ -114,8 +114,10 @@ func (f *Faults) Pending() int {
 	return n
 }
 
-// take returns the first matching fault of the phase and uses up one hit.
-func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) *Fault {
+// take returns the faults that fire for a request in a phase and uses up
+// one hit of each: every matching latency fault (each applies once per
+// request), then at most one other fault — the first that matches.
+func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) (latency []*Fault, terminal *Fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range f.list {
@@ -139,13 +141,18 @@ func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) *Fault
 			e.left--
 		}
 		ft := e.Fault
-		return &ft
+		if ft.Kind == FaultLatency && !post {
+			latency = append(latency, &ft)
+			continue
+		}
+		return latency, &ft
 	}
-	return nil
+	return latency, nil
 }
 
 func (f *Faults) takeAfterCommit(r *http.Request, userID, userUPN string) *Fault {
-	return f.take(r, userID, userUPN, true)
+	_, ft := f.take(r, userID, userUPN, true)
+	return ft
 }
 
 // globMatch matches pattern against s where '*' matches any run of
@@ -173,24 +180,21 @@ func globMatch(pattern, s string) bool {
 // the request was answered (or dropped).
 func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, userID string, inBatch bool) bool {
 	upn := s.userAddressByID(userID)
-	for {
-		ft := s.faults.take(r, userID, upn, false)
-		if ft == nil {
-			return false
-		}
-		if ft.Kind == FaultLatency {
-			s.stats.add(func(st *Stats) { st.Faults++ })
-			time.Sleep(ft.Latency)
-			continue
-		}
-		if inBatch && (ft.Kind == FaultReset) {
-			// A connection cannot be reset for one part of a batch; the
-			// part fails with 503 instead.
-			ft.Kind = FaultUnavailable
-		}
-		s.writeFault(w, r, ft)
-		return true
+	latency, ft := s.faults.take(r, userID, upn, false)
+	for _, l := range latency {
+		s.stats.add(func(st *Stats) { st.Faults++ })
+		time.Sleep(l.Latency)
 	}
+	if ft == nil {
+		return false
+	}
+	if inBatch && ft.Kind == FaultReset {
+		// A connection cannot be reset for one part of a batch; the part
+		// fails with 503 instead.
+		ft.Kind = FaultUnavailable
+	}
+	s.writeFault(w, r, ft)
+	return true
 }
 
 // writeFault answers a fault.

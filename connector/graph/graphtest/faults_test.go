@@ -227,3 +227,19 @@ func TestStatsCountRequests(t *testing.T) {
 		t.Fatalf("per-user %v", st.PerUser)
 	}
 }
+
+// TestUnlimitedLatencyFault: a latency fault without a hit count delays
+// every matching request once (and does not loop).
+func TestUnlimitedLatencyFault(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1})
+	e.login()
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: 50 * time.Millisecond})
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultThrottle, Path: "/v1.0/users/*/contacts", Times: 1})
+	began := time.Now()
+	expectStatus(t, e.get("/users/"+u1+"/contacts"), 429, "TooManyRequests")
+	expectStatus(t, e.get("/users/"+u1+"/contacts"), 200, "")
+	expectStatus(t, e.get("/users"), 200, "")
+	if took := time.Since(began); took < 150*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("three requests with 50 ms each took %v", took)
+	}
+}
