@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,11 +30,13 @@ type validateRow struct {
 
 func newValidateCmd() *cobra.Command {
 	var (
-		file      string
-		asJSON    bool
-		offline   bool
-		inProcess bool
-		pluginDir string
+		file        string
+		asJSON      bool
+		offline     bool
+		inProcess   bool
+		pluginDir   string
+		timeout     time.Duration
+		printSchema bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate",
@@ -45,6 +48,16 @@ func newValidateCmd() *cobra.Command {
 			"Exits with status 1 when there is any problem.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printSchema {
+				_, err := cmd.OutOrStdout().Write(config.SchemaJSON)
+				return err
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
 			var src config.SchemaSource
 			if !offline {
 				m, err := newPluginManagerOpts(plugin.Options{PluginDir: pluginDir, InProcess: inProcess}, cmd.ErrOrStderr())
@@ -55,7 +68,7 @@ func newValidateCmd() *cobra.Command {
 				defer cs.Close()
 				src = cs
 			}
-			errs := validateFile(cmd.Context(), file, src)
+			errs := validateFile(ctx, file, src)
 			if err := printValidation(cmd.OutOrStdout(), file, errs, asJSON); err != nil {
 				return err
 			}
@@ -70,6 +83,8 @@ func newValidateCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&offline, "offline", false, "skip the checks that start connectors")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run bundled connectors inside this process instead of as plugins")
 	cmd.Flags().StringVar(&pluginDir, "plugin-dir", "", "directory of external connectors (default: the user's syncplane plugin directory)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up on the connector checks after this long (0: no limit)")
+	cmd.Flags().BoolVar(&printSchema, "print-schema", false, "print the pipeline file's JSON Schema (for editors) and exit")
 	return cmd
 }
 

@@ -114,3 +114,11 @@ func TestValidateMissingFile(t *testing.T) {
 		t.Errorf("err = %v, out = %q", err, out)
 	}
 }
+
+func TestValidatePrintSchema(t *testing.T) {
+	out, err := runValidate(t, "--print-schema")
+	var doc map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &doc) != nil || doc["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("err = %v, output %.80q", err, out)
+	}
+}
