@@ -27,19 +27,14 @@ func (s *Store) AddPending(ctx context.Context, k PartitionKey, ps []PendingCrea
 	}
 	now := s.stamp()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO pending_creates (pipeline, source_entity, source_partition, source_id, idempotency_key,
-			target_entity, target_partition, record, source_hash, target_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET idempotency_key = excluded.idempotency_key,
-			target_entity = excluded.target_entity, target_partition = excluded.target_partition, record = excluded.record,
-			source_hash = excluded.source_hash, target_hash = excluded.target_hash`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, p := range ps {
-			if _, err := st.ExecContext(ctx, k.Pipeline, k.Entity, k.Partition, p.SourceID, p.IdempotencyKey,
-				p.TargetEntity, p.TargetPartition, nonNil(p.Record), p.SourceHash, p.TargetHash, now); err != nil {
-				return fmt.Errorf("source record %s: %w", p.SourceID, err)
+		for part := range chunks(ps, putChunk) {
+			args := make([]any, 0, len(part)*11)
+			for _, p := range part {
+				args = append(args, k.Pipeline, k.Entity, k.Partition, p.SourceID, p.IdempotencyKey,
+					p.TargetEntity, p.TargetPartition, nonNil(p.Record), p.SourceHash, p.TargetHash, now)
+			}
+			if _, err := s.exec(ctx, tx, pendingQuery(len(part)), args...); err != nil {
+				return fmt.Errorf("%d pending creates: %w", len(part), err)
 			}
 		}
 		return nil
@@ -68,4 +63,13 @@ func (s *Store) Pending(ctx context.Context, k PartitionKey) ([]PendingCreate, e
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// pendingQuery is the upsert of n pending creates.
+func pendingQuery(n int) string {
+	return `INSERT INTO pending_creates (pipeline, source_entity, source_partition, source_id, idempotency_key,
+		target_entity, target_partition, record, source_hash, target_hash, created_at) VALUES ` + placeholders(n, 11) + `
+		ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET idempotency_key = excluded.idempotency_key,
+		target_entity = excluded.target_entity, target_partition = excluded.target_partition, record = excluded.record,
+		source_hash = excluded.source_hash, target_hash = excluded.target_hash`
 }

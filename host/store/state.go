@@ -87,7 +87,7 @@ func (s *Store) Reset(ctx context.Context, pipeline string, partition *string) (
 			q += ` AND partition = ?`
 			args = append(args, *partition)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		res, err := s.exec(ctx, tx, q, args...)
 		if err != nil {
 			return fmt.Errorf("resetting pipeline %s: %w", pipeline, err)
 		}
@@ -300,47 +300,38 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 	now := s.stamp()
 	k := c.Key
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if len(c.Put) > 0 {
-			st, err := tx.PrepareContext(ctx, `INSERT INTO id_map (pipeline, `+mappingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET
-				target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
-				source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
-				updated_at = excluded.updated_at, seen_at = excluded.seen_at`)
-			if err != nil {
-				return fmt.Errorf("preparing ID-map writes: %w", err)
+		// Rows go in multi-row statements: one statement per chunk, not
+		// per record, is most of the cost of a commit.
+		for part := range chunks(c.Put, putChunk) {
+			args := make([]any, 0, len(part)*13)
+			for _, m := range part {
+				args = append(args, k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
+					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now)
 			}
-			for _, m := range c.Put {
-				if _, err := st.ExecContext(ctx, k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
-					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now); err != nil {
-					st.Close()
-					return fmt.Errorf("writing the ID-map row of %s: %w", m.SourceID, err)
-				}
-			}
-			st.Close()
-		}
-		if len(c.Touch) > 0 {
-			st, err := tx.PrepareContext(ctx, `UPDATE id_map SET seen_at = ? WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`)
-			if err != nil {
-				return fmt.Errorf("preparing ID-map touches: %w", err)
-			}
-			for _, id := range c.Touch {
-				if _, err := st.ExecContext(ctx, now, k.Pipeline, k.Entity, k.Partition, id); err != nil {
-					st.Close()
-					return fmt.Errorf("touching the ID-map row of %s: %w", id, err)
-				}
-			}
-			st.Close()
-		}
-		for _, id := range c.Remove {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`,
-				k.Pipeline, k.Entity, k.Partition, id); err != nil {
-				return fmt.Errorf("removing the ID-map row of %s: %w", id, err)
+			if _, err := s.exec(ctx, tx, putQuery(len(part)), args...); err != nil {
+				return fmt.Errorf("writing %d ID-map rows: %w", len(part), err)
 			}
 		}
-		for _, id := range c.ClearPending {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_creates WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id = ?`,
-				k.Pipeline, k.Entity, k.Partition, id); err != nil {
-				return fmt.Errorf("clearing the pending create of %s: %w", id, err)
+		keyArgs := func(ids []string, extra ...any) []any {
+			args := append(extra, k.Pipeline, k.Entity, k.Partition)
+			for _, id := range ids {
+				args = append(args, id)
+			}
+			return args
+		}
+		for part := range chunks(c.Touch, idChunk) {
+			if _, err := s.exec(ctx, tx, inQuery(touchPrefix, len(part)), keyArgs(part, now)...); err != nil {
+				return fmt.Errorf("touching %d ID-map rows: %w", len(part), err)
+			}
+		}
+		for part := range chunks(c.Remove, idChunk) {
+			if _, err := s.exec(ctx, tx, inQuery(removePrefix, len(part)), keyArgs(part)...); err != nil {
+				return fmt.Errorf("removing %d ID-map rows: %w", len(part), err)
+			}
+		}
+		for part := range chunks(c.ClearPending, idChunk) {
+			if _, err := s.exec(ctx, tx, inQuery(clearPendingPrefix, len(part)), keyArgs(part)...); err != nil {
+				return fmt.Errorf("clearing %d pending creates: %w", len(part), err)
 			}
 		}
 		for _, d := range c.DeadLetters {
@@ -392,6 +383,60 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 		return fmt.Errorf("committing a batch of %s: %w", k, err)
 	}
 	return nil
+}
+
+// Rows per multi-row statement.
+const (
+	putChunk = 64  // rows of 11–13 values
+	idChunk  = 500 // ids in an IN list
+)
+
+// putQuery is the upsert of n ID-map rows.
+func putQuery(n int) string {
+	return `INSERT INTO id_map (pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, 13) + `
+		ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET
+		target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
+		source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
+		updated_at = excluded.updated_at, seen_at = excluded.seen_at`
+}
+
+// Statements over a list of source ids of one partition.
+const (
+	touchPrefix        = `UPDATE id_map SET seen_at = ? WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
+	removePrefix       = `DELETE FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
+	clearPendingPrefix = `DELETE FROM pending_creates WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
+)
+
+func inQuery(prefix string, n int) string { return prefix + placeholderList(n) + `)` }
+
+// chunks yields s in parts of at most n elements.
+func chunks[T any](s []T, n int) func(yield func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for start := 0; start < len(s); start += n {
+			if !yield(s[start:min(start+n, len(s))]) {
+				return
+			}
+		}
+	}
+}
+
+// placeholders renders rows groups of cols "?" for a multi-row VALUES.
+func placeholders(rows, cols int) string {
+	one := "(" + placeholderList(cols) + ")"
+	var b strings.Builder
+	b.Grow(rows * (len(one) + 1))
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// placeholderList renders n comma-separated "?".
+func placeholderList(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 func nonNil(b []byte) []byte {

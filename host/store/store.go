@@ -63,6 +63,8 @@ type Store struct {
 	r    *sql.DB // readers
 	now  func() time.Time
 	aead *sealer
+
+	stmts map[string]*sql.Stmt // prepared on w at Open, by SQL text; read-only after
 }
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -113,6 +115,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
+	if err := s.prepareCommon(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.loadKey(ctx, opts); err != nil {
 		s.Close()
 		return nil, err
@@ -165,8 +171,38 @@ func (s *Store) Path() string { return s.path }
 // transaction on it blocks every other write of the store.
 func (s *Store) DB() *sql.DB { return s.w }
 
+// exec runs a write statement in tx, through a statement prepared at Open
+// when the query is one of the fixed-size multi-row statements commits
+// repeat (parsing them is otherwise a large part of a commit's cost).
+// Statements cannot be prepared here: the writer's one connection is held
+// by tx.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// prepareCommon prepares the full-chunk statements of Commit and
+// AddPending on the writer connection.
+func (s *Store) prepareCommon(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{putQuery(putChunk), pendingQuery(putChunk),
+		inQuery(touchPrefix, idChunk), inQuery(removePrefix, idChunk), inQuery(clearPendingPrefix, idChunk)} {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("state store: preparing statements: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
