@@ -533,3 +533,25 @@ func TestAdminConsentRedirect(t *testing.T) {
 		t.Fatalf("admin consent redirect %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 }
+
+func TestDirectoryResourceUnits(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 3, DirectoryBudget: 5})
+	e.login()
+	r := e.get("/users")
+	expectStatus(t, r, 200, "")
+	if r.header.Get("x-ms-resource-unit") != "2" {
+		t.Fatalf("x-ms-resource-unit %q", r.header.Get("x-ms-resource-unit"))
+	}
+	r = e.get("/users?$select=id")
+	if r.header.Get("x-ms-resource-unit") != "1" {
+		t.Fatalf("$select cost %q", r.header.Get("x-ms-resource-unit"))
+	}
+	expectStatus(t, e.get("/users"), 200, "") // 5 of 5 units
+	if r := e.get("/users/user1@contoso.com"); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over budget: %d %s", r.status, r.raw)
+	}
+	// Mailbox requests have their own limits.
+	expectStatus(t, e.get("/users/user1@contoso.com/contacts"), 200, "")
+	e.clock.Advance(10 * time.Second)
+	expectStatus(t, e.get("/users/user1@contoso.com"), 200, "")
+}

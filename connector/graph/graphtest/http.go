@@ -153,6 +153,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 			return
 		}
 		defer release()
+	} else if len(c.segs) > 0 && (c.segs[0] == "users" || c.segs[0] == "groups") {
+		if !s.limits.directory(c) {
+			return
+		}
 	}
 	sleep()
 	if s.applyFaults(w, r, mailboxUser, inBatch) {

@@ -59,6 +59,10 @@ type Options struct {
 	// MailboxRequestBudget is the number of requests per app and mailbox in a
 	// 10-minute period; 0 means 10,000 (facts §4.1).
 	MailboxRequestBudget int
+	// DirectoryBudget is the resource units an app may spend on directory
+	// requests (users, groups) per 10 seconds; 0 means by tenant size:
+	// 3,500 under 50 users, 5,000 up to 500, 8,000 above (facts §4.2).
+	DirectoryBudget int
 	// Domain is the tenant's verified domain; "" means contoso.com.
 	Domain string
 }

@@ -88,3 +88,89 @@ func throttleBody(c *call, now time.Time) map[string]any {
 		},
 	}}
 }
+
+// directoryCost is the resource-unit cost of a directory request (facts
+// §4.2, throttling-limits.md: GET users 2, GET groups/{id}/members 3, GET
+// groups/{id}/transitiveMembers 5; $select −1, $expand +1, $top < 20 −1).
+// Single-object reads and group lists cost 1 and 2 (UNCONFIRMED).
+func directoryCost(c *call) int {
+	segs := c.segs
+	cost := 2
+	switch {
+	case segs[0] == "users" && len(segs) == 2 && segs[1] != "$count":
+		cost = 1
+	case segs[0] == "groups" && len(segs) == 2:
+		cost = 1
+	case segs[0] == "groups" && len(segs) >= 3 && segs[2] == "members":
+		cost = 3
+	case segs[0] == "groups" && len(segs) >= 3 && segs[2] == "transitiveMembers":
+		cost = 5
+	}
+	if c.query.Has("$select") {
+		cost--
+	}
+	if c.query.Has("$expand") {
+		cost++
+	}
+	if t := c.query.Get("$top"); t != "" {
+		if n, err := strconv.Atoi(t); err == nil && n < 20 {
+			cost--
+		}
+	}
+	return max(cost, 1)
+}
+
+// directoryBudget is the resource units per 10 seconds for an app in the
+// tenant: S (< 50 users) 3,500, M (50–500) 5,000, L (> 500) 8,000 (facts §4.2).
+func (s *Server) directoryBudget() int {
+	if s.opts.DirectoryBudget > 0 {
+		return s.opts.DirectoryBudget
+	}
+	s.mu.Lock()
+	n := len(s.users)
+	s.mu.Unlock()
+	switch {
+	case n < 50:
+		return 3500
+	case n <= 500:
+		return 5000
+	}
+	return 8000
+}
+
+const directoryPeriod = 10 * time.Second
+
+// directory charges a directory request against the app's token bucket
+// and answers 429 itself when the bucket is empty. Every answer carries
+// x-ms-resource-unit, and x-ms-throttle-limit-percentage from 0.8 of the
+// budget on (facts §4.2).
+func (l *limiter) directory(c *call) bool {
+	s := c.s
+	cost := directoryCost(c)
+	limit := s.directoryBudget()
+	now := s.now()
+	key := "dir|" + c.tok.app
+	l.mu.Lock()
+	b := l.window[key]
+	if b == nil || now.Sub(b.start) >= directoryPeriod || now.Before(b.start) {
+		b = &budget{start: now}
+		l.window[key] = b
+	}
+	if b.used+cost > limit {
+		retry := b.start.Add(directoryPeriod).Sub(now)
+		l.mu.Unlock()
+		s.stats.add(func(st *Stats) { st.Throttled++ })
+		c.w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+		c.w.Header().Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+s.TenantID()+"/"+c.tok.app)
+		c.writeJSON(http.StatusTooManyRequests, throttleBody(c, now))
+		return false
+	}
+	b.used += cost
+	used := b.used
+	l.mu.Unlock()
+	c.w.Header().Set("x-ms-resource-unit", strconv.Itoa(cost))
+	if pct := float64(used) / float64(limit); pct >= 0.8 {
+		c.w.Header().Set("x-ms-throttle-limit-percentage", strconv.FormatFloat(pct, 'f', 1, 64))
+	}
+	return true
+}
