@@ -76,9 +76,12 @@ func loadTable(ctx context.Context, dir string, def *entityDef) (*table, error) 
 	if def.fields == nil {
 		live = make([]map[string]any, 0, len(raws))
 		for _, r := range raws {
-			if b, _ := r.values[def.deleted].(bool); !b {
-				live = append(live, r.values)
+			if b, _ := r.values[def.deleted].(bool); b {
+				// A tombstone contributes its key's type only.
+				live = append(live, map[string]any{def.key: r.values[def.key]})
+				continue
 			}
+			live = append(live, r.values)
 		}
 	}
 	t.fields = t.resolveFields(live)
@@ -260,9 +263,11 @@ func tempPrefix(entity string) string { return "." + entity + ".jsonl.tmp-" }
 // removeStaleTemps deletes temporary files a crashed writer left. The caller
 // holds the directory lock, so no live writer owns them.
 func removeStaleTemps(dir, entity string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, tempPrefix(entity)+"*"))
-	for _, m := range matches {
-		_ = os.Remove(m)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix(entity)) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 

@@ -645,3 +645,23 @@ func TestPermissionFailureIsNotRetryable(t *testing.T) {
 		t.Errorf("Write whose rename is refused: expected PERMISSION_DENIED (not retryable), got %v", err)
 	}
 }
+
+func TestGlobCharactersInDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "exports [2026]*")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, dir, nil)
+	stale := filepath.Join(dir, ".things.jsonl.tmp-1")
+	os.WriteFile(stale, []byte("{"), 0o600)
+	write(t, c, "things", upsert("1", "x"))
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover temporary file in a dir named %q: expected it removed, got %v", dir, err)
+	}
+	// Keys of mixed types (a string, an integer) and a tombstone still read.
+	write(t, c, "things", connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"id": int64(2)}}})
+	write(t, c, "things", connector.WriteOp{Action: connector.ActionDelete, TargetID: "1"})
+	if ids := readIDs(t, c, "things"); !slices.Equal(ids, []string{"2"}) {
+		t.Errorf("after deleting 1: expected [2], got %q", ids)
+	}
+}
