@@ -378,3 +378,44 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("writing past the day's credits: want RATE_LIMITED with a retry-after, got %v", err)
 	}
 }
+
+// TestGrantCode: a one-time grant code is exchanged once; the refresh token
+// it yields is kept in the host's secret store and used by later
+// connectors of the connection, which never exchange the code again.
+func TestGrantCode(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{})
+	host := &connector.MemoryHost{}
+	ctx := context.Background()
+	code := srv.GrantCode("", "https://app.example/cb", 0, zohotest.DefaultScopes...)
+	extra := map[string]any{"refresh_token": nil, "grant_code": code, "redirect_uri": "https://app.example/cb"}
+	settings := func() json.RawMessage {
+		var m map[string]any
+		_ = json.Unmarshal(settingsFor(srv, nil), &m)
+		for k, v := range extra {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for i := 0; i < 2; i++ {
+		c := connector.Local(zoho.New())
+		if err := c.Configure(ctx, connector.ConfigureRequest{Settings: settings(), Host: host}); err != nil {
+			t.Fatal(err)
+		}
+		if ds := c.Check(ctx); ds.HasError() {
+			t.Fatalf("connector %d with a grant code: Check: %v", i, ds)
+		}
+		c.Close()
+	}
+	secrets, _ := host.Secrets().List(ctx, "zoho/refresh_token/")
+	if len(secrets) != 1 {
+		t.Errorf("secret store: want one refresh token kept, got %d entries", len(secrets))
+	}
+	if n := srv.Stats("").TokenRequests; n != 1 {
+		t.Errorf("two connectors from one grant code: want 1 token request (the exchange), got %d", n)
+	}
+}
