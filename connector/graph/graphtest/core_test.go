@@ -555,3 +555,17 @@ func TestDirectoryResourceUnits(t *testing.T) {
 	e.clock.Advance(10 * time.Second)
 	expectStatus(t, e.get("/users/user1@contoso.com"), 200, "")
 }
+
+func TestUploadBudget(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1, MailboxUploadBudget: 400})
+	e.login()
+	expectStatus(t, e.do("POST", "/users/"+u1+"/contacts", map[string]any{"givenName": "A", "personalNotes": strings.Repeat("x", 200)}), 201, "")
+	r := e.do("POST", "/users/"+u1+"/contacts", map[string]any{"givenName": "B", "personalNotes": strings.Repeat("y", 200)})
+	expectStatus(t, r, 429, "TooManyRequests")
+	if r.header.Get("Retry-After") != "300" {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	expectStatus(t, e.get("/users/"+u1+"/contacts"), 200, "")
+	e.clock.Advance(5 * time.Minute)
+	expectStatus(t, e.do("POST", "/users/"+u1+"/contacts", map[string]any{"givenName": "C"}), 201, "")
+}

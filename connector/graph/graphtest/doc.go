@@ -47,8 +47,10 @@
 //     (read-only for clients; PutMessage and friends change them)
 //
 // Mailbox requests are limited per app and mailbox to MailboxConcurrency
-// requests at once and MailboxRequestBudget requests per 10 minutes (429
-// with Retry-After). Faults scripts 429, 503, 504, connection resets,
+// requests at once, MailboxRequestBudget requests per 10 minutes and
+// MailboxUploadBudget bytes of request bodies per 5 minutes; directory
+// requests spend resource units from a per-app 10-second budget (429 with
+// Retry-After in every case). Faults scripts 429, 503, 504, connection resets,
 // truncated bodies and latency per path, method and mailbox, N times, before
 // or after the request commits. Stats counts requests for figures.
 //

@@ -59,6 +59,9 @@ type Options struct {
 	// MailboxRequestBudget is the number of requests per app and mailbox in a
 	// 10-minute period; 0 means 10,000 (facts §4.1).
 	MailboxRequestBudget int
+	// MailboxUploadBudget is the bytes of POST, PATCH and PUT bodies per app
+	// and mailbox in a 5-minute period; 0 means 150 MB (facts §4.1).
+	MailboxUploadBudget int
 	// DirectoryBudget is the resource units an app may spend on directory
 	// requests (users, groups) per 10 seconds; 0 means by tenant size:
 	// 3,500 under 50 users, 5,000 up to 500, 8,000 above (facts §4.2).
@@ -119,6 +122,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.MailboxRequestBudget <= 0 {
 		opts.MailboxRequestBudget = 10000
+	}
+	if opts.MailboxUploadBudget <= 0 {
+		opts.MailboxUploadBudget = 150 << 20
 	}
 	if opts.EventsPerUser < 0 || opts.ContactsPerUser < 0 || opts.TasksPerUser < 0 || opts.MessagesPerUser < 0 {
 		return nil, errors.New("graphtest: seeded item counts must not be negative")

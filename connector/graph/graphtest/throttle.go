@@ -27,7 +27,10 @@ func (l *limiter) init() {
 	l.window = map[string]*budget{}
 }
 
-const budgetPeriod = 10 * time.Minute
+const (
+	budgetPeriod = 10 * time.Minute
+	uploadPeriod = 5 * time.Minute
+)
 
 // acquire takes a concurrency slot for the request's app and mailbox, or
 // answers 429 itself and reports false.
@@ -50,6 +53,24 @@ func (l *limiter) acquire(c *call, user string) (release func(), ok bool) {
 		c.w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 		c.writeJSON(http.StatusTooManyRequests, throttleBody(c, now))
 		return nil, false
+	}
+	// "150 megabytes (MB) upload (PATCH, POST, PUT) in a 5-minute period"
+	// per app and mailbox (facts §4.1).
+	if m := c.r.Method; (m == http.MethodPost || m == http.MethodPatch || m == http.MethodPut) && c.r.ContentLength > 0 {
+		ub := l.window["up|"+key]
+		if ub == nil || now.Sub(ub.start) >= uploadPeriod || now.Before(ub.start) {
+			ub = &budget{start: now}
+			l.window["up|"+key] = ub
+		}
+		if ub.used+int(c.r.ContentLength) > s.opts.MailboxUploadBudget {
+			retry := ub.start.Add(uploadPeriod).Sub(now)
+			l.mu.Unlock()
+			s.stats.add(func(st *Stats) { st.Throttled++ })
+			c.w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+			c.writeJSON(http.StatusTooManyRequests, throttleBody(c, now))
+			return nil, false
+		}
+		ub.used += int(c.r.ContentLength)
 	}
 	if l.inFlight[key] >= s.opts.MailboxConcurrency {
 		l.mu.Unlock()
