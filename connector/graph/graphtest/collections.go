@@ -415,7 +415,8 @@ func (s *Server) serveCollectionDelta(c *call, co *collection, box *mailbox, fol
 			}
 			return m
 		},
-		defSize: 10, // OBSERVED default ≈10 (facts §1.1)
+		defSize:      10, // OBSERVED default ≈10 (facts §1.1)
+		immutableIDs: c.prefer.immutableID && co.immutable,
 	}
 	if !c.query.Has("$skiptoken") && !c.query.Has("$deltatoken") {
 		sp.initial = url.Values{}

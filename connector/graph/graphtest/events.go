@@ -336,8 +336,9 @@ func (s *Server) teamsMeeting(user string) map[string]any {
 	}
 }
 
-// newEventItem creates an event from a POST body in box, with its
-// organizer being the mailbox owner.
+// createEvent creates an event from a POST body in box, with the mailbox
+// owner as organizer. It reports whether a new event was made (false when a
+// transactionId matched an existing one).
 func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *Error) {
 	if tx, _ := body["transactionId"].(string); tx != "" {
 		box.txnCreates[tx]++
@@ -845,7 +846,8 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 			return m
 		},
 		// OBSERVED default page size ≈10 (facts §1.1, §14 item 1).
-		defSize: 10,
+		defSize:      10,
+		immutableIDs: c.prefer.immutableID,
 	}
 	if !c.query.Has("$skiptoken") && !c.query.Has("$deltatoken") {
 		start, end, ok := c.window()

@@ -243,3 +243,22 @@ func TestUnlimitedLatencyFault(t *testing.T) {
 		t.Fatalf("three requests with 50 ms each took %v", took)
 	}
 }
+
+// TestTaskDeltaRemovedIDsMatch: To Do ids have one form, also under
+// Prefer: IdType="ImmutableId", so removed tasks carry the id they were
+// delivered with.
+func TestTaskDeltaRemovedIDsMatch(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1, TasksPerUser: 1})
+	e.login()
+	lists := e.get("/users/" + u1 + "/todo/lists").values()
+	path := "/users/" + u1 + "/todo/lists/" + lists[0]["id"].(string) + "/tasks/delta"
+	items, dl := e.deltaRound(path, "Prefer", `IdType="ImmutableId"`)
+	id := items[0]["id"].(string)
+	if err := e.srv.DeleteTask(u1, id); err != nil {
+		t.Fatal(err)
+	}
+	items, _ = e.deltaRound(dl, "Prefer", `IdType="ImmutableId"`)
+	if len(items) != 1 || items[0]["id"] != id || items[0]["@removed"] == nil {
+		t.Fatalf("removed task %v, want id %s", items, id)
+	}
+}

@@ -233,6 +233,9 @@ type deltaSpec struct {
 	include   func(*item) bool // item belongs to the collection (besides container)
 	render    func(*item) map[string]any
 	defSize   int
+	// immutableIDs says removed items carry the immutable id form, as
+	// the rendered ones do.
+	immutableIDs bool
 }
 
 // serveDelta answers one delta request. Rounds work as delta-query-overview.md
@@ -316,7 +319,7 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 		} else {
 			page = append(page, map[string]any{
 				"@odata.type": sp.odataType,
-				"id":          extID(id, c.prefer.immutableID),
+				"id":          extID(id, sp.immutableIDs),
 				"@removed":    map[string]any{"reason": "deleted"},
 			})
 		}
