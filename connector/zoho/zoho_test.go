@@ -419,3 +419,33 @@ func TestGrantCode(t *testing.T) {
 		t.Errorf("two connectors from one grant code: want 1 token request (the exchange), got %d", n)
 	}
 }
+
+// TestMoreThanFiftyFields: a module with 66 fields is read and queried in
+// groups of at most 50 fields, merged by id.
+func TestMoreThanFiftyFields(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{CustomFields: map[string]int{"Contacts": 30}})
+	id, err := srv.Create("", "Contacts", map[string]any{"Last_Name": "Wide", "Custom_Field_30": "last one", "Custom_Field_1": "first one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, srv, nil, nil)
+	s, err := c.DiscoverSchema(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := s.Entity("Contacts")
+	if len(e.Fields) <= 51 {
+		t.Fatalf("Contacts with 30 custom fields: want more than 51 fields in the schema, got %d", len(e.Fields))
+	}
+	recs := readAll(t, c, "Contacts")
+	if len(recs) != 1 || recs[0].Fields["Custom_Field_30"] != "last one" || recs[0].Fields["Custom_Field_1"] != "first one" || recs[0].Fields["Last_Name"] != "Wide" {
+		t.Fatalf("Read of a 66-field record: got %v", recs)
+	}
+	if len(recs[0].Fields) != len(e.Fields) {
+		t.Errorf("Read: want every one of the %d schema fields, got %d", len(e.Fields), len(recs[0].Fields))
+	}
+	got, err := c.Query(context.Background(), connector.QueryRequest{Entity: "Contacts", Match: map[string]any{"Last_Name": "Wide"}})
+	if err != nil || len(got) != 1 || got[0].ID != id || got[0].Fields["Custom_Field_30"] != "last one" {
+		t.Errorf("Query by Last_Name of a 66-field record: got %v %v", got, err)
+	}
+}

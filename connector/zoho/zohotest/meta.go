@@ -21,6 +21,7 @@ type fieldDef struct {
 	unique   bool
 	values   []string // picklist values
 	lookup   string   // lookup module api_name
+	custom   bool
 }
 
 // moduleDef is one module of the fixtures.
@@ -255,7 +256,7 @@ func (m *moduleDef) fieldsJSON() []any {
 			"api_name": f.api, "id": id, "field_label": f.label, "display_label": f.label,
 			"data_type": f.typ, "json_type": jsonType(f.typ), "length": length,
 			"system_mandatory": f.mand, "read_only": f.readOnly, "field_read_only": f.readOnly,
-			"custom_field": false, "visible": true, "unique": unique, "default_value": nil,
+			"custom_field": f.custom, "visible": true, "unique": unique, "default_value": nil,
 			"pick_list_values": pick, "lookup": lookup,
 			"operation_type": map[string]any{"web_update": !f.readOnly, "api_create": !f.readOnly, "web_create": !f.readOnly, "api_update": !f.readOnly},
 			"created_source": "default", "sortable": true,

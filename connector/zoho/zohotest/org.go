@@ -74,6 +74,9 @@ func newOrg(s *Server, dc *dataCenter, n int64) *org {
 		nextID: 4876876000000300000 + n*1000000000}
 	o.auth = newAuthState(s, dc)
 	for _, m := range fixtureModules() {
+		for i := 1; i <= s.opts.CustomFields[m.api]; i++ {
+			m.fields = append(m.fields, fieldDef{api: fmt.Sprintf("Custom_Field_%d", i), label: fmt.Sprintf("Custom Field %d", i), typ: "text", length: 255, custom: true})
+		}
 		o.modules[strings.ToLower(m.api)] = m
 		o.order = append(o.order, m)
 		o.recs[m.api] = map[string]*record{}

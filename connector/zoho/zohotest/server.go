@@ -81,6 +81,10 @@ type Options struct {
 	// SearchIndexLag hides records modified less than this long ago from
 	// /search (§A3.9: search is index-lagged).
 	SearchIndexLag time.Duration
+	// CustomFields adds that many custom text fields (Custom_Field_1, …) to
+	// a module, as orgs do; a module with more than 50 fields cannot be
+	// read in one list call (§A3.1 fields ≤ 50).
+	CustomFields map[string]int
 	// Scopes are the scopes of the refresh token RefreshToken returns; nil
 	// means every scope the connector needs plus search (§A2 scopes).
 	Scopes []string
