@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/graph"
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
 	"github.com/syncplane/syncplane/connector/jsonl"
 	"github.com/syncplane/syncplane/host/config"
 	"github.com/syncplane/syncplane/host/plugin"
@@ -25,6 +28,7 @@ import (
 
 // benchResult is what `syncplane bench` measured.
 type benchResult struct {
+	Source    string `json:"source"`
 	Records   int    `json:"records"`
 	BatchSize int    `json:"batchSize"`
 	Target    string `json:"target"`
@@ -48,12 +52,14 @@ type benchResult struct {
 func benchConnectors() map[string]func() connector.Connector {
 	return map[string]func() connector.Connector{
 		jsonl.Name: jsonl.New,
+		"graph":    graph.New,
 		"discard":  func() connector.Connector { return &discardTarget{} },
 	}
 }
 
 func newBenchCmd() *cobra.Command {
 	var (
+		source    string
 		records   int
 		batchSize int
 		target    string
@@ -72,7 +78,7 @@ func newBenchCmd() *cobra.Command {
 			"and drops every record, isolating the host's own cost.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), records, batchSize, target, inProcess, dir)
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir)
 			if err != nil {
 				return err
 			}
@@ -86,7 +92,7 @@ func newBenchCmd() *cobra.Command {
 			if !res.Plugins {
 				mode = "in-process"
 			}
-			fmt.Fprintf(out, "initial sync of %d events, jsonl → %s, batch size %d, connectors as %s\n", res.Records, res.Target, res.BatchSize, mode)
+			fmt.Fprintf(out, "initial sync of %d events, %s → %s, batch size %d, connectors as %s\n", res.Records, res.Source, res.Target, res.BatchSize, mode)
 			fmt.Fprintf(out, "  read only (baseline): %8.2fs  %10.0f records/s\n", res.ReadSeconds, res.ReadPerSec)
 			fmt.Fprintf(out, "  pipeline end to end:  %8.2fs  %10.0f records/s\n", res.SyncSeconds, res.SyncPerSec)
 			fmt.Fprintf(out, "  ratio pipeline/read:  %8.2f× (target ≤ 1.5×)\n", res.Ratio)
@@ -94,6 +100,7 @@ func newBenchCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&source, "source", "jsonl", "source: jsonl (a generated file) or graph (the Graph emulator in this process, 0 latency)")
 	cmd.Flags().IntVar(&records, "records", 100_000, "number of events")
 	cmd.Flags().IntVar(&batchSize, "batch-size", 1000, "pipeline batch size")
 	cmd.Flags().StringVar(&target, "target", "jsonl", "target connector: jsonl or discard")
@@ -117,7 +124,10 @@ func newBenchCmd() *cobra.Command {
 	return cmd
 }
 
-func runBench(ctx context.Context, stderr io.Writer, records, batchSize int, target string, inProcess bool, dir string) (*benchResult, error) {
+func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string) (*benchResult, error) {
+	if source != "jsonl" && source != "graph" {
+		return nil, fmt.Errorf("--source must be jsonl or graph, not %q", source)
+	}
 	if target != "jsonl" && target != "discard" {
 		return nil, fmt.Errorf("--target must be jsonl or discard, not %q", target)
 	}
@@ -138,10 +148,49 @@ func runBench(ctx context.Context, stderr io.Writer, records, batchSize int, tar
 			return nil, err
 		}
 	}
-	if err := writeBenchEvents(filepath.Join(srcDir, "events.jsonl"), records); err != nil {
-		return nil, err
+	srcConnector, srcEntity := "jsonl", "events"
+	var srcSettings, srcMapping string
+	switch source {
+	case "jsonl":
+		if err := writeBenchEvents(filepath.Join(srcDir, "events.jsonl"), records); err != nil {
+			return nil, err
+		}
+		srcSettings = fmt.Sprintf(`{"dir": %q, "batch_size": %d, "entities": {"events": {"key": "id", "modified_field": "lastModifiedDateTime"}}}`, srcDir, batchSize)
+		srcMapping = `
+      Subject: subject
+      Start: start
+      End: end
+      Owner: organizer
+      Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
+      Source: id`
+	case "graph":
+		users := 20
+		if records < users {
+			users = 1
+		}
+		srv, err := graphtest.Start(graphtest.Options{Users: users, Seed: 1, EventsPerUser: records / users, MailboxRequestBudget: 1 << 30})
+		if err != nil {
+			return nil, fmt.Errorf("starting the Graph emulator: %w", err)
+		}
+		defer srv.Close()
+		caFile := filepath.Join(dir, "ca.pem")
+		if err := srv.WriteCAFile(caFile); err != nil {
+			return nil, err
+		}
+		app := srv.App()
+		b, _ := json.Marshal(map[string]any{"tenant_id": srv.TenantID(), "client_id": app.ClientID, "auth": "client_secret",
+			"client_secret": app.ClientSecret, "cloud": "custom", "authority_host": srv.AuthorityHost(), "graph_endpoint": srv.GraphEndpoint(),
+			"ca_file": caFile, "users": map[string]any{"filter": "userType eq 'Member'"}, "page_size": 1000})
+		srcConnector, srcEntity, srcSettings = "graph", "event", string(b)
+		records = -1 // the emulator's seed decides: series and shared meetings change the count
+		srcMapping = `
+      Subject: subject
+      Start: start.dateTime
+      End: end.dateTime
+      Owner: organizer.emailAddress.address
+      Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
+      Source: id`
 	}
-	srcSettings := fmt.Sprintf(`{"dir": %q, "batch_size": %d, "entities": {"events": {"key": "id", "modified_field": "lastModifiedDateTime"}}}`, srcDir, batchSize)
 	tgtConnector, tgtSettings := "jsonl", fmt.Sprintf(`{"dir": %q}`, outDir)
 	if target == "discard" {
 		tgtConnector, tgtSettings = "discard", `{}`
@@ -149,23 +198,17 @@ func runBench(ctx context.Context, stderr io.Writer, records, batchSize int, tar
 	cfgPath := filepath.Join(dir, "syncplane.yaml")
 	cfg := fmt.Sprintf(`state: %s
 connections:
-  calendar: { connector: jsonl, settings: %s }
+  calendar: { connector: %s, settings: %s }
   out: { connector: %s, settings: %s }
 pipelines:
   - name: bench
-    from: { connection: calendar, entity: events }
+    from: { connection: calendar, entity: %s }
     to:   { connection: out, entity: meetings }
     mode: one-way
     on_delete: delete
     batch_size: %d
-    mapping:
-      Subject: subject
-      Start: start
-      End: end
-      Owner: organizer
-      Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
-      Source: id
-`, filepath.Join(dir, "state", "syncplane.db"), srcSettings, tgtConnector, tgtSettings, batchSize)
+    mapping:%s
+`, filepath.Join(dir, "state", "syncplane.db"), srcConnector, srcSettings, tgtConnector, tgtSettings, srcEntity, batchSize, srcMapping)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -182,25 +225,49 @@ pipelines:
 
 	// Baseline: the source's change feed read to the end, nothing else.
 	readOnce := func() (time.Duration, int, error) {
-		c, err := m.Open(ctx, "jsonl")
+		c, err := m.Open(ctx, srcConnector)
 		if err != nil {
 			return 0, 0, err
 		}
 		defer c.Close()
-		if err := c.Configure(ctx, connector.ConfigureRequest{Connection: "calendar", Settings: json.RawMessage(srcSettings)}); err != nil {
+		if err := c.Configure(ctx, connector.ConfigureRequest{Connection: "calendar", Settings: json.RawMessage(srcSettings), Host: &connector.MemoryHost{}}); err != nil {
 			return 0, 0, err
 		}
 		// Warm the connection before timing, as the sync's connectors are.
-		if _, err := c.ListPartitions(ctx, "events"); err != nil {
+		parts, err := c.ListPartitions(ctx, srcEntity)
+		if err != nil {
 			return 0, 0, err
 		}
-		n := 0
+		// Read the partitions as the runner does: up to 4 at once.
+		var (
+			mu   sync.Mutex
+			n    int
+			errs []error
+			wg   sync.WaitGroup
+			sem  = make(chan struct{}, 4)
+		)
 		start := time.Now()
-		err = c.ReadChanges(ctx, connector.ChangesRequest{Entity: "events", BatchSize: batchSize}, func(b connector.ChangeBatch) error {
-			n += len(b.Changes)
-			return nil
-		})
-		return time.Since(start), n, err
+		for _, p := range parts.Partitions {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				err := c.ReadChanges(ctx, connector.ChangesRequest{Entity: srcEntity, Partition: p.ID, BatchSize: batchSize}, func(b connector.ChangeBatch) error {
+					mu.Lock()
+					n += len(b.Changes)
+					mu.Unlock()
+					return nil
+				})
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return time.Since(start), n, errors.Join(errs...)
 	}
 	if _, _, err := readOnce(); err != nil { // warm-up: page cache, code paths
 		return nil, fmt.Errorf("bench: reading the source: %w", err)
@@ -209,9 +276,10 @@ pipelines:
 	if err != nil {
 		return nil, err
 	}
-	if n != records {
+	if records >= 0 && n != records {
 		return nil, fmt.Errorf("bench: the baseline read %d records, want %d", n, records)
 	}
+	records = n
 
 	st, err := openStore(ctx, f)
 	if err != nil {
@@ -243,11 +311,9 @@ pipelines:
 	if err != nil {
 		return nil, err
 	}
-	reads := []time.Duration{read1, read2}
-	sort.Slice(reads, func(i, j int) bool { return reads[i] < reads[j] })
 	readDur := (read1 + read2) / 2
 	return &benchResult{
-		Records: records, BatchSize: batchSize, Target: target, Plugins: !inProcess,
+		Source: source, Records: records, BatchSize: batchSize, Target: target, Plugins: !inProcess,
 		ReadSeconds: readDur.Seconds(), ReadPerSec: float64(records) / readDur.Seconds(),
 		SyncSeconds: syncDur.Seconds(), SyncPerSec: float64(records) / syncDur.Seconds(),
 		Ratio: syncDur.Seconds() / readDur.Seconds(), Counts: sum.Counts,
