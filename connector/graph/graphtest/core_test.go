@@ -569,3 +569,25 @@ func TestUploadBudget(t *testing.T) {
 	e.clock.Advance(5 * time.Minute)
 	expectStatus(t, e.do("POST", "/users/"+u1+"/contacts", map[string]any{"givenName": "C"}), 201, "")
 }
+
+// TestGroupMembersLimitedWithoutUserRead: members the app cannot read in
+// full come back with only @odata.type and id (facts §11).
+func TestGroupMembersLimitedWithoutUserRead(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 2})
+	users := e.srv.Users()
+	g := e.srv.AddGroup(graphtest.Group{DisplayName: "Field", Members: []string{users[0].ID, users[1].ID}})
+	app := e.srv.AddApp(graphtest.App{ClientSecret: "members-only", Permissions: []string{"GroupMember.Read.All"}})
+	status, body := e.tokenFor(app.ClientID, "members-only")
+	if status != 200 {
+		t.Fatalf("token %d %v", status, body)
+	}
+	e.token = body["access_token"].(string)
+	r := e.get("/groups/" + g.ID + "/members")
+	expectStatus(t, r, 200, "")
+	for _, m := range r.values() {
+		if len(m) != 2 || m["id"] == nil || m["@odata.type"] != "#microsoft.graph.user" {
+			t.Fatalf("limited member %v", m)
+		}
+	}
+	expectStatus(t, e.get("/users"), 403, "Authorization_RequestDenied")
+}
