@@ -356,3 +356,35 @@ func TestCombinedRunMatchesFieldByField(t *testing.T) {
 		t.Errorf("combined %v\nsingle   %v", combined.Record.Fields, single.Record.Fields)
 	}
 }
+
+func TestApplyConcurrently(t *testing.T) {
+	m, err := Compile(benchSpec(), Env{Lookup: benchLookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Apply(context.Background(), benchEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				got, err := m.Apply(context.Background(), benchEvent())
+				if err == nil && !reflect.DeepEqual(got, want) {
+					err = errors.New("results differ between goroutines")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
