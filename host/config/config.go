@@ -314,3 +314,10 @@ type SchemaSource interface {
 type ConnectorLister interface {
 	Connectors() []string
 }
+
+// SecretSettingsSource is optionally implemented by a SchemaSource to name
+// a connector's secret settings (Spec.SecretSettings, JSON pointers). Their
+// values are never shown in errors, even when written inline in the file.
+type SecretSettingsSource interface {
+	SecretSettings(ctx context.Context, connector string) []string
+}

@@ -130,7 +130,7 @@ func (cs *compiledSchema) check(inst any, root *node, base []string, fallback tr
 				out = append(out, e)
 			}
 		}
-		secret := isSecret(secrets, l.InstanceLocation)
+		secret := isSecret(secrets, l.InstanceLocation) || cs.writeOnly(l.SchemaURL)
 		switch k := l.ErrorKind.(type) {
 		case *jskind.AdditionalProperties:
 			allowed := cs.allowedProperties(l.SchemaURL)
@@ -315,4 +315,24 @@ func findKey(n *node, key string, loc []string) (transforms.Position, []string) 
 		}
 	}
 	return transforms.Position{}, nil
+}
+
+// writeOnly reports whether the schema object at url, or the property
+// schema holding it, is marked "writeOnly" (how settings schemas mark
+// secrets): its value must not be shown.
+func (cs *compiledSchema) writeOnly(url string) bool {
+	_, frag, _ := strings.Cut(url, "#")
+	segs := splitPointer(frag)
+	for len(segs) > 0 {
+		if obj, ok := navigate(cs.raw, segs).(map[string]any); ok {
+			if wo, _ := obj["writeOnly"].(bool); wo {
+				return true
+			}
+		}
+		if len(segs) >= 2 && segs[len(segs)-2] == "properties" {
+			return false // checked the property's own schema
+		}
+		segs = segs[:len(segs)-1]
+	}
+	return false
 }

@@ -81,7 +81,11 @@ func (v *validator) settings(ctx context.Context, c *Connection) {
 		v.errorf(c.Pos, "connections."+c.Name+".settings", "", "connection %s: settings are not valid JSON", c.Name)
 		return
 	}
-	errs := cs.check(inst, v.f.root, []string{"connections", c.Name, "settings"}, c.Pos, c.Secrets)
+	secrets := c.Secrets
+	if ss, ok := v.src.(SecretSettingsSource); ok {
+		secrets = append(append([]string(nil), secrets...), ss.SecretSettings(ctx, c.Connector)...)
+	}
+	errs := cs.check(inst, v.f.root, []string{"connections", c.Name, "settings"}, c.Pos, secrets)
 	if len(errs) > 0 {
 		// Configuring the connector with these settings would only repeat
 		// the same problems; its entities are not checked until they are

@@ -184,3 +184,38 @@ func TestValidateUnreachableConnection(t *testing.T) {
 		t.Errorf("got:\n%v", errs)
 	}
 }
+
+type secretSource struct{ *fakeSource }
+
+func (secretSource) SecretSettings(_ context.Context, connector string) []string {
+	if connector == "jsonl" {
+		return []string{"/dir"}
+	}
+	return nil
+}
+
+func TestValidateNeverShowsInlineSecrets(t *testing.T) {
+	// Written inline (not from ${env:}): still never shown, because the
+	// schema marks it writeOnly or the connector names it secret.
+	fs := newFakeSource()
+	fs.settings["graph"] = `{"type":"object","properties":{"tenant_id":{"type":"string"},"client_secret":{"type":"string","writeOnly":true,"pattern":"^[0-9]+$"}}}`
+	fs.settings["jsonl"] = `{"type":"object","properties":{"dir":{"type":"string","pattern":"^/"}}}`
+	src := strings.Replace(base, "client_secret: ${env:GRAPH_SECRET}", "client_secret: inline-hunter2", 1)
+	src = strings.Replace(src, "dir: ./out", "dir: ./inline-dir-secret", 1)
+	f, err := parseWith(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := f.Validate(context.Background(), secretSource{fs})
+	if len(errs) != 2 {
+		t.Fatalf("want 2 errors, got:\n%v", errs)
+	}
+	if msg := errs.Error(); strings.Contains(msg, "hunter2") || strings.Contains(msg, "inline-dir-secret") || !strings.Contains(msg, "value not shown") {
+		t.Errorf("secret shown or not reported:\n%s", msg)
+	}
+	// Without the connector's word, a plain setting's value may be shown.
+	errs = f.Validate(context.Background(), fs)
+	if msg := errs.Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, "inline-dir-secret") {
+		t.Errorf("writeOnly secret shown, or plain setting hidden:\n%s", msg)
+	}
+}

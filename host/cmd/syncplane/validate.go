@@ -150,10 +150,11 @@ type connectorSource struct {
 
 	mu      sync.Mutex
 	clients map[string]connector.Client
+	secrets map[string][]string // connector → Spec.SecretSettings
 }
 
 func newConnectorSource(m *plugin.Manager) *connectorSource {
-	return &connectorSource{m: m, clients: map[string]connector.Client{}}
+	return &connectorSource{m: m, clients: map[string]connector.Client{}, secrets: map[string][]string{}}
 }
 
 // Connectors names the available connectors.
@@ -187,7 +188,18 @@ func (s *connectorSource) SettingsSchema(ctx context.Context, name string) (json
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.secrets[name] = spec.SecretSettings
+	s.mu.Unlock()
 	return spec.SettingsSchema, nil
+}
+
+// SecretSettings names the connector's secret settings, as its spec says;
+// known once SettingsSchema was asked.
+func (s *connectorSource) SecretSettings(_ context.Context, name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secrets[name]
 }
 
 // Schema configures the connection's connector and discovers its schema.
