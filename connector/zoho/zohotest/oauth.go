@@ -3,6 +3,7 @@ package zohotest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +100,25 @@ func (a *authState) lookup(tok string) ([]string, bool) {
 // /oauth/v2/token (§A2 grant types, §C1 OAuth).
 func (s *Server) serveAccounts(dc *dataCenter, w http.ResponseWriter, r *http.Request) {
 	a := dc.org.auth
-	if r.URL.Path != "/oauth/v2/token" {
+	switch r.URL.Path {
+	case "/oauth/v2/token":
+	case "/oauth/v2/auth":
+		s.serveAuthorize(dc, w, r)
+		return
+	case "/oauth/v2/token/revoke":
+		// POST /oauth/v2/token/revoke?token= revokes a refresh token (§C1
+		// OAuth, optional).
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		_ = r.ParseForm()
+		a.mu.Lock()
+		delete(a.refresh, r.Form.Get("token"))
+		a.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"status": "success"})
+		return
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -196,4 +215,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// serveAuthorize is the browser step of the authorization-code flow (§A2
+// grant type 1): GET /oauth/v2/auth redirects to redirect_uri with code,
+// location (the data centre) and accounts-server (§A2: the accounts URL to
+// use for the token call). The emulator grants consent at once.
+func (s *Server) serveAuthorize(dc *dataCenter, w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method != http.MethodGet {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if q.Get("client_id") != s.clientID {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_client"})
+		return
+	}
+	redirect := q.Get("redirect_uri")
+	target, err := url.Parse(redirect)
+	if err != nil || redirect == "" || q.Get("response_type") != "code" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request"})
+		return
+	}
+	scopes := strings.FieldsFunc(q.Get("scope"), func(r rune) bool { return r == ',' || r == ' ' })
+	code := dc.org.auth.issueCode(redirect, 2*time.Minute, scopes)
+	v := target.Query()
+	v.Set("code", code)
+	v.Set("location", dc.name)
+	v.Set("accounts-server", dc.accountsURL)
+	target.RawQuery = v.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
 }

@@ -568,3 +568,35 @@ func TestFaults(t *testing.T) {
 		t.Errorf("after ExpireAccessTokens: want 401, got %d", st)
 	}
 }
+
+func TestAuthorizeRedirectAndRevoke(t *testing.T) {
+	h := start(t, Options{DataCenters: []string{"eu"}})
+	hc := h.srv.HTTPClient()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	u := h.srv.AccountsURL("") + "/oauth/v2/auth?" + url.Values{"scope": {"ZohoCRM.modules.ALL,ZohoCRM.settings.ALL"}, "client_id": {h.srv.ClientID()},
+		"response_type": {"code"}, "access_type": {"offline"}, "redirect_uri": {"https://app.example/cb"}}.Encode()
+	res, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || loc.Host != "app.example" || loc.Query().Get("location") != "eu" || loc.Query().Get("accounts-server") != h.srv.AccountsURL("") {
+		t.Fatalf("authorize: want 302 to the redirect_uri with location and accounts-server, got %d %s", res.StatusCode, loc)
+	}
+	_, m := h.tokenCall("", url.Values{"grant_type": {"authorization_code"}, "client_id": {h.srv.ClientID()}, "client_secret": {h.srv.ClientSecret()},
+		"code": {loc.Query().Get("code")}, "redirect_uri": {"https://app.example/cb"}})
+	rt, _ := m["refresh_token"].(string)
+	if rt == "" || m["scope"] != "ZohoCRM.modules.ALL ZohoCRM.settings.ALL" {
+		t.Fatalf("code from the redirect: want a refresh token with the asked scopes, got %v", m)
+	}
+	res, err = hc.PostForm(h.srv.AccountsURL("")+"/oauth/v2/token/revoke", url.Values{"token": {rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	_, m = h.tokenCall("", url.Values{"grant_type": {"refresh_token"}, "client_id": {h.srv.ClientID()}, "client_secret": {h.srv.ClientSecret()}, "refresh_token": {rt}})
+	if m["error"] != "invalid_code" {
+		t.Errorf("revoked refresh token: want invalid_code, got %v", m)
+	}
+}
