@@ -292,6 +292,11 @@ func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p 
 		}
 		p.hasLinks = true
 		items, _ := v.([]any)
+		switch v.(type) {
+		case string, int64:
+			// One id (what a query step yields) stands for a list of one.
+			items = []any{v}
+		}
 		if v != nil && items == nil {
 			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, field, "%s must be a list of ids", field))
 			continue
