@@ -30,6 +30,9 @@ type client struct {
 	hc        *http.Client
 	tok       *tokens
 	apiDomain string // override from settings, or ""
+	// dcDomain is the data centre's documented api_domain, used only when
+	// a token response names none (§A2 table).
+	dcDomain string
 	// sem bounds calls in flight to the edition's concurrency; heavy bounds
 	// search, COQL and writes of more than 10 records to 10 (§A7).
 	sem, heavy chan struct{}
@@ -115,7 +118,7 @@ func (c *client) do(ctx context.Context, r request, okStatus func(int) bool) (*r
 			domain = st.APIDomain
 		}
 		if domain == "" {
-			return nil, connector.FieldErrorf(connector.InvalidInput, "api_domain", "the token response carried no api_domain; set api_domain")
+			domain = c.dcDomain
 		}
 		u := domain + "/crm/v8/" + r.path
 		if len(r.query) > 0 {

@@ -79,7 +79,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	}
 	tok := &tokens{hc: hc, accountsURL: s.AccountsURL, clientID: s.ClientID, secret: s.ClientSecret, refresh: s.RefreshToken,
 		grantCode: s.GrantCode, redirectURI: s.RedirectURI, host: host, now: c.now}
-	c.api = &client{hc: hc, tok: tok, apiDomain: s.APIDomain, sem: make(chan struct{}, s.MaxConcurrency),
+	c.api = &client{hc: hc, tok: tok, apiDomain: s.APIDomain, dcDomain: dataCenters[s.DataCenter][1], sem: make(chan struct{}, s.MaxConcurrency),
 		heavy: make(chan struct{}, min(10, s.MaxConcurrency)), sleep: sleepCtx, retries: 3}
 	return nil
 }
