@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -363,13 +364,42 @@ func (r *round) changes(ctx context.Context, items []deltaItem) ([]connector.Cha
 		}
 		out = append(out, connector.Change{Op: connector.Upsert, Record: rec})
 	}
+	// Expand the page's new series concurrently: each is a chain of two
+	// requests (the master, then its instances), and the client keeps the
+	// mailbox within its concurrency limit.
+	if r.seriesDone == nil {
+		r.seriesDone = map[string]bool{}
+	}
+	var todo []string
 	for _, m := range series {
-		more, err := r.expandSeries(ctx, m)
-		if err != nil {
-			warns = append(warns, connector.Warnf(connector.Unavailable, "the occurrences of series %s in %s outside the window could not be read", m, r.mailbox).WithDetail("%v", err))
+		if !r.seriesDone[m] {
+			r.seriesDone[m] = true
+			todo = append(todo, m)
+		}
+	}
+	type expanded struct {
+		changes []connector.Change
+		err     error
+	}
+	results := make([]expanded, len(todo))
+	var wg sync.WaitGroup
+	for i, m := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].changes, results[i].err = r.expandSeries(ctx, m)
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			warns = append(warns, connector.Warnf(connector.Unavailable, "the occurrences of series %s in %s outside the window could not be read", todo[i], r.mailbox).WithDetail("%v", res.err))
 			continue
 		}
-		out = append(out, more...)
+		out = append(out, res.changes...)
 	}
 	return out, warns, nil
 }
@@ -452,15 +482,9 @@ func addressOf(v any) string {
 // series is synchronised whole: from the series' start to its end date, or
 // to the window's end when it has none (event-list-instances.md: start and
 // end are required). Occurrences inside the window arrive through the delta
-// query itself. Each master is expanded once per ReadChanges call.
+// query itself. The caller expands each master once per ReadChanges call;
+// expandSeries is safe to run concurrently.
 func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.Change, error) {
-	if r.seriesDone == nil {
-		r.seriesDone = map[string]bool{}
-	}
-	if r.seriesDone[masterID] {
-		return nil, nil
-	}
-	r.seriesDone[masterID] = true
 	var master struct {
 		Recurrence *struct {
 			Range struct {

@@ -1,0 +1,194 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
+)
+
+// syncAll runs one ReadChanges round over every partition, all at once
+// (the connector's own bounds limit the concurrency), and returns the new
+// checkpoints and the number of changes.
+func syncAll(tb testing.TB, c *Connector, parts []connector.Partition, cps map[string][]byte) (map[string][]byte, int64) {
+	tb.Helper()
+	var mu sync.Mutex
+	var n atomic.Int64
+	out := map[string][]byte{}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last []byte
+			err := c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: p.ID, Checkpoint: cps[p.ID]}, func(b connector.ChangeBatch) error {
+				n.Add(int64(len(b.Changes)))
+				last = b.Checkpoint
+				return nil
+			})
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", p.ID, err)
+				return
+			}
+			mu.Lock()
+			out[p.ID] = last
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+	return out, n.Load()
+}
+
+// TestNoChangeRoundRequests counts the HTTP requests a round without
+// changes costs per mailbox and entity, at the emulator.
+func TestNoChangeRoundRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("500 mailboxes")
+	}
+	e := startEmu(t, graphtest.Options{Users: 500, EventsPerUser: 2, Seed: 12})
+	c := e.connect(t, nil, nil)
+	parts, err := c.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := syncAll(t, c, parts.Partitions, nil)
+	before := e.srv.Stats().Total
+	_, n := syncAll(t, c, parts.Partitions, cps)
+	reqs := e.srv.Stats().Total - before
+	perMailbox := float64(reqs) / float64(len(parts.Partitions))
+	t.Logf("no-change round over %d mailboxes: %d changes, %d requests, %.2f requests per mailbox-entity", len(parts.Partitions), n, reqs, perMailbox)
+	if n != 0 || perMailbox > 1 {
+		t.Errorf("no-change round: %d changes, %.2f requests per mailbox-entity (want 0 and ≤ 1)", n, perMailbox)
+	}
+}
+
+// BenchmarkInitialSync measures the first sync of GRAPH_BENCH_MAILBOXES
+// mailboxes (50) of GRAPH_BENCH_EVENTS events (100) each against
+// the emulator with a fixed latency, and reports the wall time as a ratio
+// to the lower bound the pages, the latency and the allowed concurrency
+// imply: every mailbox needs ceil(events/page) sequential pages (each page's
+// link comes from the previous one), and at most max_concurrency requests
+// run at once, so the bound is
+//
+//	latency × max(ceil(events/page), ceil(mailboxes × ceil(events/page) / max_concurrency)).
+func BenchmarkInitialSync(b *testing.B) {
+	mailboxes, events := benchScale(b, "GRAPH_BENCH_MAILBOXES", 50), benchScale(b, "GRAPH_BENCH_EVENTS", 100)
+	const (
+		page    = 100
+		latency = 50 * time.Millisecond
+		global  = 64
+	)
+	e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: events, Seed: 13})
+	pages := (events + page - 1) / page
+	bound := time.Duration(max(pages, (mailboxes*pages+global-1)/global)) * latency
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		c := e.connect(b, map[string]any{"page_size": page, "max_concurrency": global}, nil)
+		parts, err := c.ListPartitions(context.Background(), "event")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
+			b.Fatal(err)
+		}
+		e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: latency})
+		before := e.srv.Stats().Total
+		b.StartTimer()
+		began := time.Now()
+		_, n := syncAll(b, c, parts.Partitions, nil)
+		took := time.Since(began)
+		b.StopTimer()
+		e.srv.Faults().Clear()
+		if n < int64(mailboxes*events) {
+			b.Fatalf("read %d events, want at least %d", n, mailboxes*events)
+		}
+		b.ReportMetric(took.Seconds(), "wall-s")
+		b.ReportMetric(bound.Seconds(), "bound-s")
+		b.ReportMetric(float64(took)/float64(bound), "x-bound")
+		b.ReportMetric(float64(e.srv.Stats().Total-before), "requests")
+		b.StartTimer()
+	}
+}
+
+// benchScale reads a size from the environment, or returns def.
+func benchScale(tb testing.TB, env string, def int) int {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q is not a positive number", env, v)
+	}
+	return n
+}
+
+// BenchmarkPeakHeap reads 50 and then 200 mailboxes (GRAPH_BENCH_SMALL,
+// GRAPH_BENCH_LARGE) with equal events per
+// mailbox and reports the growth of the heap during the read over the heap
+// before it (the emulator's stored data is in the baseline), sampled every
+// millisecond, and the ratio of the two.
+func BenchmarkPeakHeap(b *testing.B) {
+	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
+	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
+	peak := map[int]float64{}
+	for _, mailboxes := range []int{small, large} {
+		e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: events, Seed: 14})
+		c := e.connect(b, nil, nil)
+		parts, err := c.ListPartitions(context.Background(), "event")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base := ms.HeapInuse
+		var top atomic.Uint64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					if m.HeapInuse > top.Load() {
+						top.Store(m.HeapInuse)
+					}
+				}
+			}
+		}()
+		syncAll(b, c, parts.Partitions, nil)
+		close(stop)
+		<-done
+		growth := float64(top.Load()) - float64(base)
+		peak[mailboxes] = growth / (1 << 20)
+		b.ReportMetric(peak[mailboxes], fmt.Sprintf("MB-peak-growth-%d", mailboxes))
+	}
+	b.ReportMetric(peak[large]/peak[small], "ratio-large/small")
+	for b.Loop() {
+	}
+}
