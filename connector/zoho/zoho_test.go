@@ -449,3 +449,34 @@ func TestMoreThanFiftyFields(t *testing.T) {
 		t.Errorf("Query by Last_Name of a 66-field record: got %v %v", got, err)
 	}
 }
+
+// TestStaysWithinConcurrency: 60 concurrent look-ups on a Professional org
+// (15 calls in flight, §A7) are never refused, and the connector does use
+// the 15 slots.
+func TestStaysWithinConcurrency(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{Edition: "professional", Latency: 50 * time.Millisecond})
+	c := open(t, srv, nil, map[string]any{"edition": "professional"})
+	ctx := context.Background()
+	if _, err := c.DiscoverSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := srv.Create("", "Contacts", map[string]any{"Last_Name": "Busy"})
+	var wg sync.WaitGroup
+	for i := 0; i < 60; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if recs, err := c.Query(ctx, connector.QueryRequest{Entity: "Contacts", Match: map[string]any{"id": id}}); err != nil || len(recs) != 1 {
+				t.Errorf("query: %v %d", err, len(recs))
+			}
+		}()
+	}
+	wg.Wait()
+	st := srv.Stats("")
+	if st.Throttled != 0 || st.MaxInFlight > 15 {
+		t.Errorf("Professional edition: want no 429 and at most 15 calls in flight, got %d refused, %d in flight", st.Throttled, st.MaxInFlight)
+	}
+	if st.MaxInFlight < 8 {
+		t.Errorf("60 concurrent look-ups: want the connector to use most of the 15 slots, got at most %d in flight", st.MaxInFlight)
+	}
+}
