@@ -50,7 +50,18 @@
 // disappeared re-emits its parent. The cost of a reconciliation round is
 // ceil(n/page_size) requests per scanned resource (for person: person,
 // email and phone) plus one request per 50 missing ids; between
-// reconciliations a deletion is not seen. The SOAP queryid feed would report
+// reconciliations a deletion is not seen.
+//
+// Measured against the emulator with 50,000 people with one e-mail row each
+// (TestFiguresFiftyThousandPeople with SYNCPLANE_FIGURES=1, page_size 200):
+// a round with no change costs 3 requests and about 1.3 KB (the person,
+// email and phone feeds, each answering an empty page); a reconciliation
+// round costs 504 requests and 14.9 MB when the server honours select, 45 MB
+// when it ignores select; the first full round costs 2,753 requests and
+// 75 MB, and the checkpoint holding the known ids and e-mail links is about
+// 200 KB.
+//
+// The SOAP queryid feed would report
 // deletions directly but needs a second, session-based API to be enabled
 // (B9); this connector uses REST only.
 package sagecrm

@@ -47,9 +47,9 @@ func TestExamplePipelinesEndToEnd(t *testing.T) {
 	}
 	guest := contacts[0]["emailAddresses"].([]any)[0].(map[string]any)["address"].(string)
 	if _, err := g.PutEvent(mailbox, map[string]any{
-		"subject": "Contract review",
-		"start":   map[string]any{"dateTime": "2026-11-25T10:00:00", "timeZone": "W. Europe Standard Time"},
-		"end":     map[string]any{"dateTime": "2026-11-25T11:00:00", "timeZone": "W. Europe Standard Time"},
+		"subject":   "Contract review",
+		"start":     map[string]any{"dateTime": "2026-11-25T10:00:00", "timeZone": "W. Europe Standard Time"},
+		"end":       map[string]any{"dateTime": "2026-11-25T11:00:00", "timeZone": "W. Europe Standard Time"},
 		"attendees": []any{map[string]any{"type": "required", "emailAddress": map[string]any{"address": guest, "name": "Guest"}}},
 	}); err != nil {
 		t.Fatalf("adding an event: %v", err)
