@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -104,6 +105,11 @@ func Compile(spec Spec, env Env) (*Mapping, error) {
 			continue
 		}
 		seen[f.Target] = f.Pos
+		for other, at := range seen {
+			if strings.HasPrefix(f.Target, other+".") || strings.HasPrefix(other, f.Target+".") {
+				c.errorf(f.Pos, f.Target, "", "target field overlaps %s (at %s): a field cannot be both a value and an object of fields", other, at)
+			}
+		}
 		if cf, ok := c.field(f); ok {
 			m.fields = append(m.fields, cf)
 		}
@@ -131,7 +137,7 @@ func (c *compiler) field(f FieldSpec) (compiledField, bool) {
 	before := len(c.errs)
 	cf := compiledField{
 		target: f.Target, path: strings.Split(f.Target, "."), pos: f.Pos,
-		valueMap: f.Map, def: f.Default, hasDef: f.HasDefault,
+		valueMap: maps.Clone(f.Map), def: f.Default, hasDef: f.HasDefault,
 	}
 	if f.Target == "" {
 		c.errorf(f.Pos, "", "", "empty target field name")

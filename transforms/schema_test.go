@@ -142,3 +142,14 @@ func TestCompileReportsEveryError(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlappingTargets(t *testing.T) {
+	_, err := Compile(Spec{Fields: []FieldSpec{
+		{Target: "Address", Expr: "a", Pos: Position{Line: 1}},
+		{Target: "Address.City", Expr: "b", Pos: Position{Line: 2}},
+		{Target: "AddressLine", Expr: "c", Pos: Position{Line: 3}},
+	}}, Env{})
+	if err == nil || !strings.Contains(err.Error(), "Address.City: target field overlaps Address") || strings.Contains(err.Error(), "AddressLine") {
+		t.Errorf("err = %v", err)
+	}
+}
