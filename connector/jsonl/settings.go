@@ -3,19 +3,12 @@ package jsonl
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
 	"github.com/syncplane/syncplane/connector"
+	settingsschema "github.com/syncplane/syncplane/connector/settings"
 )
 
 // settingsSchema is the JSON Schema (draft 2020-12) of Configure's settings.
@@ -108,47 +101,21 @@ type fieldSettings struct {
 // the diagnostic could name the wrong setting.
 var entityNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
-// compileSettingsSchema compiles settingsSchema.
-func compileSettingsSchema() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(settingsSchema))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the jsonl settings schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("settings.json", doc); err != nil {
-		return nil, fmt.Errorf("loading the jsonl settings schema: %w", err)
-	}
-	sch, err := c.Compile("settings.json")
-	if err != nil {
-		return nil, fmt.Errorf("compiling the jsonl settings schema: %w", err)
-	}
-	return sch, nil
-}
+// settingsValidator checks settings against settingsSchema.
+var settingsValidator = settingsschema.MustCompile(settingsSchema)
 
 // parseSettings validates raw against the settings schema and the rules the
 // schema cannot express, and returns the settings with defaults applied.
 // Every problem is one INVALID_INPUT diagnostic naming its field, dotted
 // ("entities.contacts.fields.age.type").
 func parseSettings(raw json.RawMessage) (*settings, error) {
-	sch, err := compileSettingsSchema()
-	if err != nil {
-		return nil, connector.Errorf(connector.Internal, "%s", err.Error())
-	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage("{}")
 	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, connector.Errorf(connector.InvalidInput, "settings are not valid JSON: %v", err)
-	}
-	var ds connector.Diagnostics
-	if err := sch.Validate(inst); err != nil {
-		var ve *jsonschema.ValidationError
-		if !errors.As(err, &ve) {
-			return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
-		}
-		ds = schemaDiagnostics(ve)
+	ds := settingsValidator.Validate(raw)
+	var inst any
+	if err := json.Unmarshal(raw, &inst); err != nil {
+		return nil, ds
 	}
 	if obj, ok := inst.(map[string]any); ok {
 		ents, _ := obj["entities"].(map[string]any)
@@ -229,51 +196,4 @@ func parseSettings(raw json.RawMessage) (*settings, error) {
 		return nil, ds
 	}
 	return &s, nil
-}
-
-// schemaDiagnostics turns a JSON Schema validation failure into one
-// diagnostic per failing leaf, each naming its setting.
-func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
-	var ds connector.Diagnostics
-	p := message.NewPrinter(language.English)
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
-		at := strings.Join(e.InstanceLocation, ".")
-		switch k := e.ErrorKind.(type) {
-		case *kind.Required:
-			for _, m := range k.Missing {
-				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, join(at, m),
-					"setting %q is required", join(at, m)))
-			}
-		case *kind.AdditionalProperties:
-			for _, p := range k.Properties {
-				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, join(at, p),
-					"unknown setting %q", join(at, p)))
-			}
-		default:
-			name := at
-			if name == "" {
-				name = "settings"
-			}
-			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at, "%s: %s", name, e.ErrorKind.LocalizedString(p)))
-		}
-	}
-	walk(ve)
-	if len(ds) == 0 {
-		ds = append(ds, connector.Errorf(connector.InvalidInput, "invalid settings: %v", ve))
-	}
-	return ds
-}
-
-func join(parent, child string) string {
-	if parent == "" {
-		return child
-	}
-	return parent + "." + child
 }
