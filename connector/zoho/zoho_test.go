@@ -480,3 +480,28 @@ func TestStaysWithinConcurrency(t *testing.T) {
 		t.Errorf("60 concurrent look-ups: want the connector to use most of the 15 slots, got at most %d in flight", st.MaxInFlight)
 	}
 }
+
+// TestUsageInValueStore: the day's calls and credits are kept in the
+// host's value store, where a run summary reads them.
+func TestUsageInValueStore(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{})
+	host := &connector.MemoryHost{}
+	c := open(t, srv, host, nil)
+	ctx := context.Background()
+	if _, err := c.Write(ctx, connector.WriteBatch{Entity: "Contacts", Ops: contactOps("usage", 25)}); err != nil {
+		t.Fatal(err)
+	}
+	kvs, _ := host.Values().List(ctx, "zoho/usage/")
+	if len(kvs) != 1 {
+		t.Fatalf("value store: want one usage entry, got %d", len(kvs))
+	}
+	var u zoho.Usage
+	if err := json.Unmarshal(kvs[0].Value, &u); err != nil {
+		t.Fatal(err)
+	}
+	// settings/modules + fields + layouts for 6 modules = 13 credits, then
+	// one 25-record write = 3 credits (§A7).
+	if st := srv.Stats(""); u.Credits != st.Credits || u.Calls != st.Calls || u.Credits != 16 {
+		t.Errorf("usage kept: want %d calls and %d credits (16), got %+v", st.Calls, st.Credits, u)
+	}
+}
