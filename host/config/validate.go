@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -25,7 +27,7 @@ var ErrUnknownConnector = errors.New("unknown connector")
 // A connection whose schema cannot be obtained is reported once and the
 // checks depending on it are skipped.
 func (f *File) Validate(ctx context.Context, src SchemaSource) Errors {
-	v := &validator{f: f, src: src, schemas: map[string]*schema.Schema{}, failed: map[string]bool{}}
+	v := &validator{f: f, src: src, schemas: map[string]*schema.Schema{}, failed: map[string]bool{}, secretValues: secretValuesOf(f)}
 	for i := range f.Connections {
 		v.settings(ctx, &f.Connections[i])
 	}
@@ -42,10 +44,36 @@ type validator struct {
 	errs    Errors
 	schemas map[string]*schema.Schema
 	failed  map[string]bool
+
+	secretValues []string
 }
 
+// errorf records an error. Messages may quote what a connector answered;
+// any resolved secret value in them is replaced, in case a connector echoes
+// a setting.
 func (v *validator) errorf(pos transforms.Position, path, sug, format string, args ...any) {
-	v.errs = append(v.errs, Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...), Suggestion: sug})
+	msg := fmt.Sprintf(format, args...)
+	for _, s := range v.secretValues {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	v.errs = append(v.errs, Error{Pos: pos, Path: path, Msg: msg, Suggestion: sug})
+}
+
+// secretValuesOf lists the resolved secret values of every connection.
+func secretValuesOf(f *File) []string {
+	var out []string
+	for _, c := range f.Connections {
+		var doc any
+		if json.Unmarshal(c.Settings, &doc) != nil {
+			continue
+		}
+		for _, ptr := range c.Secrets {
+			if s, ok := navigate(doc, splitPointer(ptr)).(string); ok && len(s) >= 4 {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func (v *validator) settings(ctx context.Context, c *Connection) {

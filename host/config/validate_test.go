@@ -219,3 +219,22 @@ func TestValidateNeverShowsInlineSecrets(t *testing.T) {
 		t.Errorf("writeOnly secret shown, or plain setting hidden:\n%s", msg)
 	}
 }
+
+type echoingSource struct{ *fakeSource }
+
+func (echoingSource) Schema(_ context.Context, conn string) (*schema.Schema, error) {
+	return nil, fmt.Errorf("sign-in refused for secret hunter2-secret on %s", conn)
+}
+
+func TestValidateScrubsSecretsFromConnectorErrors(t *testing.T) {
+	f, err := parseWith(t, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFakeSource()
+	fs.settings["graph"] = `{"type":"object"}`
+	errs := f.Validate(context.Background(), echoingSource{fs})
+	if len(errs) == 0 || strings.Contains(errs.Error(), "hunter2") || !strings.Contains(errs.Error(), "sign-in refused for secret [redacted]") {
+		t.Errorf("got:\n%v", errs)
+	}
+}
