@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/syncplane/syncplane/connector"
 	"github.com/syncplane/syncplane/connector/conformance"
@@ -69,6 +70,39 @@ func TestConformance(t *testing.T) {
 			r := contact(99)
 			delete(r.Fields, "Last_Name")
 			return r, "Last_Name"
+		},
+	})
+}
+
+func meeting(i int) connector.Record {
+	start := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * 24 * time.Hour)
+	return connector.Record{Fields: map[string]any{
+		"Event_Title":    fmt.Sprintf("Meeting %d", i),
+		"Start_DateTime": start,
+		"End_DateTime":   start.Add(time.Hour),
+		"Venue":          "Room 1",
+	}}
+}
+
+// TestConformanceEvents runs the kit on Events, which Zoho cannot upsert
+// (§A3.5): creates are inserts, retries are recognised by idempotency key.
+func TestConformanceEvents(t *testing.T) {
+	conformance.Run(t, conformance.Suite{
+		New: zoho.New,
+		Settings: func(t *testing.T) json.RawMessage {
+			return settingsFor(startEmulator(t, zohotest.Options{}), nil)
+		},
+		Entity:    "Events",
+		NewRecord: meeting,
+		Mutate: func(r connector.Record) connector.Record {
+			r = r.Clone()
+			r.Fields["Venue"] = "Room 2"
+			return r
+		},
+		InvalidRecord: func() (connector.Record, string) {
+			r := meeting(9)
+			r.Fields["End_DateTime"] = r.Fields["Start_DateTime"].(time.Time).Add(-time.Hour)
+			return r, "End_DateTime"
 		},
 	})
 }
