@@ -26,6 +26,20 @@ type call struct {
 	inBatch  bool
 	// bodyApplied records that Preference-Applied for the body type was sent.
 	bodyApplied bool
+	// deferred holds back writeJSON until flush (see writeJSON).
+	deferred      bool
+	hasPending    bool
+	pending       any
+	pendingStatus int
+}
+
+// flush writes a deferred answer.
+func (c *call) flush() {
+	c.deferred = false
+	if c.hasPending {
+		c.hasPending = false
+		c.writeJSON(c.pendingStatus, c.pending)
+	}
 }
 
 // canonicalSegments maps the lower-case spelling of every path segment the
@@ -319,7 +333,14 @@ func (c *call) fail(status int, code, message string) {
 }
 
 // writeJSON writes v as the response body with OData's JSON content type.
+// While the call defers its answer (it holds the store's lock), the body is
+// kept and encoded by flush after the lock is released; rendered bodies
+// share only values the store never changes in place.
 func (c *call) writeJSON(status int, v any) {
+	if c.deferred {
+		c.pending, c.pendingStatus, c.hasPending = v, status, true
+		return
+	}
 	c.status = status
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

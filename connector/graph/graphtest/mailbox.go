@@ -373,7 +373,11 @@ func sortItems(ids []string, all map[string]*item, byStart bool) {
 // routeMailbox dispatches /users/{id}/<mailbox path>.
 func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	c.deferred = true
+	defer func() {
+		s.mu.Unlock()
+		c.flush()
+	}()
 	box := s.mailboxFor(c, userKey)
 	if box == nil {
 		return
