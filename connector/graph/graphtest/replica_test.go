@@ -160,7 +160,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 			}
 			id := insts[i%len(insts)]["id"].(string)
 			_ = e.srv.PatchEvent(u1, id, map[string]any{"subject": fmt.Sprintf("c%d", i),
-				"body": map[string]any{"contentType": "text", "content": fmt.Sprint(i)},
+				"body":      map[string]any{"contentType": "text", "content": fmt.Sprint(i)},
 				"attendees": []any{map[string]any{"emailAddress": map[string]any{"address": "user2@contoso.com"}}}})
 			if i%10 == 0 {
 				_, _ = e.srv.PutEvent(u1, event("new", now.Add(time.Duration(i)*time.Hour), time.Hour))
