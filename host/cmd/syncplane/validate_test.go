@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
 )
 
 func runValidate(t *testing.T, args ...string) (string, error) {
@@ -120,5 +122,67 @@ func TestValidatePrintSchema(t *testing.T) {
 	var doc map[string]any
 	if err != nil || json.Unmarshal([]byte(out), &doc) != nil || doc["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
 		t.Errorf("err = %v, output %.80q", err, out)
+	}
+}
+
+// TestValidateExampleAgainstGraphEmulator validates the emulator example
+// with the real Graph and jsonl connectors (in-process) against the Graph
+// emulator serving Microsoft's production $metadata when ../shared has it,
+// then checks that misspellings in it are caught with their positions.
+func TestValidateExampleAgainstGraphEmulator(t *testing.T) {
+	opts := graphtest.Options{Users: 2}
+	if data, err := os.ReadFile("../../../../shared/testdata/graph/v1.0-Prod.csdl"); err == nil {
+		opts.Metadata = data
+	} else {
+		t.Log("../shared/testdata/graph/v1.0-Prod.csdl not found; using the emulator's built-in $metadata")
+	}
+	srv, err := graphtest.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := srv.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"GRAPH_ENDPOINT": srv.GraphEndpoint(), "GRAPH_AUTHORITY_HOST": srv.AuthorityHost(), "GRAPH_CA_FILE": ca,
+		"GRAPH_TENANT_ID": srv.TenantID(), "GRAPH_CLIENT_ID": srv.App().ClientID, "GRAPH_CLIENT_SECRET": srv.App().ClientSecret,
+	} {
+		t.Setenv(k, v)
+	}
+	example := "../../../examples/m365-emulator-to-jsonl.yaml"
+	if out, err := runValidate(t, "--in-process", "-c", example); err != nil || !strings.HasSuffix(out, ": ok\n") {
+		t.Fatalf("example: %v\n%s", err, out)
+	}
+
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.NewReplacer(
+		"entity: contact }", "entity: contacts }",
+		"organizer.emailAddress.address", "organizer.emailAdress.address",
+		"      AllDay: isAllDay", "      AllDay: isAlDay",
+	).Replace(string(data))
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runValidate(t, "--in-process", "-c", file)
+	if err == nil {
+		t.Fatalf("misspelt file validated:\n%s", out)
+	}
+	for _, want := range []string{
+		`connection m365 has no entity "contacts" (did you mean contact?)`,
+		`mapping AllDay: source event has no field "isAlDay" (did you mean isAllDay?)`,
+		`mapping Organizer: organizer has no field "emailAdress" (did you mean emailAddress?)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, srv.App().ClientSecret) {
+		t.Errorf("output shows the client secret:\n%s", out)
 	}
 }
