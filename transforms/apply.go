@@ -49,7 +49,12 @@ func (m *Mapping) release(s *applyState) {
 
 // Apply maps one source record. It returns Skipped when the filter rejects
 // the record, and a *FieldError naming the target field when a value cannot
-// be computed. It never panics and never modifies src.
+// be computed. It never panics and never modifies src. It is safe for
+// concurrent use.
+//
+// The plain expressions of all fields are evaluated in one run; when that
+// run fails, each field is evaluated again on its own to name the failing
+// one, so a lookup may be asked twice for a record that is then rejected.
 func (m *Mapping) Apply(ctx context.Context, src connector.Record) (Result, error) {
 	s := m.state()
 	defer m.release(s)
