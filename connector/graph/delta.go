@@ -295,7 +295,30 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	link := cp.Link
 	first := true
 	for {
-		resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox})
+		done, err := r.c.pageSlot(ctx)
+		if err != nil {
+			return err
+		}
+		err = r.page(ctx, &cp, &link, &first, resync)
+		done()
+		if errors.Is(err, errRoundDone) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// errRoundDone ends a round after its last page.
+var errRoundDone = errors.New("round complete")
+
+// page reads, decodes and emits one page; it returns errRoundDone after the
+// page that carries the delta link.
+func (r *round) page(ctx context.Context, cpp *checkpoint, link *string, first *bool, resync bool) error {
+	cp := *cpp
+	{
+		resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: *link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox})
 		if err != nil {
 			var ge *graphError
 			if errors.As(err, &ge) && ge.resyncNeeded() {
@@ -321,15 +344,29 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 		default:
 			return connector.Errorf(connector.Unavailable, "a %s delta page of %s has neither nextLink nor deltaLink", r.entity, r.mailbox)
 		}
-		if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: next.bytes(), FullResync: resync && first, Warnings: warns}); err != nil {
+		if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: next.bytes(), FullResync: resync && *first, Warnings: warns}); err != nil {
 			return err
 		}
-		first = false
-		cp = next
+		*first = false
+		*cpp = next
 		if next.Complete {
-			return nil
+			return errRoundDone
 		}
-		link = next.Link
+		*link = next.Link
+		return nil
+	}
+}
+
+// pageSlot bounds how many pages the connection holds at once, across
+// mailboxes (max_concurrency): a page is held from its request until the
+// host has taken its changes, so memory grows with the concurrency, not
+// with the number of mailboxes being synchronised.
+func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
+	select {
+	case c.pages <- struct{}{}:
+		return func() { <-c.pages }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 

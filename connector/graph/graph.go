@@ -58,6 +58,9 @@ type Connector struct {
 	tokens  tokenSource
 	connect string
 
+	// pages bounds the pages held at once (see pageSlot).
+	pages chan struct{}
+
 	schemaMu sync.Mutex
 	schema   *schema.Schema
 
@@ -125,6 +128,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	}
 	c.cfg, c.host, c.http, c.tokens, c.connect = cfg, host, hc, tokens, req.Connection
 	c.client = newGraphClient(hc, cfg, tokens)
+	c.pages = make(chan struct{}, cfg.MaxConcurrency)
 	return nil
 }
 
