@@ -27,10 +27,14 @@ type cursor struct {
 	// ID is that record's id: the feed continues after (T, ID).
 	ID int64 `json:"id,omitempty"`
 	// Open marks a second that was not settled when the cursor was taken:
-	// the next round reads all of second T again, skipping AtT.
+	// the next round reads all of second T again, skipping the rows of AtT
+	// whose content has not changed (a row can change again within the
+	// same second without its updated date moving).
 	Open bool `json:"open,omitempty"`
 	// AtT are the ids already emitted in second T while Open.
 	AtT []int64 `json:"atT,omitempty"`
+	// Sums are the content hashes of the AtT rows as emitted, in AtT order.
+	Sums []uint64 `json:"sums,omitempty"`
 }
 
 // checkpoint is ReadChanges' opaque state.
@@ -194,6 +198,25 @@ func (c *Connector) cursorWhere(info *entityInfo, cur cursor) string {
 	return fmt.Sprintf("(%s gt %s) or (%s eq %s and %s gt %d)", info.updated, t, info.updated, t, info.idField, cur.ID)
 }
 
+// idSum is a row's id and content hash.
+type idSum struct {
+	id  int64
+	sum uint64
+}
+
+// openCursor builds an open cursor from the rows emitted in second t.
+func openCursor(t time.Time, last int64, at map[int64]uint64) cursor {
+	cur := cursor{T: t, ID: last, Open: true}
+	for id := range at {
+		cur.AtT = append(cur.AtT, id)
+	}
+	slices.Sort(cur.AtT)
+	for _, id := range cur.AtT {
+		cur.Sums = append(cur.Sums, at[id])
+	}
+	return cur
+}
+
 // feedReader walks one *_updateddate feed from a cursor and keeps the
 // cursor that follows what it has handed out.
 type feedReader struct {
@@ -202,18 +225,18 @@ type feedReader struct {
 	filter string
 	size   int
 	start  cursor
-	skip   map[int64]bool // AtT of an open start cursor
+	skip   map[int64]uint64 // AtT → Sums of an open start cursor
 	lastT  time.Time
 	lastID int64
-	atLast []int64 // ids handed out in second lastT
+	atLast []idSum // rows handed out in second lastT
 	any    bool
 }
 
 func newFeedReader(c *Connector, info *entityInfo, filter string, start cursor) *feedReader {
-	f := &feedReader{c: c, info: info, filter: filter, start: start, skip: map[int64]bool{}, size: c.cfg.PageSize}
-	if start.Open {
-		for _, id := range start.AtT {
-			f.skip[id] = true
+	f := &feedReader{c: c, info: info, filter: filter, start: start, skip: map[int64]uint64{}, size: c.cfg.PageSize}
+	if start.Open && len(start.Sums) == len(start.AtT) {
+		for i, id := range start.AtT {
+			f.skip[id] = start.Sums[i]
 		}
 	}
 	return f
@@ -225,12 +248,16 @@ func (f *feedReader) take(r row) {
 		f.atLast = f.atLast[:0:0]
 	}
 	f.lastT, f.lastID, f.any = r.updated, r.id, true
-	f.atLast = append(f.atLast, r.id)
+	f.atLast = append(f.atLast, idSum{r.id, r.sum})
 }
 
 // skipped reports whether a row was emitted in an earlier round.
 func (f *feedReader) skipped(r row) bool {
-	return f.start.Open && r.updated.Equal(f.start.T) && f.skip[r.id]
+	if !f.start.Open || !r.updated.Equal(f.start.T) {
+		return false
+	}
+	sum, ok := f.skip[r.id]
+	return ok && sum == r.sum
 }
 
 // cursor returns the cursor after everything handed out so far; final says
@@ -254,13 +281,16 @@ func (f *feedReader) cursor(final bool) cursor {
 	if settled(f.lastT) {
 		return cursor{T: f.lastT, ID: f.lastID}
 	}
-	at := append([]int64(nil), f.atLast...)
+	at := map[int64]uint64{}
 	if f.start.Open && f.lastT.Equal(f.start.T) {
-		at = append(at, f.start.AtT...)
+		for id, sum := range f.skip {
+			at[id] = sum
+		}
 	}
-	slices.Sort(at)
-	at = slices.Compact(at)
-	return cursor{T: f.lastT, ID: f.lastID, Open: true, AtT: at}
+	for _, x := range f.atLast {
+		at[x.id] = x.sum // the latest content wins
+	}
+	return openCursor(f.lastT, f.lastID, at)
 }
 
 // read hands out the feed's rows after the start cursor in (updated, id)
@@ -551,23 +581,28 @@ func (c *Connector) latestCursor(ctx context.Context, ch childSpec) (cursor, err
 	if sorted {
 		where = and(where, fmt.Sprintf("%s eq %s", info.updated, quote(formatServer(latest, c.cfg.loc))))
 	}
-	var at []int64
-	err = c.scan(ctx, info, where, []string{info.idField, info.updated}, func(rows []row) error {
+	// Whole entries, not a select of two fields: the content hashes must be
+	// those the feed will show.
+	at := map[int64]uint64{}
+	var last int64
+	err = c.scan(ctx, info, where, nil, func(rows []row) error {
 		for _, r := range rows {
 			switch {
 			case r.updated.After(latest):
-				latest, at = r.updated, []int64{r.id}
+				latest, at = r.updated, map[int64]uint64{r.id: r.sum}
 			case r.updated.Equal(latest):
-				at = append(at, r.id)
+				at[r.id] = r.sum
+			default:
+				continue
 			}
+			last = max(last, r.id)
 		}
 		return nil
 	})
 	if err != nil || len(at) == 0 {
 		return cursor{}, err
 	}
-	slices.Sort(at)
-	return cursor{T: latest, ID: at[len(at)-1], Open: true, AtT: at}, nil
+	return openCursor(latest, last, at), nil
 }
 
 // emitParents reads parents by id and emits them in batches.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"sort"
@@ -20,6 +21,7 @@ import (
 type row struct {
 	id      int64
 	updated time.Time
+	sum     uint64 // FNV-1a of the entry as the server sent it
 	rec     connector.Record
 }
 
@@ -32,7 +34,9 @@ func (c *Connector) decodeEntry(info *entityInfo, raw json.RawMessage) (row, err
 	if err := dec.Decode(&m); err != nil {
 		return row{}, fmt.Errorf("decoding a %s entry: %w", info.name, err)
 	}
-	r := row{rec: connector.Record{Fields: make(map[string]any, len(m))}}
+	h := fnv.New64a()
+	h.Write(raw)
+	r := row{sum: h.Sum64(), rec: connector.Record{Fields: make(map[string]any, len(m))}}
 	for k, v := range m {
 		if strings.HasPrefix(k, "$") {
 			continue
