@@ -29,8 +29,10 @@
 // resolution, so several records can share the cursor's second; while that
 // second is recent (less than settleDelay before the server's clock, taken
 // from its Date header), a record could still be stamped with it, so the
-// checkpoint keeps the ids already emitted in that second and the next round
-// asks for the whole second again, skipping those. Once the second is
+// checkpoint keeps the ids already emitted in that second with a hash of
+// each one's content, and the next round asks for the whole second again,
+// skipping the rows whose content is unchanged (a row changed twice within
+// one second keeps its updated date but not its content). Once the second is
 // settled the cursor is an exact keyset and no unchanged record is read
 // again. Changes to a person's email and phone rows (which need not touch
 // pers_updateddate) and to a communication's comm_link rows are polled the
@@ -60,6 +62,13 @@
 // when it ignores select; the first full round costs 2,753 requests and
 // 75 MB, and the checkpoint holding the known ids and e-mail links is about
 // 200 KB.
+//
+// Known limitation: Sage CRM stores dates as server wall-clock time. In the
+// hour repeated when the server's clocks go back, a server that compares
+// wall-clock values can order a change made in the second pass before the
+// cursor taken in the first pass, and that change is then only seen when
+// the record changes again. The emulator stores instants and does not
+// reproduce this.
 //
 // The SOAP queryid feed would report
 // deletions directly but needs a second, session-based API to be enabled

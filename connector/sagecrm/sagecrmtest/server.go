@@ -338,7 +338,8 @@ func (s *Server) ResetStats() {
 }
 
 // Insert creates a record as a CRM user working in the UI would, with the
-// same validation as POST, and returns its id. Field names are matched
+// same validation as POST, and returns its id. It also seeds the read-only
+// users resource, which REST clients cannot write. Field names are matched
 // case-insensitively; values are int, int64, float64, string, time.Time or
 // nil.
 func (s *Server) Insert(resource string, fields map[string]any) (int64, error) {
