@@ -41,6 +41,7 @@ const settingsSchema = `{
     "accounts_url": {"type": "string", "pattern": "^https://", "description": "Overrides the data centre's accounts server (an emulator, a sandbox)."},
     "api_domain": {"type": "string", "pattern": "^https://", "description": "Overrides the api_domain the token response gives."},
     "ca_file": {"type": "string", "minLength": 1, "description": "PEM file of extra certificate authorities to trust (an emulator's)."},
+    "upsert": {"type": "boolean", "description": "Create records of Contacts, Leads and Accounts with Zoho's upsert, so a record whose duplicate-check field (Email, Account_Name) matches an existing one updates it instead of failing with DUPLICATE_DATA (default true). With false, creates are plain inserts."},
     "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 600, "description": "Timeout of one HTTP call (default 60)."}
   }
 }`
@@ -78,6 +79,7 @@ type settings struct {
 	APIDomain      string   `json:"api_domain"`
 	CAFile         string   `json:"ca_file"`
 	TimeoutSeconds int      `json:"timeout_seconds"`
+	Upsert         *bool    `json:"upsert"`
 }
 
 func compileSettingsSchema() (*jsonschema.Schema, error) {

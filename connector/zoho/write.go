@@ -102,6 +102,9 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 		}()
 	}
 	upsertFields, canUpsert := upsertModules[m.APIName]
+	if c.set.Upsert != nil && !*c.set.Upsert {
+		canUpsert = false
+	}
 	for start := 0; start < len(creates); start += maxWrite {
 		chunk := creates[start:min(start+maxWrite, len(creates))]
 		run(func() error {

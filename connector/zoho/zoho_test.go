@@ -505,3 +505,21 @@ func TestUsageInValueStore(t *testing.T) {
 		t.Errorf("usage kept: want %d calls and %d credits (16), got %+v", st.Calls, st.Credits, u)
 	}
 }
+
+// TestUpsertSetting: by default a create whose Email matches an existing
+// contact updates it (Zoho's upsert); with upsert false it is a plain
+// insert, rejected as a conflict naming Email.
+func TestUpsertSetting(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{})
+	ctx := context.Background()
+	existing, _ := srv.Create("", "Contacts", map[string]any{"Last_Name": "Lee", "Email": "ann@example.com"})
+	rec := connector.Record{Fields: map[string]any{"Last_Name": "Lee-Smith", "Email": "ann@example.com"}}
+	outs, err := open(t, srv, nil, nil).Write(ctx, connector.WriteBatch{Entity: "Contacts", Ops: []connector.WriteOp{{Action: connector.ActionUpsert, IdempotencyKey: "a", Record: rec}}})
+	if err != nil || outs[0].Status != connector.Updated || outs[0].TargetID != existing {
+		t.Errorf("default upsert: want Updated %s, got %v %v", existing, outs, err)
+	}
+	outs, err = open(t, srv, nil, map[string]any{"upsert": false}).Write(ctx, connector.WriteBatch{Entity: "Contacts", Ops: []connector.WriteOp{{Action: connector.ActionUpsert, IdempotencyKey: "b", Record: rec}}})
+	if err != nil || outs[0].Status != connector.Rejected || outs[0].Diagnostics[0].Code != connector.Conflict || outs[0].Diagnostics[0].Field != "Email" {
+		t.Errorf("upsert false: want Rejected CONFLICT on Email, got %v %v", outs, err)
+	}
+}
