@@ -248,7 +248,7 @@ func (c *compiler) query(f FieldSpec) *compiledQuery {
 				c.errorf(f.Pos, f.Target, suggest.Nearest(name, fieldNames(qe.Fields)), "query match: entity %s has no field %q", qe.Name, name)
 			}
 		}
-		prog := c.expression(f.Target, f.Pos, Position{}, q.Match[name], false)
+		prog := c.expression(f.Target, f.Pos, q.MatchPos[name], q.Match[name], false)
 		if prog != nil {
 			cq.match = append(cq.match, compiledMatch{field: name, prog: prog})
 		}
@@ -258,7 +258,7 @@ func (c *compiler) query(f FieldSpec) *compiledQuery {
 
 func (c *compiler) tz(f FieldSpec) *compiledTZ {
 	ct := &compiledTZ{}
-	one := func(what, s string) (*time.Location, *vm.Program) {
+	one := func(what, s string, pos Position) (*time.Location, *vm.Program) {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			c.errorf(f.Pos, f.Target, "", "tz.%s is empty", what)
@@ -268,13 +268,16 @@ func (c *compiler) tz(f FieldSpec) *compiledTZ {
 			return loc, nil
 		}
 		if looksLikeZoneName(s) {
-			c.errorf(f.Pos, f.Target, suggestZone(s), "tz.%s: unknown time zone %q", what, s)
+			if pos.IsZero() {
+				pos = f.Pos
+			}
+			c.errorf(pos, f.Target, suggestZone(s), "tz.%s: unknown time zone %q", what, s)
 			return nil, nil
 		}
-		return nil, c.expression(f.Target, f.Pos, Position{}, s, false)
+		return nil, c.expression(f.Target, f.Pos, pos, s, false)
 	}
-	ct.from, ct.fromProg = one("from", f.TZ.From)
-	ct.to, ct.toProg = one("to", f.TZ.To)
+	ct.from, ct.fromProg = one("from", f.TZ.From, f.TZ.FromPos)
+	ct.to, ct.toProg = one("to", f.TZ.To, f.TZ.ToPos)
 	return ct
 }
 

@@ -117,6 +117,8 @@ type FieldSpec struct {
 type TZSpec struct {
 	From string
 	To   string
+	// FromPos and ToPos are where From and To are written, when known.
+	FromPos, ToPos Position
 }
 
 // QuerySpec asks a connection for one record whose fields equal the values of
@@ -130,6 +132,8 @@ type QuerySpec struct {
 	// source record.
 	Match map[string]string
 	Field string
+	// MatchPos holds where each Match expression is written, when known.
+	MatchPos map[string]Position
 }
 
 // Limits bound what one expression may cost.

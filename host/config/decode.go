@@ -319,7 +319,8 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 				fs.Default, fs.HasDefault, fs.DefaultPos = def.val, true, def.pos
 			}
 			if tz := n.get("tz"); tz != nil {
-				fs.TZ = &transforms.TZSpec{From: tz.get("from").str(), To: tz.get("to").str()}
+				fs.TZ = &transforms.TZSpec{From: tz.get("from").str(), To: tz.get("to").str(),
+					FromPos: tz.get("from").exprPos(), ToPos: tz.get("to").exprPos()}
 			}
 			field := n.get("field")
 			if q := n.get("query"); q != nil {
@@ -327,6 +328,7 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 					Connection: q.get("connection").str(),
 					Entity:     q.get("entity").str(),
 					Match:      map[string]string{},
+					MatchPos:   map[string]transforms.Position{},
 				}
 				if field != nil {
 					qs.Field = field.str()
@@ -334,6 +336,7 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 				if mt := q.get("match"); mt != nil {
 					for _, k := range mt.keys {
 						qs.Match[k] = mt.fields[k].str()
+						qs.MatchPos[k] = mt.fields[k].exprPos()
 					}
 				}
 				if cn := q.get("connection"); cn != nil && conns != nil && conns.get(qs.Connection) == nil {

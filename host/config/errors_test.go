@@ -102,6 +102,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`p.yaml:20:24: mapping Subject: unexpected token EOF in "subject +"`}},
 		{"expression error in a quoted string", `'lookup("events-to-crm", user)'`, `'lookup("events-to-crm", user'`,
 			[]string{`p.yaml:23:42: mapping Owner: unexpected token EOF in "lookup(\"events-to-crm\", user"`}},
+		{"misspelt zone name", "to: Europe/Berlin", "to: Europe/Berln",
+			[]string{`p.yaml:21:70: mapping Start: tz.to: unknown time zone "Europe/Berln" (did you mean Europe/Berlin?)`}},
 		{"lookup of an unknown pipeline", `lookup("events-to-crm"`, `lookup("event-to-crm"`,
 			[]string{`p.yaml:23:22: mapping Owner: lookup: no pipeline named "event-to-crm" (did you mean events-to-crm?)`}},
 		{"filter error", "filter: 'isCancelled == false'", "filter: 'isCancelled =='",
