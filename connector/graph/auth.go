@@ -25,6 +25,9 @@ import (
 // administrator tokens ignore it.
 type tokenSource interface {
 	token(ctx context.Context, mailbox string) (string, error)
+	// invalidate drops a cached token Graph refused (401), so the next
+	// call fetches a new one; tok guards against dropping a newer one.
+	invalidate(mailbox, tok string)
 }
 
 // refreshMargin is how long before expiry a cached token is renewed.
@@ -54,6 +57,15 @@ func (t *cachedToken) get(ctx context.Context, now func() time.Time, fetch func(
 	return tok, nil
 }
 
+// drop forgets the cached token if it is still tok.
+func (t *cachedToken) drop(tok string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.access == tok {
+		t.access, t.expiry = "", time.Time{}
+	}
+}
+
 // appTokens are application (client credentials) tokens from an
 // azidentity credential.
 type appTokens struct {
@@ -72,6 +84,8 @@ func (a *appTokens) token(ctx context.Context, _ string) (string, error) {
 		return tok.Token, tok.ExpiresOn, nil
 	})
 }
+
+func (a *appTokens) invalidate(_ string, tok string) { a.cache.drop(tok) }
 
 // newAppTokens builds the client-secret or client-certificate credential.
 // The authority host comes from the cloud setting; a custom cloud turns
@@ -222,6 +236,14 @@ func (r *refreshTokens) token(ctx context.Context, mailbox string) (string, erro
 	return e.get(ctx, r.now, func(ctx context.Context) (string, time.Time, error) {
 		return r.redeem(ctx, key, who)
 	})
+}
+
+func (r *refreshTokens) invalidate(mailbox, tok string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.entries {
+		e.drop(tok)
+	}
 }
 
 // anyUserToken returns the token of the first consented user whose refresh

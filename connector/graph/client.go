@@ -150,6 +150,13 @@ func (c *graphClient) do(ctx context.Context, r request) (*response, error) {
 			return resp, nil
 		}
 		lastErr = err
+		var ge *graphError
+		if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized && attempt == 1 && ge.token != "" {
+			// The access token expired or was revoked before its stated
+			// expiry: drop it and try once more with a fresh one.
+			c.tokens.invalidate(r.mailbox, ge.token)
+			continue
+		}
 		wait, retry := retryable(err, attempt)
 		if !retry || attempt >= c.maxAttempts || ctx.Err() != nil {
 			return nil, lastErr
@@ -197,7 +204,9 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 	}
-	return nil, newGraphError(resp.StatusCode, resp.Header, b, r.method, url)
+	ge := newGraphError(resp.StatusCode, resp.Header, b, r.method, url)
+	ge.token = tok
+	return nil, ge
 }
 
 // redactURL drops the query, which may hold delta and skip tokens.
@@ -222,6 +231,7 @@ type graphError struct {
 	Message    string
 	RetryAfter time.Duration
 	what       string
+	token      string // the access token the request carried; never printed
 }
 
 func newGraphError(status int, h http.Header, body []byte, method, url string) *graphError {

@@ -62,6 +62,7 @@ func TestErrorExamples(t *testing.T) {
 type staticToken string
 
 func (s staticToken) token(context.Context, string) (string, error) { return string(s), nil }
+func (s staticToken) invalidate(string, string)                     {}
 
 func testClient(t *testing.T, h http.Handler, perMailbox int) (*graphClient, *[]time.Duration) {
 	t.Helper()

@@ -312,3 +312,36 @@ func TestEmulatorQueryNotation(t *testing.T) {
 		t.Errorf("unknown id: %v %v", recs, err)
 	}
 }
+
+// TestEmulatorTokenExpiresMidRound lets the access token expire at the
+// service between two pages while the connector still believes it valid:
+// Graph's 401 makes the connector fetch a new token and go on.
+func TestEmulatorTokenExpiresMidRound(t *testing.T) {
+	var mu sync.Mutex
+	skew := time.Duration(0)
+	emuClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+	e := startEmu(t, graphtest.Options{Users: 1, EventsPerUser: 12, Seed: 21, Now: emuClock})
+	conn := e.delegated(t, map[string]any{"page_size": 3})
+	mb := strings.ToLower(e.srv.Users()[0].UserPrincipalName)
+	if _, err := conn.ListPartitions(context.Background(), "event"); err != nil {
+		t.Fatal(err)
+	}
+	tokensBefore := e.srv.Stats().TokenRequests
+	batches, n := 0, 0
+	err := conn.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: mb}, func(b connector.ChangeBatch) error {
+		batches++
+		n += len(b.Changes)
+		if batches == 1 {
+			mu.Lock()
+			skew = 2 * time.Hour // past the access token's lifetime, not the refresh token's
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("token expiry mid-round: %v", err)
+	}
+	if got := e.srv.Stats().TokenRequests - tokensBefore; got != 1 || batches < 3 || n == 0 {
+		t.Errorf("token requests during the round %d (want 1 renewal), %d batches, %d changes", got, batches, n)
+	}
+}
