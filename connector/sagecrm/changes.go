@@ -531,9 +531,24 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 		}
 	}
 
-	// 3. Deletions, every reconcile_every rounds.
+	// 3. Deletions: a reconciliation every reconcile_every rounds, and in
+	// any round where the server counts fewer rows than the connector
+	// knows (one small request per feed).
 	st.round++
-	if st.round%c.cfg.ReconcileEvery == 0 && len(st.known) > 0 {
+	due := st.round%c.cfg.ReconcileEvery == 0
+	if !due && len(st.known) > 0 {
+		if due, err = c.fewer(ctx, info, "", len(st.known)); err != nil {
+			return err
+		}
+		for _, ch := range info.children {
+			if n := len(st.links[ch.resource]); !due && n > 0 {
+				if due, err = c.fewer(ctx, ch.info, ch.filter, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if due && len(st.known) > 0 {
 		changes, err := c.reconcile(ctx, info, st, emitted, upserts)
 		if err != nil {
 			return err
@@ -603,6 +618,23 @@ func (c *Connector) latestCursor(ctx context.Context, ch childSpec) (cursor, err
 		return cursor{}, err
 	}
 	return openCursor(latest, last, at), nil
+}
+
+// fewer reports whether the server counts fewer visible rows matching
+// where than known: then at least one known row was deleted.
+func (c *Connector) fewer(ctx context.Context, info *entityInfo, where string, known int) (bool, error) {
+	q := url.Values{"count": {"1"}}
+	if where != "" {
+		q.Set("where", where)
+	}
+	if c.c.selectOK.Load() == 1 {
+		q.Set("select", info.idField)
+	}
+	p, err := c.c.feed(ctx, info.name, q)
+	if err != nil {
+		return false, errDiag(err, "counting "+info.name)
+	}
+	return p.TotalResults < known, nil
 }
 
 // emitParents reads parents by id and emits them in batches.

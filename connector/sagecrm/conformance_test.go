@@ -12,9 +12,9 @@ import (
 )
 
 // conformanceSuite runs the kit on person (with email and phone rows)
-// against a fresh emulator per check. Deletions are found by key
-// reconciliation, so reconcile_every is 1 here: the kit expects a delete in
-// the very next round.
+// against a fresh emulator per check, with the default reconcile_every: the
+// kit expects a delete in the very next round, which the row count of the
+// person feed triggers.
 func conformanceSuite(o sagecrmtest.Options) conformance.Suite {
 	return conformance.Suite{
 		New: sagecrm.New,
@@ -26,7 +26,7 @@ func conformanceSuite(o sagecrmtest.Options) conformance.Suite {
 			t.Cleanup(func() { s.Close() })
 			b, _ := json.Marshal(map[string]any{
 				"base_url": s.BaseURL(), "username": s.Username(), "password": s.Password(),
-				"server_timezone": "America/New_York", "ca_file": s.CAFile(), "reconcile_every": 1,
+				"server_timezone": "America/New_York", "ca_file": s.CAFile(),
 			})
 			return b
 		},

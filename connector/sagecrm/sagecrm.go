@@ -49,10 +49,14 @@
 // startIndex paging before) and emits a delete for every known id the scan
 // does not return, after asking for those ids once more by id so a record
 // missed by a shifting page is never reported deleted. A child row that
-// disappeared re-emits its parent. The cost of a reconciliation round is
-// ceil(n/page_size) requests per scanned resource (for person: person,
-// email and phone) plus one request per 50 missing ids; between
-// reconciliations a deletion is not seen.
+// disappeared re-emits its parent. In the rounds between, one request per
+// feed asks the server how many rows it has ($totalResults of a one-row
+// page); fewer than the connector knows means a deletion, and the
+// reconciliation runs in that round. A deletion masked by a creation the
+// connector has not read yet waits for the next round or the periodic
+// reconciliation. The cost of a reconciliation round is ceil(n/page_size)
+// requests per scanned resource (for person: person, email and phone) plus
+// one request per 50 missing ids.
 //
 // Measured against the emulator with 50,000 people with one e-mail row each
 // (TestFiguresFiftyThousandPeople with SYNCPLANE_FIGURES=1, page_size 200):
