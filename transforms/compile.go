@@ -653,10 +653,30 @@ func (c *compiler) checkPath(root *ast.IdentifierNode, segs []ast.Node, lets map
 // connectors convert between compatible representations.
 func (c *compiler) checkResultType(f FieldSpec, prog *vm.Program, t schema.Type) {
 	rt := prog.Node().Type()
-	if rt == nil {
+	var got string
+	if rt == nil || rt.Kind() == reflect.Interface {
+		// Nested paths are untyped for expr; the schema knows their type.
+		st, ok := c.pathType(f.Expr)
+		if !ok {
+			return
+		}
+		switch st.Kind {
+		case schema.Bool:
+			got = "bool"
+		case schema.Int, schema.Double:
+			got = "number"
+		case schema.String, schema.Enum:
+			got = "string"
+		case schema.Complex:
+			got = "map"
+		case schema.Collection:
+			got = "list"
+		default:
+			return
+		}
+		c.compareKinds(f, got, t)
 		return
 	}
-	var got string
 	switch rt.Kind() {
 	case reflect.Bool:
 		got = "bool"
@@ -674,6 +694,12 @@ func (c *compiler) checkResultType(f FieldSpec, prog *vm.Program, t schema.Type)
 	default:
 		return
 	}
+	c.compareKinds(f, got, t)
+}
+
+// compareKinds reports a value of the given shape that the target kind
+// cannot hold.
+func (c *compiler) compareKinds(f FieldSpec, got string, t schema.Type) {
 	ok := true
 	switch t.Kind {
 	case schema.Bool:
@@ -788,3 +814,54 @@ const (
 )
 
 func slotOf(field, role int) int { return field*slotsPerField + role }
+
+// pathType returns the schema type of an expression that is nothing but a
+// path into the source record (start.dateTime, attendees[0].type).
+func (c *compiler) pathType(src string) (schema.Type, bool) {
+	e := c.env.Source
+	if e == nil {
+		return schema.Type{}, false
+	}
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return schema.Type{}, false
+	}
+	var segs []ast.Node
+	n := tree.Node
+	for {
+		m, ok := n.(*ast.MemberNode)
+		if !ok {
+			break
+		}
+		segs = append([]ast.Node{m.Property}, segs...)
+		n = m.Node
+	}
+	id, ok := n.(*ast.IdentifierNode)
+	if !ok {
+		return schema.Type{}, false
+	}
+	f, ok := e.Field(id.Value)
+	if !ok {
+		return schema.Type{}, false
+	}
+	t := f.Type
+	for _, seg := range segs {
+		switch p := seg.(type) {
+		case *ast.StringNode:
+			if t.Kind != schema.Complex {
+				return schema.Type{}, false
+			}
+			sub, ok := findField(t.Fields, p.Value)
+			if !ok {
+				return schema.Type{}, false
+			}
+			t = sub.Type
+		default:
+			if !isIndex(seg) || t.Kind != schema.Collection || t.Elem == nil {
+				return schema.Type{}, false
+			}
+			t = *t.Elem
+		}
+	}
+	return t, true
+}
