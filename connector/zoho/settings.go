@@ -42,6 +42,7 @@ const settingsSchema = `{
     "api_domain": {"type": "string", "pattern": "^https://", "description": "Overrides the api_domain the token response gives."},
     "ca_file": {"type": "string", "minLength": 1, "description": "PEM file of extra certificate authorities to trust (an emulator's)."},
     "upsert": {"type": "boolean", "description": "Create records of Contacts, Leads and Accounts with Zoho's upsert, so a record whose duplicate-check field (Email, Account_Name) matches an existing one updates it instead of failing with DUPLICATE_DATA (default true). With false, creates are plain inserts."},
+    "resolve_participants": {"type": "boolean", "description": "Turn meeting participants given by e-mail address into contact participants when a Zoho contact has that address (default true; one COQL query per 50 addresses)."},
     "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 600, "description": "Timeout of one HTTP call (default 60)."}
   }
 }`
@@ -80,6 +81,8 @@ type settings struct {
 	CAFile         string   `json:"ca_file"`
 	TimeoutSeconds int      `json:"timeout_seconds"`
 	Upsert         *bool    `json:"upsert"`
+	// ResolveParticipants nil means true.
+	ResolveParticipants *bool `json:"resolve_participants"`
 }
 
 func compileSettingsSchema() (*jsonschema.Schema, error) {

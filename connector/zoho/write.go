@@ -85,6 +85,15 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 			outs[i] = rejected(op, connector.Errorf(connector.InvalidInput, "unknown write action %d", op.Action))
 		}
 	}
+	if m.APIName == "Events" && (c.set.ResolveParticipants == nil || *c.set.ResolveParticipants) {
+		var bodies []map[string]any
+		for _, it := range append(append([]item{}, creates...), updates...) {
+			bodies = append(bodies, it.body)
+		}
+		if err := c.resolveParticipants(ctx, bodies); err != nil {
+			return nil, err
+		}
+	}
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var firstErr error
@@ -289,4 +298,75 @@ func orField(f string) string {
 		return "the record"
 	}
 	return f
+}
+
+// resolveParticipants turns meeting participants given by e-mail address
+// into contact participants when a Zoho contact has that address, so the
+// meeting shows in the contact's activities (§A4 Participants: type
+// contact with the record id). One COQL query per 50 addresses (§A3.10:
+// at most 50 values for in); addresses without a contact stay e-mail
+// participants.
+func (c *Connector) resolveParticipants(ctx context.Context, bodies []map[string]any) error {
+	seen := map[string]bool{}
+	var emails []string
+	for _, b := range bodies {
+		ps, _ := b["Participants"].([]any)
+		for _, p := range ps {
+			pm, _ := p.(map[string]any)
+			if addr, _ := pm["Email"].(string); pm["type"] == "email" && addr != "" && !seen[strings.ToLower(addr)] {
+				seen[strings.ToLower(addr)] = true
+				emails = append(emails, addr)
+			}
+		}
+	}
+	if len(emails) == 0 {
+		return nil
+	}
+	contacts, err := c.module(ctx, "Contacts")
+	if err != nil {
+		return nil // Contacts is not a configured module: leave the addresses
+	}
+	byEmail := map[string]string{}
+	for start := 0; start < len(emails); start += 50 {
+		chunk := emails[start:min(start+50, len(emails))]
+		lits := make([]string, len(chunk))
+		for i, e := range chunk {
+			lit, _ := coqlLiteral(contacts, "Email", e)
+			lits[i] = lit
+		}
+		q := fmt.Sprintf("select Email from Contacts where Email in (%s) limit 200", strings.Join(lits, ", "))
+		res, err := c.api.do(ctx, request{method: http.MethodPost, path: "coql", body: map[string]any{"select_query": q}, credits: 1, heavy: true}, nil)
+		if err != nil {
+			return fmt.Errorf("finding the contacts of meeting participants: %w", err)
+		}
+		if res.status != http.StatusOK {
+			continue
+		}
+		var page struct {
+			Data []struct {
+				ID    string `json:"id"`
+				Email string `json:"Email"`
+			} `json:"data"`
+		}
+		if err := decode(res.body, &page); err != nil {
+			return connector.Errorf(connector.Internal, "finding participant contacts: %v", err)
+		}
+		for _, r := range page.Data {
+			key := strings.ToLower(r.Email)
+			if cur, ok := byEmail[key]; !ok || r.ID < cur {
+				byEmail[key] = r.ID
+			}
+		}
+	}
+	for _, b := range bodies {
+		ps, _ := b["Participants"].([]any)
+		for i, p := range ps {
+			pm, _ := p.(map[string]any)
+			addr, _ := pm["Email"].(string)
+			if id, ok := byEmail[strings.ToLower(addr)]; ok && pm["type"] == "email" {
+				ps[i] = map[string]any{"type": "contact", "participant": id}
+			}
+		}
+	}
+	return nil
 }

@@ -523,3 +523,30 @@ func TestUpsertSetting(t *testing.T) {
 		t.Errorf("upsert false: want Rejected CONFLICT on Email, got %v %v", outs, err)
 	}
 }
+
+// TestParticipantsResolvedToContacts: an attendee given by address who is a
+// Zoho contact becomes a contact participant; others stay addresses.
+func TestParticipantsResolvedToContacts(t *testing.T) {
+	srv := startEmulator(t, zohotest.Options{})
+	ctx := context.Background()
+	contactID, _ := srv.Create("", "Contacts", map[string]any{"Last_Name": "Lee", "First_Name": "Ann", "Email": "Ann@Example.com"})
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	rec := connector.Record{Fields: map[string]any{"Event_Title": "Intro", "Start_DateTime": start, "End_DateTime": start.Add(time.Hour),
+		"Participants": []any{map[string]any{"type": "email", "Email": "ann@example.com"}, map[string]any{"type": "email", "Email": "stranger@else.example"}}}}
+	for _, resolve := range []bool{true, false} {
+		c := open(t, srv, nil, map[string]any{"resolve_participants": resolve})
+		outs, err := c.Write(ctx, connector.WriteBatch{Entity: "Events", Ops: []connector.WriteOp{{Action: connector.ActionUpsert, IdempotencyKey: fmt.Sprint(resolve), Record: rec}}})
+		if err != nil || outs[0].Status != connector.Created {
+			t.Fatalf("write meeting: %v %v", outs, err)
+		}
+		got, _ := srv.Get("", "Events", outs[0].TargetID)
+		ps := got["Participants"].([]any)
+		first, second := ps[0].(map[string]any), ps[1].(map[string]any)
+		if resolve && (first["type"] != "contact" || first["participant"] != contactID || first["name"] != "Ann Lee" || second["type"] != "email") {
+			t.Errorf("resolve_participants true: want Ann as contact %s and the stranger by address, got %v", contactID, ps)
+		}
+		if !resolve && (first["type"] != "email" || second["type"] != "email") {
+			t.Errorf("resolve_participants false: want both by address, got %v", ps)
+		}
+	}
+}
