@@ -114,6 +114,19 @@ func Compile(spec Spec, env Env) (*Mapping, error) {
 			m.fields = append(m.fields, cf)
 		}
 	}
+	if t := env.Target; t != nil {
+		// A field the target needs on create must be mapped, or every
+		// create is rejected by the target.
+		for _, tf := range t.Fields {
+			if !tf.Required || tf.ReadOnly || contains(t.Keys, tf.Name) {
+				continue
+			}
+			if _, ok := seen[tf.Name]; !ok {
+				c.errs = append(c.errs, Error{Pos: spec.MappingPos, Whole: true,
+					Msg: fmt.Sprintf("target %s requires field %s on create, and the mapping does not set it", t.Name, tf.Name)})
+			}
+		}
+	}
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}

@@ -157,3 +157,20 @@ func TestOverlappingTargets(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestRequiredTargetFields(t *testing.T) {
+	target := *meetingEntity
+	target.Fields = append([]schema.Field(nil), meetingEntity.Fields...)
+	for i := range target.Fields {
+		if name := target.Fields[i].Name; name == "Subject" || name == "Owner" || name == "id" {
+			target.Fields[i].Required = true // id is read-only and a key: never asked for
+		}
+	}
+	_, err := Compile(Spec{MappingPos: Position{Line: 4, Column: 5}, Fields: []FieldSpec{{Target: "Subject", Expr: "subject"}}},
+		Env{Source: eventEntity, Target: &target})
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || !es[0].Whole || es[0].Pos.Line != 4 ||
+		es[0].Msg != "target meetings requires field Owner on create, and the mapping does not set it" {
+		t.Errorf("err = %#v", err)
+	}
+}

@@ -72,6 +72,9 @@ type Spec struct {
 	// is false is skipped. Empty keeps every record.
 	Filter    string
 	FilterPos Position
+	// MappingPos is where the mapping starts, for errors about the mapping
+	// as a whole (a required target field it does not set).
+	MappingPos Position
 }
 
 // FieldSpec produces one target field. The value is computed in this order:
@@ -191,8 +194,12 @@ type Env struct {
 // Error is one problem found by Compile.
 type Error struct {
 	Pos Position
-	// Field is the target field ("" for the filter).
+	// Field is the target field ("" for the filter and for the mapping as a
+	// whole).
 	Field string
+	// Whole is set for a problem of the mapping as a whole rather than of
+	// the filter or one field.
+	Whole bool
 	Msg   string
 	// Suggestion is the nearest valid name when a name was misspelt.
 	Suggestion string

@@ -254,9 +254,13 @@ func compileErrors(base string, err error) Errors {
 	for _, e := range ce {
 		path := base + ".filter"
 		msg := "filter: " + e.Msg
-		if e.Field != "" {
+		switch {
+		case e.Field != "":
 			path = base + ".mapping." + e.Field
 			msg = "mapping " + e.Field + ": " + e.Msg
+		case e.Whole:
+			path = base + ".mapping"
+			msg = "mapping: " + e.Msg
 		}
 		out = append(out, Error{Pos: e.Pos, Path: path, Msg: msg, Suggestion: e.Suggestion})
 	}
@@ -290,6 +294,7 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 	if m == nil {
 		return spec
 	}
+	spec.MappingPos = m.keyPos
 	conns := d.root.get("connections")
 	for _, target := range m.keys {
 		n := m.fields[target]

@@ -51,7 +51,7 @@ var (
 		}}
 	meetings = schema.Entity{Name: "meetings", Keys: []string{"id"}, Capabilities: schema.Capabilities{Writable: true, Deletable: true, Queryable: true},
 		Fields: []schema.Field{
-			{Name: "id", Type: st(), ReadOnly: true}, {Name: "Subject", Type: st()}, {Name: "Start", Type: schema.Type{Kind: schema.Timestamp}},
+			{Name: "id", Type: st(), ReadOnly: true}, {Name: "Subject", Type: st(), Required: true}, {Name: "Start", Type: schema.Type{Kind: schema.Timestamp}},
 			{Name: "Status", Type: st()}, {Name: "Owner", Type: st()}, {Name: "Account", Type: st()}, {Name: "Removed", Type: schema.Type{Kind: schema.Bool}},
 		}}
 	accounts = schema.Entity{Name: "accounts", Keys: []string{"id"}, Capabilities: schema.Capabilities{Readable: true, Queryable: true},
@@ -123,8 +123,10 @@ func TestValidateErrors(t *testing.T) {
 			[]string{`p.yaml:24:7: mapping Account: query result field: no field "nme" in accounts (did you mean name?)`}},
 		{"mark field", "on_delete: delete", "on_delete: mark:Remvoed",
 			[]string{`p.yaml:16:16: on_delete: target meetings has no field "Remvoed" (did you mean Removed?)`}},
-		{"read-only target", "      Subject: subject", "      id: subject",
+		{"read-only target", "      Subject: subject", "      id: subject\n      Subject: subject",
 			[]string{`p.yaml:20:7: mapping id: target field is read-only`}},
+		{"required target field not mapped", "      Subject: subject\n", "",
+			[]string{`p.yaml:19:5: mapping: target meetings requires field Subject on create, and the mapping does not set it`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := strings.Replace(base, "client_secret: ${env:GRAPH_SECRET}", "mode: app", 1)
