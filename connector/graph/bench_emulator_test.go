@@ -56,26 +56,32 @@ func syncAll(tb testing.TB, c *Connector, parts []connector.Partition, cps map[s
 }
 
 // TestNoChangeRoundRequests counts the HTTP requests a round without
-// changes costs per mailbox and entity, at the emulator.
+// changes costs per mailbox and entity, at the emulator: at most one
+// without batching, at most 0.1 when rounds share $batch requests.
 func TestNoChangeRoundRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("500 mailboxes")
 	}
 	e := startEmu(t, graphtest.Options{Users: 500, EventsPerUser: 2, Seed: 12})
-	c := e.connect(t, nil, nil)
-	parts, err := c.ListPartitions(context.Background(), "event")
-	skipIfScopeRejected(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cps, _ := syncAll(t, c, parts.Partitions, nil)
-	before := e.srv.Stats().Total
-	_, n := syncAll(t, c, parts.Partitions, cps)
-	reqs := e.srv.Stats().Total - before
-	perMailbox := float64(reqs) / float64(len(parts.Partitions))
-	t.Logf("no-change round over %d mailboxes: %d changes, %d requests, %.2f requests per mailbox-entity", len(parts.Partitions), n, reqs, perMailbox)
-	if n != 0 || perMailbox > 1 {
-		t.Errorf("no-change round: %d changes, %.2f requests per mailbox-entity (want 0 and ≤ 1)", n, perMailbox)
+	for _, tc := range []struct {
+		batch bool
+		limit float64
+	}{{false, 1}, {true, 0.1}} {
+		c := e.connect(t, map[string]any{"batch": tc.batch}, nil)
+		parts, err := c.ListPartitions(context.Background(), "event")
+		skipIfScopeRejected(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps, _ := syncAll(t, c, parts.Partitions, nil)
+		before := e.srv.Stats().Total
+		_, n := syncAll(t, c, parts.Partitions, cps)
+		reqs := e.srv.Stats().Total - before
+		perMailbox := float64(reqs) / float64(len(parts.Partitions))
+		t.Logf("no-change round over %d mailboxes, batch %v: %d changes, %d requests, %.2f requests per mailbox-entity", len(parts.Partitions), tc.batch, n, reqs, perMailbox)
+		if n != 0 || perMailbox > tc.limit {
+			t.Errorf("no-change round (batch %v): %d changes, %.2f requests per mailbox-entity (want 0 and ≤ %.1f)", tc.batch, n, perMailbox, tc.limit)
+		}
 	}
 }
 
@@ -239,4 +245,82 @@ func BenchmarkPeakHeap(b *testing.B) {
 	b.ReportMetric(peak[small], fmt.Sprintf("MB-peak-growth-%d", small))
 	b.ReportMetric(peak[large], fmt.Sprintf("MB-peak-growth-%d", large))
 	b.ReportMetric(peak[large]/peak[small], "ratio-large/small")
+}
+
+// TestBatchedRoundsCarryChanges runs concurrent rounds that share $batch
+// requests while some mailboxes changed, and then after every token
+// expired: each mailbox gets its own changes, and expired tokens still
+// give full resyncs.
+func TestBatchedRoundsCarryChanges(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 30, EventsPerUser: 2, Seed: 15})
+	c := e.connect(t, nil, nil)
+	parts, err := c.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := syncAll(t, c, parts.Partitions, nil)
+	start := time.Now().Add(24 * time.Hour).Truncate(time.Hour)
+	want := map[string]string{}
+	for i, p := range parts.Partitions {
+		if i%4 == 0 {
+			id, err := e.srv.PutEvent(p.ID, map[string]any{"subject": "new in " + p.ID, "start": graphTime(start), "end": graphTime(start.Add(time.Hour))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[p.ID] = id
+		}
+	}
+	got := map[string][]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	before := e.srv.Stats().Total
+	for _, p := range parts.Partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: p.ID, Checkpoint: cps[p.ID]}, func(b connector.ChangeBatch) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ch := range b.Changes {
+					got[p.ID] = append(got[p.ID], ch.Record.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range parts.Partitions {
+		ids := got[p.ID]
+		if w, ok := want[p.ID]; ok != (len(ids) == 1) || ok && ids[0] != w {
+			t.Errorf("%s: changes %v, want %q", p.ID, ids, w)
+		}
+	}
+	if reqs := e.srv.Stats().Total - before; reqs >= len(parts.Partitions) {
+		t.Errorf("%d requests for %d mailboxes: the rounds did not share batches", reqs, len(parts.Partitions))
+	}
+	e.srv.ExpireDeltaTokens()
+	var flagged atomic.Int32
+	for _, p := range parts.Partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: p.ID, Checkpoint: cps[p.ID]}, func(b connector.ChangeBatch) error {
+				if b.FullResync {
+					flagged.Add(1)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if int(flagged.Load()) != len(parts.Partitions) {
+		t.Errorf("%d of %d mailboxes resynced after their tokens expired", flagged.Load(), len(parts.Partitions))
+	}
 }

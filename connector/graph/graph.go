@@ -58,6 +58,8 @@ type Connector struct {
 	tokens  tokenSource
 	connect string
 
+	batch *batcher
+
 	// pages bounds the pages held at once (see pageSlot).
 	pages chan struct{}
 
@@ -129,6 +131,10 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	c.cfg, c.host, c.http, c.tokens, c.connect = cfg, host, hc, tokens, req.Connection
 	c.client = newGraphClient(hc, cfg, tokens)
 	c.pages = make(chan struct{}, cfg.MaxConcurrency)
+	if cfg.Auth != AuthUserConsent && !cfg.noBatch {
+		// Per-user tokens cannot share a batch across mailboxes.
+		c.batch = &batcher{c: c.client}
+	}
 	return nil
 }
 

@@ -39,12 +39,15 @@ type Settings struct {
 	Window              Window   `json:"window"`
 	// Timezone is a Windows time zone name sent as Prefer: outlook.timezone;
 	// empty means UTC.
-	Timezone                 string    `json:"timezone,omitempty"`
-	PageSize                 int       `json:"page_size,omitempty"`
-	MaxConcurrencyPerMailbox int       `json:"max_concurrency_per_mailbox,omitempty"`
-	MaxConcurrency           int       `json:"max_concurrency,omitempty"`
-	ImmutableIDs             *bool     `json:"immutable_ids,omitempty"`
-	Entities                 EntityOpt `json:"entities"`
+	Timezone                 string `json:"timezone,omitempty"`
+	PageSize                 int    `json:"page_size,omitempty"`
+	MaxConcurrencyPerMailbox int    `json:"max_concurrency_per_mailbox,omitempty"`
+	MaxConcurrency           int    `json:"max_concurrency,omitempty"`
+	ImmutableIDs             *bool  `json:"immutable_ids,omitempty"`
+	// Batch lets rounds of different mailboxes share JSON $batch requests
+	// (default true).
+	Batch    *bool     `json:"batch,omitempty"`
+	Entities EntityOpt `json:"entities"`
 }
 
 // Users selects the mailboxes to synchronise: exactly one member is set.
@@ -120,6 +123,7 @@ type config struct {
 	caPEM      []byte
 	certPEM    []byte
 	immutable  bool
+	noBatch    bool
 	scopes     []string
 	userList   []string
 	windowPast int
@@ -285,6 +289,7 @@ func parseSettings(raw json.RawMessage) (*config, error) {
 		bad("entities.contacts.mailbox", "entities.contacts.mailbox %q is not a user principal name", m)
 	}
 	c.immutable = s.ImmutableIDs == nil || *s.ImmutableIDs
+	c.noBatch = s.Batch != nil && !*s.Batch
 	c.scopes = s.Scopes
 	if len(c.scopes) == 0 {
 		switch s.Auth {
@@ -343,6 +348,7 @@ const settingsSchema = `{
     "max_concurrency_per_mailbox": {"type": "integer", "minimum": 1, "maximum": 4, "default": 4},
     "max_concurrency": {"type": "integer", "minimum": 1, "default": 64},
     "immutable_ids": {"type": "boolean", "default": true},
+    "batch": {"type": "boolean", "default": true, "description": "Let no-change rounds of different mailboxes share JSON $batch requests."},
     "entities": {"type": "object", "additionalProperties": false, "properties": {
       "contacts": {"type": "object", "additionalProperties": false, "properties": {"folder": {"type": "string"},
         "mailbox": {"type": "string", "description": "Another mailbox contacts are also (additional) or only (exclusive) written to."},
