@@ -66,6 +66,7 @@ type Connector struct {
 	schemaMu sync.Mutex
 	schema   *schema.Schema
 
+	refreshMu sync.Mutex // serializes selection refreshes
 	selMu     sync.Mutex
 	selection *selection
 	mailboxes map[string]mailboxState

@@ -92,6 +92,16 @@ func (c *Connector) currentSelection(ctx context.Context) (*selection, error) {
 	if sel != nil && c.now().Sub(sel.at) < selectionTTL {
 		return sel, nil
 	}
+	// One refresh at a time: the rounds of many mailboxes that find the
+	// selection stale wait for the first one's answer.
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	c.selMu.Lock()
+	sel = c.selection
+	c.selMu.Unlock()
+	if sel != nil && c.now().Sub(sel.at) < selectionTTL {
+		return sel, nil
+	}
 	if _, err := c.ListPartitions(ctx, "event"); err != nil {
 		return nil, err
 	}
