@@ -411,6 +411,16 @@ func (c *Connector) Read(ctx context.Context, req connector.ReadRequest, emit fu
 		for i := range rows {
 			recs[i] = rows[i].rec
 		}
-		return emit(recs)
+		// A page is split into batches of the size the host prefers.
+		size := len(recs)
+		if req.BatchSize > 0 && req.BatchSize < size {
+			size = req.BatchSize
+		}
+		for i := 0; i < len(recs); i += size {
+			if err := emit(recs[i:min(i+size, len(recs))]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

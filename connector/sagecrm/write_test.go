@@ -307,3 +307,31 @@ func TestFaultsAreRetriedOrReported(t *testing.T) {
 		t.Errorf("Query on an unknown field: %v", err)
 	}
 }
+
+func TestReadBatchesAndModifiedSince(t *testing.T) {
+	e := newEnv(t, sagecrmtest.Options{}, "", nil)
+	for i := 0; i < 5; i++ {
+		if i == 3 {
+			e.clock.Advance(time.Hour)
+		}
+		mustInsert(t, e.srv, "company", map[string]any{"comp_name": "C" + itoa(int64(i))})
+	}
+	var sizes []int
+	err := e.c.Read(context.Background(), connector.ReadRequest{Entity: "company", BatchSize: 2}, func(rs []connector.Record) error {
+		sizes = append(sizes, len(rs))
+		return nil
+	})
+	if err != nil || !slices.Equal(sizes, []int{2, 2, 1}) {
+		t.Errorf("Read with BatchSize 2 over 5 companies: expected batches [2 2 1], got %v (%v)", sizes, err)
+	}
+	var names []string
+	err = e.c.Read(context.Background(), connector.ReadRequest{Entity: "company", ModifiedSince: e.clock.Now().Add(-time.Minute)}, func(rs []connector.Record) error {
+		for _, r := range rs {
+			names = append(names, r.Fields["comp_name"].(string))
+		}
+		return nil
+	})
+	if err != nil || !slices.Equal(names, []string{"C3", "C4"}) {
+		t.Errorf("Read modified in the last minute: expected C3 and C4, got %v (%v)", names, err)
+	}
+}
