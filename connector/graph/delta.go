@@ -310,6 +310,15 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	}
 }
 
+// get sends a GET through a shared $batch when batching is on (series
+// expansions of many mailboxes run at once and fill batches), else alone.
+func (c *Connector) get(ctx context.Context, r request) (*response, error) {
+	if c.batch != nil {
+		return c.batch.get(ctx, r)
+	}
+	return c.client.do(ctx, r)
+}
+
 // errRoundDone ends a round after its last page.
 var errRoundDone = errors.New("round complete")
 
@@ -540,8 +549,12 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 			} `json:"range"`
 		} `json:"recurrence"`
 	}
-	if err := r.c.client.getJSON(ctx, request{url: mailboxPath(r.mailbox) + "/events/" + url.PathEscape(masterID) + "?$select=recurrence", mailbox: r.mailbox}, &master); err != nil {
+	resp, err := r.c.get(ctx, request{method: http.MethodGet, url: mailboxPath(r.mailbox) + "/events/" + url.PathEscape(masterID) + "?$select=recurrence", mailbox: r.mailbox})
+	if err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal(resp.body, &master); err != nil {
+		return nil, fmt.Errorf("decoding series master %s: %w", masterID, err)
 	}
 	if master.Recurrence == nil {
 		return nil, nil
@@ -565,7 +578,7 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 		}
 		q := url.Values{"startDateTime": {span[0].Format(time.RFC3339)}, "endDateTime": {span[1].Format(time.RFC3339)}}
 		for next := mailboxPath(r.mailbox) + "/events/" + url.PathEscape(masterID) + "/instances?" + q.Encode(); next != ""; {
-			resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: next, header: r.c.preferHeader(r.pageSize, "event"), mailbox: r.mailbox})
+			resp, err := r.c.get(ctx, request{method: http.MethodGet, url: next, header: r.c.preferHeader(r.pageSize, "event"), mailbox: r.mailbox})
 			if err != nil {
 				return nil, err
 			}
