@@ -87,21 +87,70 @@ func (o OnDelete) String() string {
 	return o.Kind
 }
 
-// Pipeline moves one entity from one connection to another.
+// Pipeline moves one entity from one connection to another, or, in
+// two-way mode, keeps the two in step.
 type Pipeline struct {
 	Name     string
 	From, To Endpoint
-	// Mode is "one-way".
+	// Mode is "one-way" or "two-way" (ModeTwoWay).
 	Mode string
 	// Schedule is the interval between runs; 0 runs only on demand.
-	Schedule  time.Duration
+	Schedule time.Duration
+	// OnDelete is what a deletion on the from side does on the to side.
 	OnDelete  OnDelete
 	BatchSize int
-	Mapping   transforms.Spec
-	Pos       transforms.Position
+	// Mapping maps a from-side record to the to side.
+	Mapping transforms.Spec
+	Pos     transforms.Position
 
-	onDeletePos transforms.Position
+	// ReverseMapping maps a to-side record to the from side (two-way only;
+	// its Filter is the file's reverse_filter).
+	ReverseMapping transforms.Spec
+	// ReverseOnDelete is what a deletion on the to side does on the from
+	// side (two-way only; "delete" unless the file says otherwise).
+	ReverseOnDelete OnDelete
+	// Conflict is the two-way conflict policy: one of the Conflict*
+	// constants ("manual" unless the file says otherwise).
+	Conflict string
+	// WriteBack names the fields that receive the id of a record created on
+	// the other side (two-way only).
+	WriteBack WriteBack
+
+	onDeletePos, reverseOnDeletePos transforms.Position
+	writeBackPos                    struct{ from, to transforms.Position }
 }
+
+// ModeTwoWay is the Mode of a two-way pipeline.
+const ModeTwoWay = "two-way"
+
+// Two-way conflict policies: which side wins when both changed the same
+// fields of a linked pair since the last sync.
+const (
+	// ConflictSourceWins lets the from side win.
+	ConflictSourceWins = "source-wins"
+	// ConflictTargetWins lets the to side win.
+	ConflictTargetWins = "target-wins"
+	// ConflictNewestWins lets the side with the later modification time win.
+	ConflictNewestWins = "newest-wins"
+	// ConflictManual keeps both versions as an open conflict until
+	// `syncplane resolve` settles it.
+	ConflictManual = "manual"
+)
+
+// WriteBack names, for each side of a two-way pipeline, the field that
+// receives the id of the record the host created on the other side from a
+// record of this side. Empty means no write-back on that side.
+type WriteBack struct {
+	// FromField is a from-side field set to the id of the to-side record
+	// created from this record.
+	FromField string
+	// ToField is a to-side field set to the id of the from-side record
+	// created from this record.
+	ToField string
+}
+
+// TwoWay reports whether the pipeline is two-way.
+func (p *Pipeline) TwoWay() bool { return p.Mode == ModeTwoWay }
 
 // DefaultBatchSize is a pipeline's batch size when the file gives none.
 const DefaultBatchSize = 100

@@ -201,9 +201,6 @@ func (d *decoder) pipeline(i int, n *node, conns, pipelines []string) Pipeline {
 	p.To = d.endpoint(n.get("to"), base+".to", conns)
 	if m := n.get("mode"); m != nil {
 		p.Mode = m.str()
-		if p.Mode == "two-way" {
-			d.errorf(m.pos, base+".mode", "", "two-way sync is not supported yet; use one-way")
-		}
 	}
 	if s := n.get("schedule"); s != nil {
 		text := strings.TrimSpace(s.str())
@@ -220,11 +217,7 @@ func (d *decoder) pipeline(i int, n *node, conns, pipelines []string) Pipeline {
 	}
 	if od := n.get("on_delete"); od != nil {
 		p.onDeletePos = od.pos
-		kind, field, _ := strings.Cut(od.str(), ":")
-		p.OnDelete = OnDelete{Kind: kind, Field: strings.TrimSpace(field)}
-		if kind == "mark" && p.OnDelete.Field == "" {
-			d.errorf(od.pos, base+".on_delete", "", "mark needs a target field: mark:FIELD")
-		}
+		p.OnDelete = d.onDelete(od, base+".on_delete")
 	}
 	if bs := n.get("batch_size"); bs != nil {
 		if v, ok := bs.val.(int64); ok {
@@ -234,7 +227,89 @@ func (d *decoder) pipeline(i int, n *node, conns, pipelines []string) Pipeline {
 	p.Mapping = d.mapping(n, base)
 	_, err := transforms.Compile(p.Mapping, transforms.Env{Pipelines: pipelines})
 	d.addCompileErrors(base, err)
+	d.twoWay(&p, n, base, pipelines)
 	return p
+}
+
+func (d *decoder) onDelete(od *node, path string) OnDelete {
+	kind, field, _ := strings.Cut(od.str(), ":")
+	o := OnDelete{Kind: kind, Field: strings.TrimSpace(field)}
+	if kind == "mark" && o.Field == "" {
+		d.errorf(od.pos, path, "", "mark needs a target field: mark:FIELD")
+	}
+	return o
+}
+
+// twoWayKeys are the keys only a two-way pipeline may have.
+var twoWayKeys = []string{"reverse_mapping", "reverse_filter", "reverse_on_delete", "conflict", "write_back"}
+
+// twoWay decodes the two-way settings of a pipeline: the reverse mapping
+// (required), its filter, the delete policy of the reverse direction, the
+// conflict policy and the write-back fields. In a one-way pipeline they are
+// errors.
+func (d *decoder) twoWay(p *Pipeline, n *node, base string, pipelines []string) {
+	p.ReverseOnDelete = OnDelete{Kind: "delete"}
+	p.Conflict = ConflictManual
+	if !p.TwoWay() {
+		for _, k := range twoWayKeys {
+			if c := n.get(k); c != nil {
+				d.errorf(c.keyPos, base+"."+k, "", "%s applies to two-way pipelines only; add mode: two-way or remove it", k)
+			}
+		}
+		return
+	}
+	rm := n.get("reverse_mapping")
+	if rm == nil {
+		pos := p.Pos
+		if m := n.get("mode"); m != nil {
+			pos = m.pos
+		}
+		d.errorf(pos, base+".reverse_mapping", "", "a two-way pipeline needs reverse_mapping: the mapping of the to → from direction, per %s field", p.From.Entity)
+	} else {
+		p.ReverseMapping = d.mappingOf(rm, n.get("reverse_filter"), base, "reverse_mapping")
+		_, err := transforms.Compile(p.ReverseMapping, transforms.Env{Pipelines: pipelines})
+		d.addReverseCompileErrors(base, err)
+	}
+	if od := n.get("reverse_on_delete"); od != nil {
+		p.reverseOnDeletePos = od.pos
+		p.ReverseOnDelete = d.onDelete(od, base+".reverse_on_delete")
+	}
+	if c := n.get("conflict"); c != nil {
+		p.Conflict = c.str()
+	}
+	if wb := n.get("write_back"); wb != nil {
+		if f := wb.get("from_field"); f != nil {
+			p.WriteBack.FromField, p.writeBackPos.from = f.str(), f.pos
+		}
+		if f := wb.get("to_field"); f != nil {
+			p.WriteBack.ToField, p.writeBackPos.to = f.str(), f.pos
+		}
+	}
+}
+
+// addReverseCompileErrors turns compile errors of the reverse mapping into
+// file errors naming reverse_mapping and reverse_filter.
+func (d *decoder) addReverseCompileErrors(base string, err error) {
+	if err == nil {
+		return
+	}
+	d.errs = append(d.errs, reverseCompileErrors(base, err)...)
+}
+
+func reverseCompileErrors(base string, err error) Errors {
+	es := compileErrors(base, err)
+	for i := range es {
+		e := &es[i]
+		switch {
+		case strings.HasPrefix(e.Path, base+".mapping"):
+			e.Path = base + ".reverse_mapping" + strings.TrimPrefix(e.Path, base+".mapping")
+			e.Msg = "reverse_" + e.Msg
+		case strings.HasPrefix(e.Path, base+".filter"):
+			e.Path = base + ".reverse_filter"
+			e.Msg = "reverse_" + e.Msg
+		}
+	}
+	return es
 }
 
 // addCompileErrors turns mapping compile errors into file errors.
@@ -285,12 +360,16 @@ func (d *decoder) endpoint(n *node, path string, conns []string) Endpoint {
 }
 
 func (d *decoder) mapping(pn *node, base string) transforms.Spec {
+	return d.mappingOf(pn.get("mapping"), pn.get("filter"), base, "mapping")
+}
+
+// mappingOf decodes a mapping node m (the value of key) and its filter.
+func (d *decoder) mappingOf(m, f *node, base, key string) transforms.Spec {
 	var spec transforms.Spec
-	if f := pn.get("filter"); f != nil {
+	if f != nil {
 		spec.Filter = f.str()
 		spec.FilterPos = f.exprPos()
 	}
-	m := pn.get("mapping")
 	if m == nil {
 		return spec
 	}
@@ -298,7 +377,7 @@ func (d *decoder) mapping(pn *node, base string) transforms.Spec {
 	conns := d.root.get("connections")
 	for _, target := range m.keys {
 		n := m.fields[target]
-		path := base + ".mapping." + target
+		path := base + "." + key + "." + target
 		fs := transforms.FieldSpec{Target: target, Pos: n.keyPos}
 		switch n.kind {
 		case kindScalar:

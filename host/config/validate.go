@@ -203,6 +203,87 @@ func (v *validator) pipeline(ctx context.Context, i int, p *Pipeline) {
 	if _, err := transforms.Compile(p.Mapping, env); err != nil {
 		v.errs = append(v.errs, compileErrors(base, err)...)
 	}
+	if p.TwoWay() {
+		v.twoWay(p, base, from, to, env)
+	}
+}
+
+// twoWay checks what a two-way pipeline adds: both entities are read and
+// written, the reverse mapping fits the to → from direction (fields, types
+// and the from side's fields required on create), each direction sets the
+// partition field of a partitioned target (the key a created record needs
+// to find its place), the reverse delete policy fits the from entity, the
+// write-back fields exist, and newest-wins has modification times to
+// compare.
+func (v *validator) twoWay(p *Pipeline, base string, from, to *schema.Entity, env transforms.Env) {
+	if from != nil && !from.Capabilities.Writable {
+		v.errorf(p.From.entityPos, base+".from.entity", "", "two-way: entity %s of connection %s cannot be written", p.From.Entity, p.From.Connection)
+	}
+	if to != nil && !to.Capabilities.Readable && !to.Capabilities.Changes {
+		v.errorf(p.To.entityPos, base+".to.entity", "", "two-way: entity %s of connection %s cannot be read", p.To.Entity, p.To.Connection)
+	}
+	if from != nil && p.ReverseOnDelete.Kind == "mark" {
+		if _, ok := from.Field(p.ReverseOnDelete.Field); !ok {
+			v.errorf(p.reverseOnDeletePos, base+".reverse_on_delete", suggest.Nearest(p.ReverseOnDelete.Field, fieldNames(from)), "reverse_on_delete: %s has no field %q", from.Name, p.ReverseOnDelete.Field)
+		}
+	}
+	if from != nil && p.ReverseOnDelete.Kind == "delete" && !from.Capabilities.Deletable {
+		pos := p.reverseOnDeletePos
+		if pos.IsZero() {
+			pos = p.Pos
+		}
+		v.errorf(pos, base+".reverse_on_delete", "", "reverse_on_delete: delete (the default), but entity %s of connection %s cannot be deleted; use ignore or mark:FIELD", from.Name, p.From.Connection)
+	}
+	rev := env
+	rev.Source, rev.Target = to, from
+	if _, err := transforms.Compile(p.ReverseMapping, rev); err != nil {
+		v.errs = append(v.errs, reverseCompileErrors(base, err)...)
+	}
+	v.partitionKey(to, p.Mapping, base+".mapping", "mapping")
+	v.partitionKey(from, p.ReverseMapping, base+".reverse_mapping", "reverse_mapping")
+	for _, wb := range []struct {
+		field, key string
+		pos        transforms.Position
+		ent        *schema.Entity
+	}{{p.WriteBack.FromField, "from_field", p.writeBackPos.from, from}, {p.WriteBack.ToField, "to_field", p.writeBackPos.to, to}} {
+		if wb.field == "" || wb.ent == nil {
+			continue
+		}
+		f, ok := wb.ent.Field(wb.field)
+		switch {
+		case !ok:
+			v.errorf(wb.pos, base+".write_back."+wb.key, suggest.Nearest(wb.field, fieldNames(wb.ent)), "write_back.%s: %s has no field %q", wb.key, wb.ent.Name, wb.field)
+		case f.ReadOnly:
+			v.errorf(wb.pos, base+".write_back."+wb.key, "", "write_back.%s: field %s of %s is read-only", wb.key, wb.field, wb.ent.Name)
+		case f.Type.Kind != schema.String && f.Type.Kind != schema.Any:
+			v.errorf(wb.pos, base+".write_back."+wb.key, "", "write_back.%s: field %s of %s holds %s values, not the string of an id", wb.key, wb.field, wb.ent.Name, f.Type.Kind)
+		}
+	}
+	if p.Conflict == ConflictNewestWins {
+		for _, e := range []*schema.Entity{from, to} {
+			if e != nil && e.ModifiedField == "" {
+				v.errorf(p.Pos, base+".conflict", "", "conflict: newest-wins compares modification times, but entity %s names no modification-time field; choose another policy", e.Name)
+			}
+		}
+	}
+}
+
+// partitionKey reports a mapping that leaves out the partition field of a
+// partitioned target: a record created there would have no place.
+func (v *validator) partitionKey(target *schema.Entity, m transforms.Spec, path, key string) {
+	if target == nil || !target.Partitioning.Partitioned {
+		return
+	}
+	field := target.Partitioning.Field
+	if field == "" {
+		field = "user"
+	}
+	for _, fs := range m.Fields {
+		if fs.Target == field {
+			return
+		}
+	}
+	v.errorf(m.MappingPos, path, "", "%s: %s is partitioned by %s; the mapping must set %s so that a created record has a partition", key, target.Name, field, field)
 }
 
 func fieldNames(e *schema.Entity) []string {
