@@ -60,6 +60,11 @@ type Connector struct {
 
 	batch *batcher
 
+	// slotsMu serialises taking several per-mailbox concurrency slots at
+	// once for one write $batch (write_send.go), so two batches never wait
+	// on each other's half-taken slots.
+	slotsMu sync.Mutex
+
 	// pages bounds the pages held at once (see pageSlot).
 	pages chan struct{}
 
