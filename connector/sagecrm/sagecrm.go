@@ -397,6 +397,9 @@ func buildEntity(name string, p prototype) *entityInfo {
 	info.readOnly = name == "users"
 	info.entity = schema.Entity{
 		Name: name, Description: p.Title, Fields: fields, Keys: []string{info.idField}, ModifiedField: info.updated,
+		// *_updateddate is also the version: Record.Version and a write's
+		// WriteOutcome.Version carry it as RFC 3339 UTC.
+		VersionField: info.updated,
 		Capabilities: schema.Capabilities{Readable: true, Changes: info.updated != "", Writable: !info.readOnly, Deletable: !info.readOnly, Queryable: true},
 	}
 	info.reindex()

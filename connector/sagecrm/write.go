@@ -1,6 +1,7 @@
 package sagecrm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -319,7 +320,15 @@ func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p 
 // idempotency key with the created id in the host's value store before the
 // outcome is returned; a retried create with the same key updates that
 // record instead (a crash between the server's answer and that store can
-// still leave a duplicate). An error that is not about one record (the
+// still leave a duplicate). An update first reads the stored record (one
+// GET); when every value it would send is already held and the linked rows
+// already match, nothing is sent and the outcome is Unchanged. Every
+// outcome of a create or update carries as Version the record's
+// *_updateddate after the write, rendered as RFC 3339 UTC exactly as
+// ReadChanges renders Record.Version (read back with one more GET when the
+// server's answer lacks it or linked rows were written after it); Stored is
+// set for entities without linked rows (company, for example), from the
+// server's answer or that GET. An error that is not about one record (the
 // server unreachable, the password refused) fails the batch.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	info, err := c.entity(ctx, batch.Entity)
@@ -381,29 +390,35 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 			target = string(v)
 		}
 	}
+	var current *row
+	if target != "" {
+		// The stored record: to skip an update that would change nothing
+		// and to know a communication's type when the op does not give it.
+		cur, err := c.readOne(ctx, info, target)
+		if err != nil {
+			return recordError(err, subject)
+		}
+		current = &cur
+	}
 	currentType := ""
-	if target != "" && info.name == "communication" {
+	if current != nil && info.name == "communication" {
 		if _, given := op.Record.Fields["comm_type"]; !given {
-			t, err := c.currentField(ctx, info, target, "comm_type")
-			if err != nil {
-				return recordError(err, subject)
-			}
-			currentType = t
+			currentType, _ = current.rec.Fields["comm_type"].(string)
 		}
 	}
 	p, ds := c.makePlan(info, op.Record, target == "", currentType)
 	if ds != nil {
 		return rejected(ds...), nil
 	}
-	var entry map[string]any
+	var entry []byte
 	status := connector.Updated
 	if target == "" {
 		_, data, err := c.c.do(ctx, http.MethodPost, info.name, nil, p.body)
 		if err != nil {
 			return recordError(err, "creating "+info.name)
 		}
-		entry = decodeMap(data)
-		id := entryID(entry, info.idField)
+		entry = data
+		id := entryID(decodeMap(data), info.idField)
 		if id == "" {
 			return connector.WriteOutcome{}, connector.Errorf(connector.Internal, "Sage CRM created a %s but its answer names no id", info.name)
 		}
@@ -413,7 +428,7 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 				return connector.WriteOutcome{}, fmt.Errorf("remembering the idempotency key of %s %s: %w", info.name, id, err)
 			}
 		}
-	} else {
+	} else if !c.sameValues(info, p.body, current.rec.Fields) {
 		id, err := parseID(target)
 		if err != nil {
 			return rejected(connector.FieldErrorf(connector.InvalidInput, info.idField, "update needs the %s id, got %q", info.name, target)), nil
@@ -424,25 +439,122 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		}
 	}
 	id, _ := parseID(target)
-	if err := c.writeChildren(ctx, info, id, p); err != nil {
+	childChanged, err := c.writeChildren(ctx, info, id, p)
+	if err != nil {
 		o, berr := recordError(err, "writing the linked rows of "+info.name+" "+target)
 		o.TargetID = target
 		return o, berr
 	}
-	o := connector.WriteOutcome{Status: status, TargetID: target}
-	if info.updated != "" {
-		if v, ok := fieldCI(entry, info.updated).(string); ok {
-			if t, err := parseServer(v, c.cfg.loc); err == nil {
-				o.Version = t.Format(time.RFC3339)
-			}
+	if status == connector.Updated && entry == nil && !childChanged {
+		o := connector.WriteOutcome{Status: connector.Unchanged, TargetID: target, Version: current.rec.Version}
+		if len(info.children) == 0 {
+			o.Stored = c.stored(info, current.rec)
 		}
+		return o, nil
+	}
+	o := connector.WriteOutcome{Status: status, TargetID: target}
+	if info.updated == "" {
+		return o, nil
+	}
+	// The version is *_updateddate as the server holds it after every
+	// write of this op. The answer to POST or PATCH carries it unless the
+	// server answered with the fields sent only (B3, B5) or linked rows
+	// were written afterwards (which can move pers_updateddate, B8.1); then
+	// one GET of the record reads it back.
+	var after row
+	haveAfter := false
+	if entry != nil && !childChanged {
+		if r, err := c.decodeEntry(info, entry); err == nil && !r.updated.IsZero() {
+			after, haveAfter = r, true
+		}
+	}
+	if !haveAfter {
+		r, err := c.readOne(ctx, info, target)
+		if err != nil {
+			// The write is done; only its version is unknown.
+			o.Diagnostics = connector.Diagnostics{connector.Warnf(connector.CodeOf(errDiag(err, subject)),
+				"%s %s was written but its updated date could not be read back", info.name, target)}
+			return o, nil
+		}
+		after = r
+	}
+	o.Version = after.rec.Version
+	if len(info.children) == 0 {
+		o.Stored = c.stored(info, after.rec)
 	}
 	return o, nil
 }
 
+// readOne reads one record by id, without its linked rows.
+func (c *Connector) readOne(ctx context.Context, info *entityInfo, target string) (row, error) {
+	id, err := parseID(target)
+	if err != nil {
+		return row{}, connector.FieldErrorf(connector.InvalidInput, info.idField, "not a Sage CRM %s id: %q", info.name, target)
+	}
+	_, data, err := c.c.do(ctx, http.MethodGet, fmt.Sprintf("%s('%d')", info.name, id), nil, nil)
+	if err != nil {
+		return row{}, err
+	}
+	r, err := c.decodeEntry(info, data)
+	if err != nil {
+		return row{}, connector.Errorf(connector.Internal, "reading %s %s: %v", info.name, target, err)
+	}
+	return r, nil
+}
+
+// stored returns the record as ReadChanges would emit it, for an entity
+// without linked rows.
+func (c *Connector) stored(info *entityInfo, rec connector.Record) *connector.Record {
+	if info.name == "communication" {
+		deriveCommunication(rec.Fields)
+	}
+	return &rec
+}
+
+// sameValues reports whether the server already holds every value of an
+// update body: each value is compared as the record value it would read
+// back as (dates as instants, an empty text as no value).
+func (c *Connector) sameValues(info *entityInfo, body, stored map[string]any) bool {
+	for k, wv := range body {
+		f := info.fields[k]
+		if f == nil {
+			return false
+		}
+		b, err := json.Marshal(wv)
+		if err != nil {
+			return false
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var raw any
+		if err := dec.Decode(&raw); err != nil {
+			return false
+		}
+		want, err := c.fromWire(f.Type.Kind, raw)
+		if err != nil || !sameValue(want, stored[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(a, b any) bool {
+	if a == "" {
+		a = nil
+	}
+	if b == "" {
+		b = nil
+	}
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return a == b
+}
+
 // update sends a partial update with PATCH, or PUT once the server refused
 // PATCH (B5: both are documented).
-func (c *Connector) update(ctx context.Context, info *entityInfo, id int64, body map[string]any) (map[string]any, error) {
+func (c *Connector) update(ctx context.Context, info *entityInfo, id int64, body map[string]any) ([]byte, error) {
 	path := fmt.Sprintf("%s('%d')", info.name, id)
 	for range 2 {
 		verb := http.MethodPatch
@@ -457,22 +569,12 @@ func (c *Connector) update(ctx context.Context, info *entityInfo, id int64, body
 		if err != nil {
 			return nil, err
 		}
-		return decodeMap(data), nil
+		if len(bytes.TrimSpace(data)) == 0 {
+			data = []byte("{}")
+		}
+		return data, nil
 	}
 	return nil, connector.Errorf(connector.InvalidInput, "Sage CRM refused both PATCH and PUT on %s", path)
-}
-
-func (c *Connector) currentField(ctx context.Context, info *entityInfo, target, field string) (string, error) {
-	id, err := parseID(target)
-	if err != nil {
-		return "", connector.FieldErrorf(connector.InvalidInput, info.idField, "not a Sage CRM id: %q", target)
-	}
-	_, data, err := c.c.do(ctx, http.MethodGet, fmt.Sprintf("%s('%d')", info.name, id), nil, nil)
-	if err != nil {
-		return "", err
-	}
-	s, _ := fieldCI(decodeMap(data), field).(string)
-	return s, nil
 }
 
 func parseID(s string) (int64, error) { return strconv.ParseInt(strings.TrimSpace(s), 10, 64) }
@@ -507,31 +609,39 @@ func entryID(m map[string]any, idField string) string {
 	return ""
 }
 
-// writeChildren makes the linked rows match the plan.
-func (c *Connector) writeChildren(ctx context.Context, info *entityInfo, id int64, p *plan) error {
+// writeChildren makes the linked rows match the plan and reports whether
+// it had to create, change or delete any.
+func (c *Connector) writeChildren(ctx context.Context, info *entityInfo, id int64, p *plan) (bool, error) {
+	changed := false
 	for _, ch := range info.children {
 		switch ch.resource {
 		case "email":
 			if p.emails != nil {
-				if err := c.syncItems(ctx, ch, id, p.emails, "address", map[string]string{"address": "emai_emailaddress", "type": "elink_type"}, "elink_entityid", "elink_type"); err != nil {
-					return err
+				did, err := c.syncItems(ctx, ch, id, p.emails, "address", map[string]string{"address": "emai_emailaddress", "type": "elink_type"}, "elink_entityid", "elink_type")
+				if err != nil {
+					return changed, err
 				}
+				changed = changed || did
 			}
 		case "phone":
 			if p.phones != nil {
-				if err := c.syncItems(ctx, ch, id, p.phones, "number", map[string]string{"number": "phon_number", "type": "plink_type", "country_code": "phon_countrycode", "area_code": "phon_areacode"}, "plink_entityid", "plink_type"); err != nil {
-					return err
+				did, err := c.syncItems(ctx, ch, id, p.phones, "number", map[string]string{"number": "phon_number", "type": "plink_type", "country_code": "phon_countrycode", "area_code": "phon_areacode"}, "plink_entityid", "plink_type")
+				if err != nil {
+					return changed, err
 				}
+				changed = changed || did
 			}
 		case "comm_link":
 			if p.hasLinks {
-				if err := c.syncLinks(ctx, ch, id, p.links); err != nil {
-					return err
+				did, err := c.syncLinks(ctx, ch, id, p.links)
+				if err != nil {
+					return changed, err
 				}
+				changed = changed || did
 			}
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // existing reads the visible child rows of a parent.
@@ -546,12 +656,14 @@ func (c *Connector) existing(ctx context.Context, ch childSpec, parent int64) ([
 
 // syncItems makes a person's email or phone rows equal the wanted list:
 // rows are matched by type, then by value; matched rows are updated when
-// they differ, missing ones created, the others deleted.
-func (c *Connector) syncItems(ctx context.Context, ch childSpec, parent int64, want []map[string]any, valueKey string, columns map[string]string, entityCol, typeCol string) error {
+// they differ, missing ones created, the others deleted. It reports whether
+// it wrote anything.
+func (c *Connector) syncItems(ctx context.Context, ch childSpec, parent int64, want []map[string]any, valueKey string, columns map[string]string, entityCol, typeCol string) (bool, error) {
 	have, err := c.existing(ctx, ch, parent)
 	if err != nil {
-		return err
+		return false, err
 	}
+	changed := false
 	used := make([]bool, len(have))
 	match := func(w map[string]any) int {
 		for _, key := range []string{"type", valueKey} {
@@ -575,8 +687,9 @@ func (c *Connector) syncItems(ctx context.Context, ch childSpec, parent int64, w
 			body[entityCol] = linkPerson
 			body[ch.parentField] = parent
 			if _, _, err := c.c.do(ctx, http.MethodPost, ch.resource, nil, body); err != nil {
-				return err
+				return changed, err
 			}
+			changed = true
 			continue
 		}
 		used[i] = true
@@ -588,28 +701,32 @@ func (c *Connector) syncItems(ctx context.Context, ch childSpec, parent int64, w
 		}
 		if !same {
 			if _, err := c.update(ctx, ch.info, have[i].id, body); err != nil {
-				return err
+				return changed, err
 			}
+			changed = true
 		}
 	}
 	for i, h := range have {
 		if !used[i] {
 			if _, _, err := c.c.do(ctx, http.MethodDelete, fmt.Sprintf("%s('%d')", ch.resource, h.id), nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-				return err
+				return changed, err
 			}
+			changed = true
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // syncLinks makes a communication's comm_link rows hold exactly the wanted
 // people, users and companies; Sage CRM does not create them from the
-// communication (B7: "the connector should create it explicitly").
-func (c *Connector) syncLinks(ctx context.Context, ch childSpec, comm int64, want map[string][]int64) error {
+// communication (B7: "the connector should create it explicitly"), and
+// reports whether it wrote anything.
+func (c *Connector) syncLinks(ctx context.Context, ch childSpec, comm int64, want map[string][]int64) (bool, error) {
 	have, err := c.existing(ctx, ch, comm)
 	if err != nil {
-		return err
+		return false, err
 	}
+	changed := false
 	for column, ids := range want {
 		wanted := map[int64]bool{}
 		for _, id := range ids {
@@ -625,8 +742,9 @@ func (c *Connector) syncLinks(ctx context.Context, ch childSpec, comm int64, wan
 				continue
 			}
 			if _, _, err := c.c.do(ctx, http.MethodDelete, fmt.Sprintf("%s('%d')", ch.resource, h.id), nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-				return err
+				return changed, err
 			}
+			changed = true
 		}
 		for _, id := range ids {
 			if !wanted[id] {
@@ -638,11 +756,12 @@ func (c *Connector) syncLinks(ctx context.Context, ch childSpec, comm int64, wan
 				var se *sdataError
 				if errors.As(err, &se) && se.payload != "" && strings.EqualFold(se.payload, column) {
 					field := map[string]string{"cmli_comm_personid": "person_ids", "cmli_comm_userid": "user_ids", "cmli_comm_companyid": "company_ids"}[column]
-					return connector.FieldErrorf(connector.InvalidInput, field, "%s: %d does not exist in Sage CRM", field, id).WithDetail("%s", se.Error())
+					return changed, connector.FieldErrorf(connector.InvalidInput, field, "%s: %d does not exist in Sage CRM", field, id).WithDetail("%s", se.Error())
 				}
-				return err
+				return changed, err
 			}
+			changed = true
 		}
 	}
-	return nil
+	return changed, nil
 }

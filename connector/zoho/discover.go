@@ -209,6 +209,11 @@ func entityOf(m *moduleMeta) schema.Entity {
 		e.Fields = append(e.Fields, schema.Field{Name: f.APIName, Type: typeOf(f), Nullable: !f.SystemMand || f.readOnly(),
 			ReadOnly: f.readOnly(), Required: f.required(), Description: f.Label})
 	}
+	if _, ok := m.byName["Modified_Time"]; ok {
+		// Modified_Time is also the concurrency value: Record.Version and a
+		// write's WriteOutcome.Version carry it as Zoho renders it.
+		e.VersionField = "Modified_Time"
+	}
 	if m.hasWhat {
 		// $se_module names the module of What_Id (§A4).
 		e.Fields = append(e.Fields, schema.Field{Name: "$se_module", Type: str(), Nullable: true, Description: "module of What_Id"})

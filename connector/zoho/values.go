@@ -45,6 +45,11 @@ func decodeRecord(m *moduleMeta, raw map[string]any) (connector.Record, error) {
 			if t, ok := val.(time.Time); ok {
 				r.Modified = t
 			}
+			// The version is Modified_Time exactly as Zoho renders it, the
+			// same text a write answer's details carry (§A3.3).
+			if s, ok := v.(string); ok {
+				r.Version = s
+			}
 		}
 	}
 	return r, nil

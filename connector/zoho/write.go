@@ -36,7 +36,12 @@ type recordResult struct {
 // (WriteOp.TargetID, or the id a retried create made), deletes by id; in
 // calls of at most 100 records, several at once within the edition's
 // limits. Each op gets its own outcome; a record Zoho refuses is Rejected
-// with a diagnostic naming the field.
+// with a diagnostic naming the field. A created or updated record's
+// outcome carries as Version the Modified_Time of the answer's details,
+// the same text ReadChanges later gives as that record version's
+// Record.Version (its Modified_Time field holds the same instant). Zoho's
+// write answers hold the id and audit fields only, not the stored record,
+// so Stored stays nil.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	m, err := c.module(ctx, batch.Entity)
 	if err != nil {
