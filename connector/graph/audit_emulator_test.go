@@ -1,0 +1,224 @@
+package graph
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
+	"github.com/syncplane/syncplane/schema"
+)
+
+// TestEmulatorAccessPolicyMailbox reads with an app whose application
+// access policy covers two of three mailboxes: the third fails with a
+// PERMISSION_DENIED diagnostic naming it, the others complete.
+func TestEmulatorAccessPolicyMailbox(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 3, EventsPerUser: 3, Seed: 21})
+	users := e.srv.Users()
+	scoped := e.srv.AddApp(graphtest.App{ClientSecret: "scoped", Permissions: graphtest.DefaultPermissions,
+		MailboxScope: []string{users[0].UserPrincipalName, users[1].UserPrincipalName}})
+	c := e.connect(t, map[string]any{"client_id": scoped.ClientID, "client_secret": "scoped"}, nil)
+	ctx := context.Background()
+	parts, err := c.ListPartitions(ctx, "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts.Partitions) != 3 {
+		t.Fatalf("partitions %+v", parts.Partitions)
+	}
+	denied := strings.ToLower(users[2].UserPrincipalName)
+	for _, p := range parts.Partitions {
+		var n int
+		err := c.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: p.ID}, func(b connector.ChangeBatch) error {
+			n += len(b.Changes)
+			return nil
+		})
+		if p.ID == denied {
+			if !hasCode(err, connector.PermissionDenied) || !strings.Contains(err.Error(), denied) || !strings.Contains(err.Error(), "application access policy") {
+				t.Errorf("mailbox outside the access policy: %v", err)
+			}
+			continue
+		}
+		if err != nil || n < 3 {
+			t.Errorf("%s: %d changes, %v", p.ID, n, err)
+		}
+	}
+}
+
+// TestEmulatorCheckNamesEachPermission gives Check an app that may only
+// list users while the selection is a group: GroupMember.Read.All is named
+// and checking stops there; with directory rights but no mailbox rights,
+// every mailbox permission is named, Mail.Read included.
+func TestEmulatorCheckNamesEachPermission(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 2})
+	e.srv.AddGroup(graphtest.Group{DisplayName: "Sales", Members: []string{e.srv.Users()[0].ID}})
+	ctx := context.Background()
+	onlyUsers := e.srv.AddApp(graphtest.App{ClientSecret: "s", Permissions: []string{"User.Read.All"}})
+	c := e.connect(t, map[string]any{"client_id": onlyUsers.ClientID, "client_secret": "s", "users": map[string]any{"group": "Sales"}}, nil)
+	ds := c.Check(ctx)
+	skipIfScopeRejected(t, ds)
+	if !hasCode(ds, connector.PermissionDenied) || !strings.Contains(ds.Error(), "GroupMember.Read.All") {
+		t.Errorf("group selection without GroupMember.Read.All: %v", ds)
+	}
+	dirOnly := e.srv.AddApp(graphtest.App{ClientSecret: "s", Permissions: []string{"User.Read.All", "GroupMember.Read.All"}})
+	c = e.connect(t, map[string]any{"client_id": dirOnly.ClientID, "client_secret": "s", "users": map[string]any{"group": "Sales"}}, nil)
+	ds = c.Check(ctx)
+	for _, perm := range []string{"Calendars.ReadWrite", "Contacts.ReadWrite", "Tasks.ReadWrite.All", "Mail.Read"} {
+		found := false
+		for _, d := range ds {
+			found = found || d.Code == connector.PermissionDenied && strings.Contains(d.Summary, perm)
+		}
+		if !found {
+			t.Errorf("no PERMISSION_DENIED naming %s: %v", perm, ds)
+		}
+	}
+	if strings.Contains(ds.Error(), "GroupMember.Read.All") || strings.Contains(ds.Error(), "User.Read.All") {
+		t.Errorf("granted directory permissions reported missing: %v", ds)
+	}
+	// With every permission Check is clean.
+	c = e.connect(t, map[string]any{"users": map[string]any{"group": "Sales"}}, nil)
+	if ds := c.Check(ctx); ds.HasError() {
+		t.Errorf("full permissions: %v", ds)
+	}
+}
+
+// TestDiscoverSchemaRealMetadata converts Microsoft's real production and
+// US Government (Fairfax) $metadata through the connector: every entity,
+// its key and change fields, the extensions, and complex types resolved
+// through base types (attendee → recipient → emailAddress).
+func TestDiscoverSchemaRealMetadata(t *testing.T) {
+	dir := sharedDir(t)
+	checks := map[string][]string{
+		"event": {"start.dateTime", "start.timeZone", "end.dateTime", "attendees[0].emailAddress.address", "attendees[0].type",
+			"attendees[0].status.response", "organizer.emailAddress.address", "recurrence.pattern.daysOfWeek",
+			"recurrence.range.startDate", "location.address.city", "body.content", "body.contentType", "seriesMasterId"},
+		"contact":  {"emailAddresses[0].address", "businessAddress.street", "homeAddress.postalCode", "birthday", "displayName"},
+		"todoTask": {"dueDateTime.dateTime", "body.content", "status", "title"},
+		"message":  {"from.emailAddress.address", "toRecipients[0].emailAddress.address", "receivedDateTime", "isRead", "body.content"},
+		"user":     {"userPrincipalName", "mail", "userType"},
+	}
+	for _, file := range []string{"v1.0-Prod.csdl", "v1.0-Fairfax.csdl"} {
+		t.Run(file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, "testdata", "graph", file))
+			if err != nil {
+				t.Skipf("skipping: %v (the shared reference data is absent)", err)
+			}
+			s, err := schemaFromMetadata(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := s.Validate(); len(errs) > 0 {
+				t.Fatalf("invalid schema: %v", errs)
+			}
+			for name, paths := range checks {
+				ent, ok := s.Entity(name)
+				if !ok {
+					t.Errorf("no entity %s", name)
+					continue
+				}
+				if len(ent.Keys) != 1 || ent.Keys[0] != "id" {
+					t.Errorf("%s keys %v", name, ent.Keys)
+				}
+				for _, p := range paths {
+					if _, err := ent.Lookup(p); err != nil {
+						t.Errorf("%s: %v", name, err)
+					}
+				}
+				if name == "user" {
+					continue
+				}
+				if ent.ModifiedField != "lastModifiedDateTime" {
+					t.Errorf("%s modified field %q", name, ent.ModifiedField)
+				}
+				if ty, err := ent.Lookup("lastModifiedDateTime"); err != nil || ty.Kind != schema.Timestamp {
+					t.Errorf("%s.lastModifiedDateTime: %+v %v", name, ty, err)
+				}
+				if name != "todoTask" && ent.VersionField != "changeKey" {
+					t.Errorf("%s version field %q", name, ent.VersionField)
+				}
+				for _, ext := range []string{"user", "isDeleted"} {
+					if _, ok := ent.Field(ext); !ok {
+						t.Errorf("%s lacks the extension field %s", name, ext)
+					}
+				}
+				if !ent.Partitioning.Partitioned || ent.Partitioning.Field != "user" {
+					t.Errorf("%s partitioning %+v", name, ent.Partitioning)
+				}
+			}
+		})
+	}
+}
+
+// TestDiscoverSchemaRefresh: discovery is cached, and refresh reads
+// $metadata again.
+func TestDiscoverSchemaRefresh(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 1})
+	c := e.connect(t, nil, nil)
+	ctx := context.Background()
+	if _, err := c.DiscoverSchema(ctx, false); err != nil {
+		skipIfScopeRejected(t, err)
+		t.Fatal(err)
+	}
+	before := e.srv.Stats().Total
+	if _, err := c.DiscoverSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Stats().Total - before; n != 0 {
+		t.Errorf("cached discovery made %d requests", n)
+	}
+	if _, err := c.DiscoverSchema(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Stats().Total - before; n != 1 {
+		t.Errorf("refresh made %d requests, want 1", n)
+	}
+}
+
+// TestClientGlobalConcurrency sends requests for many mailboxes at once:
+// no more than max_concurrency run together, whatever the mailboxes.
+func TestClientGlobalConcurrency(t *testing.T) {
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	c, _ := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		cur.Add(-1)
+		io.WriteString(w, `{}`)
+	}), 4)
+	c.global = make(chan struct{}, 5)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var v struct{}
+			mb := string(rune('a'+i)) + "@contoso.com"
+			_ = c.getJSON(context.Background(), request{url: "/v1.0/x", mailbox: mb}, &v)
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for peak.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if p := peak.Load(); p != 5 {
+		t.Errorf("peak concurrency across 20 mailboxes = %d, want the global bound 5", p)
+	}
+	close(release)
+	wg.Wait()
+}
