@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// emulatorInfo is what `syncplane emulate graph --json` prints.
+type emulatorInfo struct {
+	GraphEndpoint string   `json:"graph_endpoint"`
+	AuthorityHost string   `json:"authority_host"`
+	CAFile        string   `json:"ca_file"`
+	TenantID      string   `json:"tenant_id"`
+	ClientID      string   `json:"client_id"`
+	ClientSecret  string   `json:"client_secret"`
+	Permissions   []string `json:"permissions"`
+	Users         int      `json:"users"`
+}
+
+// startEmulateGraph runs `syncplane emulate graph ARGS...` until the test
+// ends and returns what it printed first (up to the first blank-free block
+// the reader r gives).
+func startEmulateGraph(t *testing.T, args ...string) io.Reader {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	root := newRootCmd()
+	root.SetArgs(append([]string{"emulate", "graph"}, args...))
+	root.SetOut(pw)
+	root.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- root.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		go io.Copy(io.Discard, pr)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("emulate graph ended with %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("emulate graph did not stop when its context ended")
+		}
+	})
+	return pr
+}
+
+// TestEmulateGraphCommand runs the emulator standalone with every flag and
+// uses what it prints: the CA file is trusted, the credentials get a
+// token, the seeded users are listed, the given $metadata is served, the
+// scripted fault and the latency apply.
+func TestEmulateGraphCommand(t *testing.T) {
+	dir := t.TempDir()
+	meta := filepath.Join(dir, "meta.xml")
+	csdl := `<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices><Schema Namespace="microsoft.graph" xmlns="http://docs.oasis-open.org/odata/ns/edm"><EntityType Name="marker"><Key><PropertyRef Name="id"/></Key><Property Name="id" Type="Edm.String" Nullable="false"/></EntityType></Schema></edmx:DataServices></edmx:Edmx>`
+	if err := os.WriteFile(meta, []byte(csdl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	out := startEmulateGraph(t, "--addr", "127.0.0.1:0", "--metadata", meta, "--users", "7", "--seed", "3",
+		"--latency", "30ms", "--faults", "kind=503,path=/v1.0/users,times=1", "--json", "--ca-file", ca)
+	var info emulatorInfo
+	if err := json.NewDecoder(out).Decode(&info); err != nil {
+		t.Fatalf("reading the printed connection details: %v", err)
+	}
+	if info.CAFile != ca || info.Users != 7 || info.TenantID == "" || info.ClientID == "" || info.ClientSecret == "" ||
+		!strings.HasPrefix(info.GraphEndpoint, "https://") || !strings.HasPrefix(info.AuthorityHost, "https://") {
+		t.Fatalf("printed %+v", info)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("the CA file holds no certificate")
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	resp, err := hc.PostForm(strings.TrimSuffix(info.AuthorityHost, "/")+"/"+info.TenantID+"/oauth2/v2.0/token", url.Values{
+		"client_id": {info.ClientID}, "client_secret": {info.ClientSecret}, "grant_type": {"client_credentials"},
+		"scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("token request: HTTP %d", resp.StatusCode)
+	}
+	get := func(path string) (int, []byte, time.Duration) {
+		req, _ := http.NewRequest("GET", strings.TrimSuffix(info.GraphEndpoint, "/")+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		began := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, time.Since(began)
+	}
+	if status, _, _ := get("/v1.0/users"); status != 503 {
+		t.Errorf("first /users: HTTP %d, want the scripted 503", status)
+	}
+	status, body, took := get("/v1.0/users")
+	var users struct {
+		Value []map[string]any `json:"value"`
+	}
+	if err := json.Unmarshal(body, &users); status != 200 || err != nil || len(users.Value) != 7 {
+		t.Errorf("/users: HTTP %d, %d users, %v", status, len(users.Value), err)
+	}
+	if took < 30*time.Millisecond {
+		t.Errorf("/users took %v, less than the 30ms latency", took)
+	}
+	if status, body, _ := get("/v1.0/$metadata"); status != 200 || !bytes.Equal(body, []byte(csdl)) {
+		t.Errorf("$metadata: HTTP %d, %d bytes, want the --metadata file", status, len(body))
+	}
+}
+
+// TestEmulateGraphCommandText checks the human-readable output names what
+// a person needs to configure a connection, and that a bad fault spec is
+// refused naming the flag.
+func TestEmulateGraphCommandText(t *testing.T) {
+	out := startEmulateGraph(t, "--users", "2")
+	buf := make([]byte, 0, 1024)
+	deadline := time.Now().Add(20 * time.Second)
+	for !bytes.Contains(buf, []byte("serving until interrupted")) && time.Now().Before(deadline) {
+		chunk := make([]byte, 512)
+		n, err := out.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	text := string(buf)
+	for _, want := range []string{"graph endpoint:  https://", "authority host:  https://", "CA file:", "tenant id:", "client id:", "client secret:", "users:           2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	_, _, err := runCmd(t, "emulate", "graph", "--faults", "kind=teapot")
+	if err == nil || !strings.Contains(err.Error(), "--faults") {
+		t.Errorf("bad --faults: %v", err)
+	}
+}
