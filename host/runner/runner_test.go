@@ -37,6 +37,9 @@ type memTarget struct {
 	// fail, when it returns an error, fails the batch; applied tells
 	// whether the batch was applied before failing (a lost ack).
 	fail func(call int) (err error, applied bool)
+	// upsertBy, when set, names a field a create matches existing records
+	// by (as Zoho's duplicate_check_fields): a match is updated instead.
+	upsertBy string
 }
 
 func newMemTarget() *memTarget {
@@ -98,6 +101,14 @@ func (m *memTarget) Write(_ context.Context, b connector.WriteBatch) ([]connecto
 			id := op.TargetID
 			if id == "" {
 				id = m.keys[op.IdempotencyKey]
+			}
+			if id == "" && m.upsertBy != "" {
+				for tid, r := range m.records {
+					if v := op.Record.Fields[m.upsertBy]; v != nil && r.Fields[m.upsertBy] == v {
+						id = tid
+						m.keys[op.IdempotencyKey] = id
+					}
+				}
 			}
 			rec := op.Record.Clone()
 			if id == "" {
@@ -498,6 +509,73 @@ func TestRejectedRecordsAreDeadLettered(t *testing.T) {
 	// Retrying again does nothing.
 	if c, err := f.runner.RetryRejected(context.Background(), "people"); err != nil || c != (store.Counts{}) {
 		t.Fatalf("second retry = %+v %v", c, err)
+	}
+}
+
+// TestTwoSourcesOntoOneTargetRecord: a target that matches two source
+// records onto one of its records (an upsert by e-mail) costs the second
+// source record a CONFLICT dead letter, not the batch.
+func TestTwoSourcesOntoOneTargetRecord(t *testing.T) {
+	f := newFixtureMapping(t, "delete", "      email: email\n")
+	f.target.upsertBy = "email"
+	recs := people(6) // batches of 3: p00–p02, p03–p05
+	for i, r := range recs {
+		r["email"] = fmt.Sprintf("p%d@example.com", i)
+	}
+	recs[2]["email"] = recs[0]["email"] // in the same batch as its twin
+	recs[4]["email"] = recs[1]["email"] // in a later batch than its twin
+	f.put(recs...)
+	s, err := f.run()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if c := s.Counts; c.Read != 6 || c.Created != 4 || c.Updated != 0 || c.Rejected != 2 {
+		t.Fatalf("counts %+v, want read 6, created 4, rejected 2", c)
+	}
+	rs, err := f.runner.Rejected(context.Background(), "people", false)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("rejected = %+v %v", rs, err)
+	}
+	ms, err := f.st.MappingsOf(context.Background(), "people", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetOf := map[string]string{}
+	for _, m := range ms {
+		targetOf[m.SourceID] = m.TargetID
+	}
+	if len(ms) != 4 || targetOf["p02"] != "" || targetOf["p04"] != "" {
+		t.Fatalf("ID map %v, want p00, p01, p03, p05", targetOf)
+	}
+	for i, want := range [][2]string{{"p02", "p00"}, {"p04", "p01"}} {
+		r := rs[i]
+		d := r.Diagnostics[0]
+		if r.SourceID != want[0] || d.Code != connector.Conflict || r.Record.Fields["name"] == nil {
+			t.Fatalf("dead letter %d: %+v %+v", i, r.DeadLetter, d)
+		}
+		for _, id := range []string{want[0], want[1], targetOf[want[1]]} {
+			if !strings.Contains(d.Summary, id) {
+				t.Errorf("dead letter of %s: summary %q does not name %s", want[0], d.Summary, id)
+			}
+		}
+	}
+	// The checkpoint moved past the batch: nothing is read again.
+	if c := f.mustRun(); c.Read != 0 {
+		t.Fatalf("second run read %d records", c.Read)
+	}
+	// Once the source tells the twins apart, p04 goes through.
+	recs[4]["email"] = "p4@example.com"
+	f.put(recs[4])
+	if c := f.mustRun(); c.Created != 1 || c.Rejected != 0 {
+		t.Fatalf("after the fix: %+v", c)
+	}
+	// (The twins' writes overwrote their owners' records in the target, as
+	// such a target does; the ID map still knows one owner per record.)
+	f.target.mu.Lock()
+	n := len(f.target.records)
+	f.target.mu.Unlock()
+	if n != 5 {
+		t.Fatalf("target holds %d records, want 5", n)
 	}
 }
 

@@ -195,6 +195,8 @@ type pending struct {
 	recovered bool
 	srcHash   string
 	tgtHash   string
+	// status is the target's answer, once known.
+	status connector.Status
 }
 
 // chunk maps, writes and commits at most one batch of changes.
@@ -262,8 +264,8 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 			j.outcome(work[i], out, &c, &n)
 		}
 	}
-	c.RunID, c.Counts = j.runID, n
-	if err := j.r.st.Commit(ctx, c); err != nil {
+	c.RunID = j.runID
+	if err := j.commit(ctx, &c, &n, work); err != nil {
 		return err
 	}
 	j.total.Add(n)
@@ -392,8 +394,88 @@ func (j *job) targetRecord(ctx context.Context, m *store.Mapping) (connector.Rec
 	return rec, true, nil
 }
 
+// commit stores c with the counts n. The ID map holds one source record
+// per target record: when the target put two source records onto one of
+// its records (an upsert matching an existing record by a duplicate-check
+// field, say), the ID-map rows the store refuses are taken out of the
+// commit and their source records become dead letters with a CONFLICT
+// diagnostic naming both source ids and the target id; the rest of the
+// batch and the checkpoint commit. A dead letter keeps the record for
+// `syncplane rejected` and its retry, so moving the checkpoint past it
+// loses nothing.
+func (j *job) commit(ctx context.Context, c *store.Commit, n *store.Counts, work []*pending) error {
+	for {
+		c.Counts = *n
+		err := j.r.st.Commit(ctx, *c)
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		refused := make(map[string]store.TargetConflict, len(ce.Conflicts))
+		for _, tc := range ce.Conflicts {
+			if tc.Row.SourceEntity == j.key.Entity && tc.Row.SourcePartition == j.key.Partition {
+				refused[tc.Row.SourceID] = tc
+			}
+		}
+		keep := make([]store.Mapping, 0, len(c.Put))
+		for _, m := range c.Put {
+			if _, ok := refused[m.SourceID]; !ok {
+				keep = append(keep, m)
+			}
+		}
+		if len(keep) == len(c.Put) {
+			return err // nothing to take out: the store's error stands
+		}
+		c.Put = keep
+		for _, pd := range work {
+			tc, ok := refused[pd.change.Record.ID]
+			if !ok {
+				continue
+			}
+			j.refuse(pd, tc, c, n)
+		}
+	}
+}
+
+// refuse turns a write whose ID-map row the store refused into a dead
+// letter (see commit).
+func (j *job) refuse(pd *pending, tc store.TargetConflict, c *store.Commit, n *store.Counts) {
+	switch pd.status {
+	case connector.Created:
+		n.Created--
+	case connector.Updated:
+		n.Updated--
+	case connector.Unchanged:
+		n.Unchanged--
+	}
+	srcID := pd.change.Record.ID
+	d := connector.Errorf(connector.Conflict, "source record %s and source record %s both map to %s record %s; the ID map keeps %s, so %s is not delivered",
+		tc.Owner.SourceID, srcID, tc.Row.TargetEntity, tc.Row.TargetID, tc.Owner.SourceID, srcID).
+		WithDetail("the target answered %s for %s with the record %s already mapped from %s (source partition %q) in pipeline %s; "+
+			"the target probably matched both by a duplicate-check field: make the mapping give them distinct values, or filter one out, then retry with `syncplane rejected %s --retry`",
+			pd.status, srcID, tc.Row.TargetID, tc.Owner.SourceID, tc.Owner.SourcePartition, j.p.Name, j.p.Name)
+	j.r.log.Warn("two source records map to one target record", "pipeline", j.p.Name, "partition", j.key.Partition,
+		"source", srcID, "held_by", tc.Owner.SourceID, "target", tc.Row.TargetID)
+	if pd.recovered {
+		// A re-sent create: its source record is read again after this
+		// and dead-lettered then.
+		return
+	}
+	n.Rejected++
+	dl, err := j.deadLetter(pd.change.Record, connector.Diagnostics{d})
+	if err != nil {
+		dl = store.DeadLetter{Entity: j.key.Entity, Partition: j.key.Partition, SourceID: srcID,
+			Record: []byte(`{}`), Diagnostics: []byte(fmt.Sprintf(`[{"code":"CONFLICT","summary":%q}]`, d.Summary))}
+	}
+	c.DeadLetters = append(c.DeadLetters, dl)
+	if pd.existing != nil && j.resyncing {
+		c.Touch = append(c.Touch, srcID)
+	}
+}
+
 // outcome records what the target did with one write.
 func (j *job) outcome(pd *pending, out connector.WriteOutcome, c *store.Commit, n *store.Counts) {
+	pd.status = out.Status
 	srcID := pd.change.Record.ID
 	put := func() {
 		tid := out.TargetID
@@ -597,8 +679,7 @@ func (j *job) recoverPending(ctx context.Context) error {
 		for i, out := range outs {
 			j.outcome(work[i], out, &c, &n)
 		}
-		c.Counts = n
-		if err := j.r.st.Commit(ctx, c); err != nil {
+		if err := j.commit(ctx, &c, &n, work); err != nil {
 			return err
 		}
 		j.total.Add(n)

@@ -296,10 +296,31 @@ type Commit struct {
 }
 
 // Commit writes c in one transaction: either all of it is stored or none.
+//
+// The ID map maps each target record from one source record only. When a
+// row of Put names a target record another source record of the pipeline
+// already maps to (or another row of Put names too), nothing is stored and
+// the error is a *ConflictError listing those rows, so the caller can take
+// them out and commit the rest.
 func (s *Store) Commit(ctx context.Context, c Commit) error {
 	now := s.stamp()
 	k := c.Key
+	targetTaken := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		keyArgs := func(ids []string, extra ...any) []any {
+			args := append(extra, k.Pipeline, k.Entity, k.Partition)
+			for _, id := range ids {
+				args = append(args, id)
+			}
+			return args
+		}
+		// Removed rows go first: their target records are free for the
+		// rows put below.
+		for part := range chunks(c.Remove, idChunk) {
+			if _, err := s.exec(ctx, tx, inQuery(removePrefix, len(part)), keyArgs(part)...); err != nil {
+				return fmt.Errorf("removing %d ID-map rows: %w", len(part), err)
+			}
+		}
 		// Rows go in multi-row statements: one statement per chunk, not
 		// per record, is most of the cost of a commit.
 		for part := range chunks(c.Put, putChunk) {
@@ -309,24 +330,15 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now)
 			}
 			if _, err := s.exec(ctx, tx, putQuery(len(part)), args...); err != nil {
+				if isUniqueViolation(err) {
+					targetTaken = true
+				}
 				return fmt.Errorf("writing %d ID-map rows: %w", len(part), err)
 			}
-		}
-		keyArgs := func(ids []string, extra ...any) []any {
-			args := append(extra, k.Pipeline, k.Entity, k.Partition)
-			for _, id := range ids {
-				args = append(args, id)
-			}
-			return args
 		}
 		for part := range chunks(c.Touch, idChunk) {
 			if _, err := s.exec(ctx, tx, inQuery(touchPrefix, len(part)), keyArgs(part, now)...); err != nil {
 				return fmt.Errorf("touching %d ID-map rows: %w", len(part), err)
-			}
-		}
-		for part := range chunks(c.Remove, idChunk) {
-			if _, err := s.exec(ctx, tx, inQuery(removePrefix, len(part)), keyArgs(part)...); err != nil {
-				return fmt.Errorf("removing %d ID-map rows: %w", len(part), err)
 			}
 		}
 		for part := range chunks(c.ClearPending, idChunk) {
@@ -380,6 +392,12 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 		return nil
 	})
 	if err != nil {
+		if targetTaken {
+			conflicts, cerr := s.targetConflicts(context.WithoutCancel(ctx), c)
+			if cerr == nil && len(conflicts) > 0 {
+				return &ConflictError{Key: k, Conflicts: conflicts, err: err}
+			}
+		}
 		return fmt.Errorf("committing a batch of %s: %w", k, err)
 	}
 	return nil

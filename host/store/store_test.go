@@ -202,6 +202,11 @@ func TestCommitIsAtomic(t *testing.T) {
 	if err == nil {
 		t.Fatal("commit mapping two sources to one target succeeded")
 	}
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 1 || ce.Conflicts[0].Row.SourceID != "s5" || ce.Conflicts[0].Owner.SourceID != "s1" ||
+		ce.Conflicts[0].Row.TargetID != "t1" {
+		t.Fatalf("error %v, want a ConflictError naming s5 → t1 held by s1", err)
+	}
 	cp, found, err := s.Checkpoint(ctx, k)
 	if err != nil || !found || string(cp.Checkpoint) != "cp1" {
 		t.Fatalf("checkpoint = %q %v %v, want cp1", cp.Checkpoint, found, err)
@@ -233,6 +238,36 @@ func TestCommitIsAtomic(t *testing.T) {
 	}
 	if dls, _ := s.DeadLetters(ctx, "p", true); len(dls) != 1 || !dls[0].Retried {
 		t.Fatalf("retried dead letter: %+v", dls)
+	}
+}
+
+// TestCommitConflicts: rows naming a target record held by another source
+// record are reported, within the commit too; a target record freed by the
+// same commit (its owner removed or re-pointed) is not a conflict.
+func TestCommitConflicts(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	k := PartitionKey{Pipeline: "p", Entity: "e", Partition: "u1"}
+	m := func(src, tgt string) Mapping {
+		return Mapping{SourceEntity: "e", SourcePartition: "u1", SourceID: src, TargetEntity: "t", TargetID: tgt}
+	}
+	if err := s.Commit(ctx, Commit{Key: k, Put: []Mapping{m("a", "t1"), m("b", "t2"), m("c", "t3")}}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Commit(ctx, Commit{Key: k, Put: []Mapping{m("d", "t4"), m("e", "t4"), m("f", "t3"), m("a", "t1")}})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 2 {
+		t.Fatalf("error %v, want two conflicts", err)
+	}
+	if c := ce.Conflicts[0]; c.Row.SourceID != "e" || c.Owner.SourceID != "d" {
+		t.Errorf("first conflict %+v, want e held by d", c)
+	}
+	if c := ce.Conflicts[1]; c.Row.SourceID != "f" || c.Owner.SourceID != "c" {
+		t.Errorf("second conflict %+v, want f held by c", c)
+	}
+	// b removed and a moved away in the same commit free t2 and t1.
+	if err := s.Commit(ctx, Commit{Key: k, Remove: []string{"b"}, Put: []Mapping{m("g", "t2"), m("a", "t5"), m("h", "t1")}}); err != nil {
+		t.Fatalf("commit taking freed targets: %v", err)
 	}
 }
 
