@@ -263,6 +263,12 @@ type fanOutWorker struct {
 }
 
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
+	if p, err := w.s.r.pipeline(job.Args.Pipeline); err == nil && p.TwoWay() {
+		// One job per two-way pipeline, unique by pipeline: its round
+		// covers every partition of both sides.
+		_, err := w.s.r.RunOnce(ctx, job.Args.Pipeline)
+		return jobError(err)
+	}
 	parts, err := w.s.r.Partitions(ctx, job.Args.Pipeline)
 	if err != nil {
 		return jobError(err)

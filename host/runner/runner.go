@@ -170,6 +170,9 @@ func (r *Runner) Partitions(ctx context.Context, pipeline string) ([]connector.P
 // a time, and returns the summary. A failing partition does not stop the
 // others; the error lists every failure.
 func (r *Runner) RunOnce(ctx context.Context, pipeline string) (Summary, error) {
+	if p, ok := r.file.Pipeline(pipeline); ok && p.TwoWay() {
+		return r.runTwoWay(ctx, pipeline) // both sides in one round: twoway.go
+	}
 	start := time.Now()
 	sum := Summary{Pipeline: pipeline}
 	if err := r.startConnectors(ctx, pipeline); err != nil {

@@ -1,0 +1,336 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// LinkSide is what the host last knew of one side of a two-way link.
+type LinkSide struct {
+	// Record is the record as that side holds it (the runner's tagged
+	// JSON), the base against which the next change is diffed.
+	Record []byte
+	// Hash is the hash of Record's fields without the version and
+	// modification fields; empty when the host wrote the record and the
+	// target did not say what it stored (the hash is then taken when the
+	// record comes back with Version).
+	Hash string
+	// Version is the side's concurrency token of Record.
+	Version string
+	// Sent is the hash of the mapped record the host last wrote to this
+	// side; empty when it never wrote to it.
+	Sent string
+	// Modified is the side's modification time of Record, when known.
+	Modified time.Time
+}
+
+// Link ties a record of a two-way pipeline's from side (A) to one of its to
+// side (B).
+type Link struct {
+	APartition, AID string
+	BPartition, BID string
+	A, B            LinkSide
+}
+
+// LinkKey names a link by its A record.
+type LinkKey struct{ Partition, ID string }
+
+// Conflict is a linked pair both of whose sides changed the same fields
+// (or one deleted what the other changed) since the last sync.
+type Conflict struct {
+	ID         int64  `json:"id"`
+	Pipeline   string `json:"pipeline"`
+	APartition string `json:"aPartition"`
+	AID        string `json:"aId"`
+	BPartition string `json:"bPartition"`
+	BID        string `json:"bId"`
+	// A and B are the current records of each side (tagged JSON); empty
+	// when that side deleted the record.
+	A        []byte `json:"-"`
+	B        []byte `json:"-"`
+	ADeleted bool   `json:"aDeleted"`
+	BDeleted bool   `json:"bDeleted"`
+	// Fields are the conflicting fields (of the to side), when known.
+	Fields []string `json:"fields,omitempty"`
+	// Take is "a" or "b" once resolved; the next sync applies that side.
+	Take       string    `json:"take,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
+}
+
+// TwoWayCheckpoint is the new checkpoint of one change feed of a two-way
+// pipeline; Entity distinguishes the sides ("a:event", "b:Events").
+type TwoWayCheckpoint struct {
+	Entity, Partition string
+	Checkpoint        []byte
+}
+
+// TwoWayCommit is what one step of a two-way sync changes, written in one
+// transaction by CommitTwoWay.
+type TwoWayCommit struct {
+	Pipeline string
+	// Checkpoints are stored as the feeds' new checkpoints.
+	Checkpoints []TwoWayCheckpoint
+	// Put inserts or replaces links (by their A key; a link whose B key
+	// another link holds replaces it).
+	Put []Link
+	// Remove deletes links by their A key.
+	Remove []LinkKey
+	// Conflicts are opened, or update the open conflict of the same A key
+	// (keeping its resolution).
+	Conflicts []Conflict
+	// Close closes conflicts by id.
+	Close []int64
+	// DeadLetters are added; Entity says which side's record it is.
+	DeadLetters []DeadLetter
+	// RunID, when not zero, is the run whose counts grow by Counts.
+	RunID  int64
+	Counts Counts
+}
+
+// CommitTwoWay writes c in one transaction: either all of it is stored or
+// none.
+func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
+	now := s.stamp()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if len(c.Remove) > 0 {
+			del, err := tx.PrepareContext(ctx, `DELETE FROM twoway_links WHERE pipeline = ? AND a_partition = ? AND a_id = ?`)
+			if err != nil {
+				return err
+			}
+			defer del.Close()
+			for _, k := range c.Remove {
+				if _, err := del.ExecContext(ctx, c.Pipeline, k.Partition, k.ID); err != nil {
+					return fmt.Errorf("removing link %s/%s: %w", k.Partition, k.ID, err)
+				}
+			}
+		}
+		if len(c.Put) > 0 {
+			// A B record linked to another A record (a re-created pair)
+			// moves to the new link.
+			delB, err := tx.PrepareContext(ctx, `DELETE FROM twoway_links WHERE pipeline = ? AND b_partition = ? AND b_id = ? AND NOT (a_partition = ? AND a_id = ?)`)
+			if err != nil {
+				return err
+			}
+			defer delB.Close()
+			put, err := tx.PrepareContext(ctx, `INSERT INTO twoway_links (pipeline, a_partition, a_id, b_partition, b_id,
+				a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pipeline, a_partition, a_id) DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
+				a_record = excluded.a_record, b_record = excluded.b_record, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
+				a_version = excluded.a_version, b_version = excluded.b_version, a_sent = excluded.a_sent, b_sent = excluded.b_sent,
+				a_modified = excluded.a_modified, b_modified = excluded.b_modified, updated_at = excluded.updated_at`)
+			if err != nil {
+				return err
+			}
+			defer put.Close()
+			for _, l := range c.Put {
+				if _, err := delB.ExecContext(ctx, c.Pipeline, l.BPartition, l.BID, l.APartition, l.AID); err != nil {
+					return fmt.Errorf("moving link of %s/%s: %w", l.BPartition, l.BID, err)
+				}
+				if _, err := put.ExecContext(ctx, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
+					nonNil(l.A.Record), nonNil(l.B.Record), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
+					millis(l.A.Modified), millis(l.B.Modified), now, now); err != nil {
+					return fmt.Errorf("writing link %s/%s ↔ %s/%s: %w", l.APartition, l.AID, l.BPartition, l.BID, err)
+				}
+			}
+		}
+		for _, cf := range c.Conflicts {
+			fields := strings.Join(cf.Fields, ",")
+			if _, err := tx.ExecContext(ctx, `INSERT INTO twoway_conflicts (pipeline, a_partition, a_id, b_partition, b_id, a_record, b_record,
+				a_deleted, b_deleted, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pipeline, a_partition, a_id) WHERE closed_at IS NULL DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
+				a_record = excluded.a_record, b_record = excluded.b_record, a_deleted = excluded.a_deleted, b_deleted = excluded.b_deleted,
+				fields = excluded.fields, updated_at = excluded.updated_at`,
+				c.Pipeline, cf.APartition, cf.AID, cf.BPartition, cf.BID, nonNil(cf.A), nonNil(cf.B), cf.ADeleted, cf.BDeleted, fields, now, now); err != nil {
+				return fmt.Errorf("recording the conflict of %s/%s: %w", cf.APartition, cf.AID, err)
+			}
+		}
+		for _, id := range c.Close {
+			if _, err := tx.ExecContext(ctx, `UPDATE twoway_conflicts SET closed_at = ? WHERE id = ? AND pipeline = ?`, now, id, c.Pipeline); err != nil {
+				return fmt.Errorf("closing conflict %d: %w", id, err)
+			}
+		}
+		for _, d := range c.DeadLetters {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (pipeline, entity, partition, source_id, record, diagnostics, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				c.Pipeline, d.Entity, d.Partition, d.SourceID, string(d.Record), string(d.Diagnostics), now); err != nil {
+				return fmt.Errorf("writing the dead letter of %s: %w", d.SourceID, err)
+			}
+		}
+		for _, cp := range c.Checkpoints {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (pipeline, entity, partition, checkpoint, resync_since, updated_at) VALUES (?, ?, ?, ?, NULL, ?)
+				ON CONFLICT (pipeline, entity, partition) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at`,
+				c.Pipeline, cp.Entity, cp.Partition, nonNil(cp.Checkpoint), now); err != nil {
+				return fmt.Errorf("writing the checkpoint of %s/%s/%s: %w", c.Pipeline, cp.Entity, cp.Partition, err)
+			}
+		}
+		if c.RunID != 0 {
+			n := c.Counts
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET read = read + ?, created = created + ?, updated = updated + ?, deleted = deleted + ?,
+				unchanged = unchanged + ?, rejected = rejected + ?, skipped = skipped + ?, errors = errors + ? WHERE id = ?`,
+				n.Read, n.Created, n.Updated, n.Deleted, n.Unchanged, n.Rejected, n.Skipped, n.Errors, c.RunID); err != nil {
+				return fmt.Errorf("counting run %d: %w", c.RunID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("committing two-way pipeline %s: %w", c.Pipeline, err)
+	}
+	return nil
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified`
+
+func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
+	var l Link
+	var am, bm int64
+	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Hash, &l.B.Hash,
+		&l.A.Version, &l.B.Version, &l.A.Sent, &l.B.Sent, &am, &bm)
+	l.A.Modified, l.B.Modified = fromMillis(am), fromMillis(bm)
+	return l, err
+}
+
+// Links returns the links of a two-way pipeline whose side ("a" or "b")
+// record is one of ids in partition, by that id.
+func (s *Store) Links(ctx context.Context, pipeline, side, partition string, ids []string) (map[string]Link, error) {
+	var col string
+	switch side {
+	case "a":
+		col = "a"
+	case "b":
+		col = "b"
+	default:
+		return nil, fmt.Errorf("links: side %q is neither a nor b", side)
+	}
+	out := make(map[string]Link, len(ids))
+	for part := range chunks(ids, idChunk) {
+		args := make([]any, 0, len(part)+2)
+		args = append(args, pipeline, partition)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT `+linkColumns+` FROM twoway_links WHERE pipeline = ? AND `+col+`_partition = ? AND `+col+`_id IN (`+placeholderList(len(part))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
+		}
+		for rows.Next() {
+			l, err := scanLink(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
+			}
+			if side == "a" {
+				out[l.AID] = l
+			} else {
+				out[l.BID] = l
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
+		}
+	}
+	return out, nil
+}
+
+// AllLinks returns every link of a two-way pipeline, or those whose side
+// ("a" or "b") partition is partition when partition is not nil.
+func (s *Store) AllLinks(ctx context.Context, pipeline, side string, partition *string) ([]Link, error) {
+	q := `SELECT ` + linkColumns + ` FROM twoway_links WHERE pipeline = ?`
+	args := []any{pipeline}
+	if partition != nil {
+		switch side {
+		case "a":
+			q += ` AND a_partition = ?`
+		case "b":
+			q += ` AND b_partition = ?`
+		default:
+			return nil, fmt.Errorf("links: side %q is neither a nor b", side)
+		}
+		args = append(args, *partition)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY a_partition, a_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Conflicts returns the conflicts not yet closed (open, or resolved and
+// waiting for the next sync) of pipeline, or of every pipeline when it is
+// empty, oldest first.
+func (s *Store) Conflicts(ctx context.Context, pipeline string) ([]Conflict, error) {
+	q := `SELECT id, pipeline, a_partition, a_id, b_partition, b_id, a_record, b_record, a_deleted, b_deleted, fields, take, created_at, updated_at, coalesce(resolved_at, 0)
+		FROM twoway_conflicts WHERE closed_at IS NULL`
+	var args []any
+	if pipeline != "" {
+		q += ` AND pipeline = ?`
+		args = append(args, pipeline)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []Conflict
+	for rows.Next() {
+		var c Conflict
+		var fields string
+		var created, updated, resolved int64
+		if err := rows.Scan(&c.ID, &c.Pipeline, &c.APartition, &c.AID, &c.BPartition, &c.BID, &c.A, &c.B, &c.ADeleted, &c.BDeleted,
+			&fields, &c.Take, &created, &updated, &resolved); err != nil {
+			return nil, fmt.Errorf("reading conflicts: %w", err)
+		}
+		if fields != "" {
+			c.Fields = strings.Split(fields, ",")
+		}
+		c.CreatedAt, c.UpdatedAt, c.ResolvedAt = fromMillis(created), fromMillis(updated), fromMillis(resolved)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ErrNoConflict is returned by ResolveConflict when the pipeline has no
+// open conflict with that id.
+var ErrNoConflict = errors.New("no open conflict with that id")
+
+// ResolveConflict settles an open conflict of pipeline: take "a" keeps the
+// from side's version, "b" the to side's. The next sync of the pipeline
+// writes it to the other side and closes the conflict.
+func (s *Store) ResolveConflict(ctx context.Context, pipeline string, id int64, take string) error {
+	if take != "a" && take != "b" {
+		return fmt.Errorf("resolving conflict %d: take %q, want a or b", id, take)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE twoway_conflicts SET take = ?, resolved_at = ? WHERE id = ? AND pipeline = ? AND closed_at IS NULL`,
+		take, s.stamp(), id, pipeline)
+	if err != nil {
+		return fmt.Errorf("resolving conflict %d of %s: %w", id, pipeline, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("pipeline %s, conflict %d: %w", pipeline, id, ErrNoConflict)
+	}
+	return nil
+}
