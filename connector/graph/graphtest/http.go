@@ -176,9 +176,14 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 	if s.applyFaults(w, r, mailboxUser, inBatch) {
 		return
 	}
-	var after *Fault
-	if !inBatch {
-		after = s.faults.takeAfterCommit(r, mailboxUser, s.userAddressByID(mailboxUser))
+	after := s.faults.takeAfterCommit(r, mailboxUser, s.userAddressByID(mailboxUser))
+	if after != nil && inBatch && (after.Kind == FaultReset || after.Kind == FaultTruncate) {
+		// A part of a batch has no connection of its own to reset or cut:
+		// it answers 503 after committing, as a part whose backend timed
+		// out after the change was made (facts §4.4).
+		ft := *after
+		ft.Kind = FaultUnavailable
+		after = &ft
 	}
 	if after != nil {
 		// The request runs (and commits) but the client sees the fault, as
