@@ -415,6 +415,7 @@ func (c *Connector) scanPages(ctx context.Context, info *entityInfo, where strin
 // ReadChanges emits the changes since the checkpoint; see the package
 // documentation for the cursor and for how deletions are found.
 func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesRequest, emit func(connector.ChangeBatch) error) error {
+	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, req.Entity)
 	if err != nil {
 		return err

@@ -40,6 +40,10 @@ type client struct {
 
 	mu         sync.Mutex
 	serverDate time.Time // the Date header of the latest response
+
+	// requests counts the HTTP requests sent (retries included); bytes
+	// counts the bytes of their bodies and of the answers' bodies.
+	requests, bytes atomic.Int64
 }
 
 func newHTTPClient(caPEM []byte, timeout time.Duration) (*http.Client, error) {
@@ -233,12 +237,15 @@ func (c *client) once(ctx context.Context, method, path string, q url.Values, pa
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.requests.Add(1)
+	c.bytes.Add(int64(len(payload)))
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	c.bytes.Add(int64(len(data)))
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
 	}

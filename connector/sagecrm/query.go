@@ -19,6 +19,7 @@ var errLimit = errors.New("limit reached")
 // an SData where clause of eq terms (B3). Composed fields (emails, phones,
 // start, ...) cannot be matched.
 func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]connector.Record, error) {
+	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, req.Entity)
 	if err != nil {
 		return nil, err

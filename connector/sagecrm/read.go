@@ -392,6 +392,7 @@ func deriveCommunication(f map[string]any) {
 // Read emits every record of the entity, or those modified at or after
 // ModifiedSince, in pages.
 func (c *Connector) Read(ctx context.Context, req connector.ReadRequest, emit func([]connector.Record) error) error {
+	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, req.Entity)
 	if err != nil {
 		return err

@@ -79,6 +79,15 @@
 // The SOAP queryid feed would report
 // deletions directly but needs a second, session-based API to be enabled
 // (B9); this connector uses REST only.
+//
+// # Usage
+//
+// After every Check, Read, ReadChanges, Query and Write the connector adds
+// the HTTP requests it sent since (retries included) and the bytes of
+// their bodies and of the answers' bodies (headers not counted) to the
+// day's totals in the host's value store under "usage/YYYY-MM-DD" (the UTC
+// day), a JSON object {"requests","bytes"} of integers; counters others
+// keep under the key are left as they are.
 package sagecrm
 
 import (
@@ -108,10 +117,14 @@ type Connector struct {
 	mu     sync.Mutex
 	schema *schema.Schema
 	info   map[string]*entityInfo
+
+	now       func() time.Time
+	usageMu   sync.Mutex
+	lastSaved [2]int64 // requests and bytes already added to the day's totals
 }
 
 // New returns an unconfigured Sage CRM connector.
-func New() connector.Connector { return &Connector{} }
+func New() connector.Connector { return &Connector{now: time.Now} }
 
 var (
 	_ connector.Reader       = (*Connector)(nil)
@@ -163,6 +176,7 @@ func (c *Connector) configured() error {
 // Check signs in by reading $prototypes and reports what the configuration
 // needs and lacks.
 func (c *Connector) Check(ctx context.Context) connector.Diagnostics {
+	defer c.saveUsage(ctx)
 	if err := c.configured(); err != nil {
 		return connector.AsDiagnostics(err)
 	}
@@ -194,6 +208,53 @@ func (c *Connector) ListPartitions(ctx context.Context, entity string) (connecto
 		return connector.Partitions{}, err
 	}
 	return connector.Partitions{Partitions: []connector.Partition{{ID: "", DisplayName: "Sage CRM"}}}, nil
+}
+
+// saveUsage adds the requests and bytes sent since the last save to the
+// day's totals in the host's value store (see the package documentation).
+func (c *Connector) saveUsage(ctx context.Context) {
+	if c.c == nil {
+		return
+	}
+	c.usageMu.Lock()
+	defer c.usageMu.Unlock()
+	now := [2]int64{c.c.requests.Load(), c.c.bytes.Load()}
+	delta := map[string]int64{"requests": now[0] - c.lastSaved[0], "bytes": now[1] - c.lastSaved[1]}
+	if err := addUsage(ctx, c.host.Values(), c.now(), delta); err == nil {
+		c.lastSaved = now
+	}
+}
+
+// addUsage adds counters to the totals of now's UTC day under
+// "usage/YYYY-MM-DD", keeping the counters it does not know; it writes
+// nothing when every delta is zero.
+func addUsage(ctx context.Context, store connector.Store, now time.Time, delta map[string]int64) error {
+	zero := true
+	for _, v := range delta {
+		zero = zero && v == 0
+	}
+	if zero {
+		return nil
+	}
+	key := "usage/" + now.UTC().Format(time.DateOnly)
+	day := map[string]int64{}
+	b, ok, err := store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", key, err)
+	}
+	if ok && json.Unmarshal(b, &day) != nil {
+		day = map[string]int64{} // not counters: start the day again
+	}
+	for k, v := range delta {
+		day[k] += v
+	}
+	if b, err = json.Marshal(day); err != nil {
+		return fmt.Errorf("encoding %s: %w", key, err)
+	}
+	if err := store.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	return nil
 }
 
 // Close releases idle connections.

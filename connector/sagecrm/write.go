@@ -331,6 +331,7 @@ func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p 
 // server's answer or that GET. An error that is not about one record (the
 // server unreachable, the password refused) fails the batch.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
+	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, batch.Entity)
 	if err != nil {
 		return nil, err

@@ -16,11 +16,13 @@ import (
 	"github.com/syncplane/syncplane/connector"
 )
 
-// Usage counts the API calls a connection made and the API credits they
-// cost as Zoho counts them (crm-api-facts.md §A7: most GETs 1, writes 1 per
-// 10 records, /deleted 2, COQL 1–3).
+// Usage counts the CRM API requests a connection sent (every HTTP attempt,
+// retries included), the API credits they cost as Zoho counts them
+// (crm-api-facts.md §A7: most GETs 1, writes 1 per 10 records, /deleted 2,
+// COQL 1–3; a refused request costs none) and the requests Zoho refused
+// with 429.
 type Usage struct {
-	Calls     int64 `json:"calls"`
+	Requests  int64 `json:"requests"`
 	Credits   int64 `json:"credits"`
 	Throttled int64 `json:"throttled"`
 }
@@ -54,7 +56,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (c *client) usage() Usage {
-	return Usage{Calls: c.calls.Load(), Credits: c.credits.Load(), Throttled: c.throttled.Load()}
+	return Usage{Requests: c.calls.Load(), Credits: c.credits.Load(), Throttled: c.throttled.Load()}
 }
 
 // request is one API call.

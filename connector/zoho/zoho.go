@@ -7,15 +7,19 @@
 // concurrency limit. Facts and their sources: the Zoho part of the
 // project's crm-api-facts.md; package zohotest is its emulator.
 //
-// API credits: Usage reports the calls and credits a connection used, and
-// after every Read, ReadChanges and Write the connector keeps the day's
-// totals in the host's value store under "zoho/usage/YYYY-MM-DD" (JSON
-// {"calls","credits","throttled"}), where the host's run summary reads them.
+// API credits: Usage reports the requests and credits a connection used,
+// and after every Check, Read, ReadChanges, Query and Write the connector
+// adds what it used since to the day's totals in the host's value store
+// under "usage/YYYY-MM-DD" (the UTC day), a JSON object of integer counters
+// {"credits","requests","throttled"}, where the host's run summary reads
+// them. Counters other connectors' code or older versions put under the
+// key are kept.
 package zoho
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -129,22 +133,46 @@ func (c *Connector) saveUsage(ctx context.Context) {
 	c.usageMu.Lock()
 	defer c.usageMu.Unlock()
 	u := c.api.usage()
-	delta := Usage{Calls: u.Calls - c.lastSaved.Calls, Credits: u.Credits - c.lastSaved.Credits, Throttled: u.Throttled - c.lastSaved.Throttled}
-	if delta == (Usage{}) {
-		return
-	}
-	key := "zoho/usage/" + c.now().UTC().Format(time.DateOnly)
-	var day Usage
-	if b, ok, err := c.host.Values().Get(ctx, key); err == nil && ok {
-		_ = json.Unmarshal(b, &day)
-	}
-	day.Calls += delta.Calls
-	day.Credits += delta.Credits
-	day.Throttled += delta.Throttled
-	b, _ := json.Marshal(day)
-	if err := c.host.Values().Put(ctx, key, b); err == nil {
+	delta := map[string]int64{"requests": u.Requests - c.lastSaved.Requests, "credits": u.Credits - c.lastSaved.Credits, "throttled": u.Throttled - c.lastSaved.Throttled}
+	if err := addUsage(ctx, c.host.Values(), c.now(), delta); err == nil {
 		c.lastSaved = u
 	}
+}
+
+// usageKey is the value-store key of a UTC day's usage totals.
+func usageKey(now time.Time) string { return "usage/" + now.UTC().Format(time.DateOnly) }
+
+// addUsage adds counters to the totals of now's UTC day, keeping the
+// counters it does not know; it writes nothing when every delta is zero.
+func addUsage(ctx context.Context, store connector.Store, now time.Time, delta map[string]int64) error {
+	zero := true
+	for _, v := range delta {
+		zero = zero && v == 0
+	}
+	if zero {
+		return nil
+	}
+	key := usageKey(now)
+	day := map[string]int64{}
+	b, ok, err := store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", key, err)
+	}
+	if ok {
+		if err := json.Unmarshal(b, &day); err != nil {
+			day = map[string]int64{} // not counters: start the day again
+		}
+	}
+	for k, v := range delta {
+		day[k] += v
+	}
+	if b, err = json.Marshal(day); err != nil {
+		return fmt.Errorf("encoding %s: %w", key, err)
+	}
+	if err := store.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	return nil
 }
 
 // Close releases idle connections.

@@ -484,25 +484,48 @@ func TestStaysWithinConcurrency(t *testing.T) {
 // TestUsageInValueStore: the day's calls and credits are kept in the
 // host's value store, where a run summary reads them.
 func TestUsageInValueStore(t *testing.T) {
-	srv := startEmulator(t, zohotest.Options{})
+	clock := &fakeClock{t: time.Date(2026, 5, 1, 23, 59, 0, 0, time.UTC)}
+	srv := startEmulator(t, zohotest.Options{Now: clock.now, AccessTokenLifetime: 1000 * time.Hour})
 	host := &connector.MemoryHost{}
-	c := open(t, srv, host, nil)
 	ctx := context.Background()
+	// A counter some other code keeps under the key stays.
+	if err := host.Values().Put(ctx, "usage/2026-05-01", []byte(`{"credits":4,"other":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	c, raw := openRaw(t, srv, host, nil)
+	zoho.SetClock(raw, clock.now)
 	if _, err := c.Write(ctx, connector.WriteBatch{Entity: "Contacts", Ops: contactOps("usage", 25)}); err != nil {
 		t.Fatal(err)
 	}
-	kvs, _ := host.Values().List(ctx, "zoho/usage/")
-	if len(kvs) != 1 {
-		t.Fatalf("value store: want one usage entry, got %d", len(kvs))
-	}
-	var u zoho.Usage
-	if err := json.Unmarshal(kvs[0].Value, &u); err != nil {
-		t.Fatal(err)
+	day := func(key string) map[string]int64 {
+		t.Helper()
+		b, ok, err := host.Values().Get(ctx, key)
+		if err != nil || !ok {
+			t.Fatalf("value store: no %s (%v)", key, err)
+		}
+		var u map[string]int64
+		if err := json.Unmarshal(b, &u); err != nil {
+			t.Fatalf("%s is not a JSON object of integers: %s", key, b)
+		}
+		return u
 	}
 	// settings/modules + fields + layouts for 6 modules = 13 credits, then
 	// one 25-record write = 3 credits (§A7).
-	if st := srv.Stats(""); u.Credits != st.Credits || u.Calls != st.Calls || u.Credits != 16 {
-		t.Errorf("usage kept: want %d calls and %d credits (16), got %+v", st.Calls, st.Credits, u)
+	st := srv.Stats("")
+	u := day("usage/2026-05-01")
+	if u["credits"] != 4+16 || st.Credits != 16 || u["requests"] != st.Calls || u["other"] != 7 {
+		t.Errorf("usage kept: want %d requests and 4+16 credits and other 7, got %v (emulator: %d credits)", st.Calls, u, st.Credits)
+	}
+	// The next UTC day starts its own totals.
+	clock.add(2 * time.Minute)
+	if _, err := c.Write(ctx, connector.WriteBatch{Entity: "Contacts", Ops: contactOps("usage2", 5)}); err != nil {
+		t.Fatal(err)
+	}
+	if u := day("usage/2026-05-02"); u["credits"] != 1 || u["requests"] != srv.Stats("").Calls-st.Calls {
+		t.Errorf("next day: want 1 credit and %d requests, got %v", srv.Stats("").Calls-st.Calls, u)
+	}
+	if kvs, _ := host.Values().List(ctx, "zoho/usage/"); len(kvs) != 0 {
+		t.Errorf("the old key zoho/usage/ is still written: %v", kvs)
 	}
 }
 
