@@ -222,3 +222,63 @@ func TestClientGlobalConcurrency(t *testing.T) {
 	close(release)
 	wg.Wait()
 }
+
+// manualClock is a clock tests move by hand, shared by the emulator and the
+// connector.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestEmulatorUserConsentExpiredAndWithdrawn: with per-user consent, a
+// refresh token left unused past its lifetime (AADSTS700082) gives
+// AUTH_EXPIRED naming the user, a withdrawn consent (AADSTS65001) gives
+// PERMISSION_DENIED naming the user, and the third user keeps syncing.
+func TestEmulatorUserConsentExpiredAndWithdrawn(t *testing.T) {
+	clock := &manualClock{t: time.Now().UTC()}
+	e := startEmu(t, graphtest.Options{Users: 3, EventsPerUser: 2, Now: clock.now})
+	users := e.srv.Users()
+	extra := map[string]any{"auth": "user_consent", "users": map[string]any{"consents": true}}
+	host := &connector.MemoryHost{}
+	ctx := context.Background()
+	put := func(i int) {
+		rt := consentFor(t, e, e.settings(extra), users[i].UserPrincipalName)
+		host.Secrets().Put(ctx, UserTokenKey(users[i].UserPrincipalName), []byte(rt))
+	}
+	put(0)
+	clock.advance(91 * 24 * time.Hour) // past the 90-day inactivity lifetime
+	put(1)
+	put(2)
+	e.srv.RevokeConsent(users[1].UserPrincipalName, e.srv.App().ClientID)
+	c := e.connect(t, extra, host, WithClock(clock.now))
+	for i, u := range users {
+		mb := strings.ToLower(u.UserPrincipalName)
+		err := c.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: mb}, func(connector.ChangeBatch) error { return nil })
+		switch i {
+		case 0:
+			if !hasCode(err, connector.AuthExpired) || !strings.Contains(err.Error(), mb) || !strings.Contains(err.Error(), "consent must be given again") {
+				t.Errorf("expired refresh token of %s: %v", mb, err)
+			}
+		case 1:
+			if !hasCode(err, connector.PermissionDenied) || !strings.Contains(err.Error(), mb) || !strings.Contains(err.Error(), "consent") {
+				t.Errorf("withdrawn consent of %s: %v", mb, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("%s must keep syncing: %v", mb, err)
+			}
+		}
+	}
+}

@@ -247,7 +247,8 @@ func (r *refreshTokens) invalidate(mailbox, tok string) {
 }
 
 // anyUserToken returns the token of the first consented user whose refresh
-// token still works.
+// token still works; users whose token expired or whose consent was
+// withdrawn are passed over.
 func (r *refreshTokens) anyUserToken(ctx context.Context) (string, error) {
 	kvs, err := r.secrets.List(ctx, "user/")
 	if err != nil {
@@ -264,9 +265,13 @@ func (r *refreshTokens) anyUserToken(ctx context.Context) (string, error) {
 			return tok, nil
 		}
 		lastErr = err
-		if connector.CodeOf(err) != connector.AuthExpired {
-			return "", err
+		switch connector.CodeOf(err) {
+		case connector.AuthExpired, connector.PermissionDenied:
+			// This user's refresh token expired or was revoked, or the
+			// user withdrew consent: another user's token serves.
+			continue
 		}
+		return "", err
 	}
 	return "", lastErr
 }
