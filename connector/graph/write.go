@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -35,16 +37,64 @@ func transactionID(connection, key string) string {
 }
 
 // Write applies a batch of upserts and deletes of events, contacts or To Do
-// tasks. Each op's mailbox is its user field, else (for events) its
-// organizer, else its Partition; a missing mailbox, or one outside the user
-// selection, rejects that op with INVALID_INPUT naming the field, and the
-// rest of the batch goes on. Events are created with a transactionId
-// derived from the idempotency key, so a retried create never makes a
-// second event; a Teams meeting's join URL comes back in the outcome's
-// Stored record (onlineMeeting.joinUrl). After a recurring series is
-// created its occurrences — from the series start to its end, or to the end
-// of the sync window — are read and remembered in the Values store under
-// "series/<mailbox>/<master id>".
+// tasks, and returns one outcome per op, in order.
+//
+// Each op's mailbox is its user field, else (for events) its organizer,
+// else its Partition; a missing mailbox, or one outside the user selection
+// (an address the directory does not know is outside it), rejects that op
+// with INVALID_INPUT naming the field, and the rest of the batch goes on.
+// Updates and deletes address the item by TargetID in that mailbox.
+//
+// Events are created with a transactionId derived from the connection and
+// the idempotency key, so a create retried after a lost answer — by the
+// client's own retries, or by the host sending the batch again — never
+// makes a second event; a Teams meeting (isOnlineMeeting with
+// onlineMeetingProvider teamsForBusiness) comes back with its join URL in
+// the outcome's Stored record (onlineMeeting.joinUrl).
+//
+// Requests: with application or administrator sign-in, the ops are sent as
+// JSON $batch requests of at most 20, grouped by mailbox; each batch first
+// takes, for every mailbox it touches, as many of that mailbox's
+// concurrency slots as it has requests there (at most
+// max_concurrency_per_mailbox, as Graph runs at most four requests of a
+// batch at a time, graph-api-facts §4.1), so a mailbox never sees more
+// concurrent requests than the setting allows. A batch that fails as a
+// whole, and a part answered 429, 5xx or not at all, are sent again on
+// their own, where the client's Retry-After handling and back-off apply
+// (SDKs do not retry inside batches, §4.5); the transactionId makes those
+// resends safe for event creates. With per-user sign-in (user_consent) or
+// batch=false every op is its own request, still under the same limits.
+// Ops addressing the same item run one after the other, in batch order.
+//
+// Request bodies are built with the typed models of msgraph-sdk-go (see
+// models.go): the record, checked against the discovered schema, is read
+// into models.Event, models.Contact or models.TodoTask through kiota's JSON
+// parse node, the connector's own properties (transactionId) are set with
+// the model's setters, and kiota's JSON serialization writer renders the
+// body — so property names, enum spellings and value shapes are the SDK's,
+// and a value the model cannot hold (an unknown enum member, a malformed
+// date) rejects the op naming the field before anything is sent. The
+// requests themselves go through the connector's own client rather than
+// the SDK's request adapter: the client keeps per-mailbox concurrency
+// slots, Retry-After handling, shared $batch requests, per-user tokens and
+// custom endpoints with their CA file, which the adapter would not give
+// (its allowed-hosts list silently drops Authorization for other hosts).
+//
+// Outcomes: Created, Updated or Deleted with the target id; Version is the
+// item's changeKey from the answer (for To Do tasks, which have no
+// changeKey, their lastModifiedDateTime in RFC 3339 form); Stored is the
+// record decoded from the answer with the read path's decoder, with user
+// set to the mailbox — event times in the connection's time zone (UTC when
+// none), as ReadChanges returns them — so a host can recognise its own
+// write when it comes back. A delete of an item already gone is Deleted.
+//
+// Follow-ups: after a recurring series is created its occurrences — from
+// the series start to its end, or to the end of the sync window when it has
+// none — are read and remembered in the Values store under
+// "series/<mailbox>/<master id>" (SeriesOccurrences); contacts are also, or
+// only, written into entities.contacts.mailbox per entities.contacts.mode,
+// and updates and deletes follow every copy. A follow-up that fails is a
+// warning on the op's outcome, not a rejection.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	if err := c.configured(); err != nil {
 		return nil, err
@@ -64,14 +114,64 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err != nil {
 		return nil, err
 	}
+	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: newDecoder(ent), sel: sel, lists: map[string]string{}}
 	out := make([]connector.WriteOutcome, len(batch.Ops))
+	var jobs []*writeJob
 	for i, op := range batch.Ops {
-		out[i] = c.writeOne(ctx, batch.Entity, ent, sel, op)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		j, o := w.prepare(ctx, op)
+		if j == nil {
+			out[i] = o
+			continue
+		}
+		j.index = i
+		jobs = append(jobs, j)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, wave := range waves(jobs) {
+		c.send(ctx, wave)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var wg sync.WaitGroup
+		for _, j := range wave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[j.index] = w.finish(ctx, j)
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// writeRun holds what the ops of one Write share.
+type writeRun struct {
+	c      *Connector
+	entity string
+	ent    *schema.Entity
+	dec    *decoder
+	sel    *selection
+
+	listMu sync.Mutex
+	lists  map[string]string // mailbox -> To Do list id, looked up once per Write
+}
+
+// writeJob is one op on its way to Graph.
+type writeJob struct {
+	index   int
+	op      connector.WriteOp
+	mailbox string
+	req     request
+	fields  map[string]any // the body as a map, for the contact copy
+
+	resp *response
+	err  error
 }
 
 func rejected(key string, d *connector.Diagnostic) connector.WriteOutcome {
@@ -96,118 +196,189 @@ func targetMailbox(entity string, op connector.WriteOp) (string, string) {
 	return "", "user"
 }
 
-func (c *Connector) writeOne(ctx context.Context, entity string, ent *schema.Entity, sel *selection, op connector.WriteOp) connector.WriteOutcome {
-	mailbox, field := targetMailbox(entity, op)
+// prepare resolves an op's mailbox and builds its request, or returns the
+// outcome that rejects it.
+func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob, connector.WriteOutcome) {
+	c := w.c
+	mailbox, field := targetMailbox(w.entity, op)
 	if mailbox == "" {
-		return rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "user", "the record names no mailbox: set user (or, for an event, organizer.emailAddress.address)"))
+		return nil, rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "user", "the record names no mailbox: set user (or, for an event, organizer.emailAddress.address)"))
 	}
-	if !sel.has(mailbox) {
-		return rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, field, "mailbox %s is not among the selected users", mailbox))
+	if !w.sel.has(mailbox) {
+		return nil, rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, field, "mailbox %s is not among the selected users", mailbox))
 	}
-	if entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode == "exclusive" {
+	if w.entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode == "exclusive" {
 		mailbox = strings.ToLower(c.cfg.Entities.Contacts.Mailbox)
 	}
-	collection, err := c.collectionPath(ctx, entity, mailbox)
+	collection, err := w.collectionPath(ctx, mailbox)
 	if err != nil {
-		return rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
+		return nil, rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
 	}
+	j := &writeJob{op: op, mailbox: mailbox}
 	if op.Action == connector.ActionDelete {
-		return c.deleteOne(ctx, entity, mailbox, collection, op)
+		if op.TargetID == "" {
+			return nil, rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "id", "a delete needs the target id"))
+		}
+		j.req = request{method: http.MethodDelete, url: collection + "/" + url.PathEscape(op.TargetID), mailbox: mailbox}
+		return j, connector.WriteOutcome{}
 	}
-	body, d := writeBody(ent, op.Record)
+	body, d := writeBody(w.ent, op.Record)
 	if d != nil {
-		return rejected(op.IdempotencyKey, d)
+		return nil, rejected(op.IdempotencyKey, d)
 	}
-	method, u := http.MethodPost, collection
+	method, u, tx := http.MethodPost, collection, ""
 	if op.TargetID != "" {
 		method, u = http.MethodPatch, collection+"/"+url.PathEscape(op.TargetID)
-	} else if entity == "event" {
-		body["transactionId"] = transactionID(c.connect, op.IdempotencyKey)
+	} else if w.entity == "event" {
+		tx = transactionID(c.connect, op.IdempotencyKey)
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return rejected(op.IdempotencyKey, connector.Errorf(connector.InvalidInput, "the record cannot be encoded: %v", err))
+	raw, d := encodeBody(w.entity, body, tx)
+	if d != nil {
+		return nil, rejected(op.IdempotencyKey, d)
 	}
-	resp, err := c.client.do(ctx, request{method: method, url: u, body: raw, header: c.itemHeader(entity), mailbox: mailbox})
-	if err != nil {
+	j.fields = body
+	j.req = request{method: method, url: u, body: raw, header: c.writeHeader(w.entity), mailbox: mailbox}
+	return j, connector.WriteOutcome{}
+}
+
+// writeHeader is the Prefer header of writes: the read path's (immutable
+// ids, the connection's time zone), and for events UTC when the connection
+// names no time zone — Graph answers a create in the zone of the body
+// otherwise (graph-examples/event-create-response-1.json), while reads come
+// in UTC (graph-api-facts §3), and Stored must equal what ReadChanges
+// returns. The create-event docs send Prefer: outlook.timezone on POST.
+func (c *Connector) writeHeader(entity string) http.Header {
+	h := c.itemHeader(entity)
+	if entity == "event" && c.cfg.Timezone == "" {
+		h.Add("Prefer", `outlook.timezone="UTC"`)
+	}
+	return h
+}
+
+// waves splits jobs so that ops on the same item (mailbox and target id)
+// are in successive waves, in batch order; creates never share an item.
+func waves(jobs []*writeJob) [][]*writeJob {
+	var out [][]*writeJob
+	seen := map[string]int{}
+	for _, j := range jobs {
+		n := 0
+		if j.op.TargetID != "" {
+			k := j.mailbox + "\x00" + j.op.TargetID
+			n = seen[k]
+			seen[k] = n + 1
+		}
+		for len(out) <= n {
+			out = append(out, nil)
+		}
+		out[n] = append(out[n], j)
+	}
+	return out
+}
+
+// finish turns a job's answer into its outcome and runs the follow-ups.
+func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutcome {
+	c, op := w.c, j.op
+	if j.req.method == http.MethodDelete {
 		var ge *graphError
-		if errors.As(err, &ge) {
-			d := ge.diagnostic("mailbox " + mailbox)
+		if j.err != nil && !(errors.As(j.err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI")) {
+			return rejected(op.IdempotencyKey, connector.AsDiagnostics(subjectErr(j.err, "mailbox "+j.mailbox))[0])
+		}
+		out := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: connector.Deleted, TargetID: op.TargetID}
+		if w.entity == "contact" {
+			if d := c.deleteContactCopy(ctx, j.mailbox, op.TargetID); d != nil {
+				out.Diagnostics = append(out.Diagnostics, d)
+			}
+		}
+		return out
+	}
+	if j.err != nil {
+		var ge *graphError
+		if errors.As(j.err, &ge) {
+			d := ge.diagnostic("mailbox " + j.mailbox)
 			if ge.Status == http.StatusBadRequest {
-				d.Field = badField(ge.Message, body)
+				d.Field = badField(ge.Message, j.fields)
 			}
 			return rejected(op.IdempotencyKey, d)
 		}
-		return rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
+		return rejected(op.IdempotencyKey, connector.AsDiagnostics(j.err)[0])
 	}
-	it, err := newDecoder(ent).decodeOne(resp.body)
+	it, err := w.dec.decodeOne(j.resp.body)
 	if err != nil {
 		return rejected(op.IdempotencyKey, connector.Errorf(connector.Internal, "the service's answer cannot be decoded").WithDetail("%v", err))
 	}
-	stored := record(it, mailbox)
+	stored := record(it, j.mailbox)
+	version := stored.Version
+	if version == "" {
+		// To Do tasks have no changeKey: their lastModifiedDateTime (the
+		// schema's modified field) is the token that changes with every
+		// write. Stored stays as ReadChanges makes the record.
+		if ts, ok := stored.Fields["lastModifiedDateTime"].(time.Time); ok {
+			version = ts.UTC().Format(time.RFC3339Nano)
+		}
+	}
 	status := connector.Created
-	if method == http.MethodPatch {
+	if j.req.method == http.MethodPatch {
 		status = connector.Updated
 	}
-	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: stored.Version, Stored: &stored}
-	if entity == "event" && stored.Fields["type"] == "seriesMaster" {
-		if err := c.rememberSeries(ctx, ent, mailbox, it.ID, stored); err != nil {
+	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: version, Stored: &stored}
+	if w.entity == "event" && stored.Fields["type"] == "seriesMaster" && status == connector.Created {
+		if err := c.rememberSeries(ctx, w.dec, j.mailbox, it.ID, stored); err != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the occurrences of the new series could not be read and remembered").WithDetail("%v", err))
 		}
 	}
-	if entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode != "exclusive" {
-		if d := c.writeContactCopy(ctx, ent, mailbox, it.ID, op, body); d != nil {
+	if w.entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode != "exclusive" {
+		if d := c.writeContactCopy(ctx, w.dec, j.mailbox, it.ID, j.fields); d != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, d)
 		}
 	}
 	return outcome
 }
 
-// collectionPath is where an entity's items of a mailbox are written.
-func (c *Connector) collectionPath(ctx context.Context, entity, mailbox string) (string, error) {
+// collectionPath is where an entity's items of a mailbox are written: the
+// events collection, the contacts of the configured folder (or the default
+// one), the tasks of the configured To Do list (or the default list).
+func (w *writeRun) collectionPath(ctx context.Context, mailbox string) (string, error) {
 	base := mailboxPath(mailbox)
-	switch entity {
+	switch w.entity {
 	case "event":
 		return base + "/events", nil
 	case "contact":
-		if f := c.cfg.Entities.Contacts.Folder; f != "" {
+		if f := w.c.cfg.Entities.Contacts.Folder; f != "" {
 			return base + "/contactFolders/" + url.PathEscape(f) + "/contacts", nil
 		}
 		return base + "/contacts", nil
 	case "todoTask":
-		list, err := c.todoList(ctx, mailbox)
-		if err != nil {
-			return "", err
+		w.listMu.Lock()
+		defer w.listMu.Unlock()
+		list, ok := w.lists[mailbox]
+		if !ok {
+			var err error
+			if list, err = w.c.todoList(ctx, mailbox); err != nil {
+				return "", err
+			}
+			w.lists[mailbox] = list
 		}
 		return base + "/todo/lists/" + url.PathEscape(list) + "/tasks", nil
 	}
-	return "", connector.Errorf(connector.NotFound, "entity %q is not writable", entity)
+	return "", connector.Errorf(connector.NotFound, "entity %q is not writable", w.entity)
 }
 
-func (c *Connector) deleteOne(ctx context.Context, entity, mailbox, collection string, op connector.WriteOp) connector.WriteOutcome {
-	if op.TargetID == "" {
-		return rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "id", "a delete needs the target id"))
+// deleteContactCopy deletes the additional copy of a deleted contact, if
+// the connector made one.
+func (c *Connector) deleteContactCopy(ctx context.Context, mailbox, id string) *connector.Diagnostic {
+	ref, ok := c.contactCopy(ctx, mailbox, id)
+	if !ok {
+		return nil
 	}
-	_, err := c.client.do(ctx, request{method: http.MethodDelete, url: collection + "/" + url.PathEscape(op.TargetID), mailbox: mailbox})
+	_, err := c.client.do(ctx, request{method: http.MethodDelete, url: mailboxPath(ref.Mailbox) + "/contacts/" + url.PathEscape(ref.ID), mailbox: ref.Mailbox})
 	var ge *graphError
-	if err != nil && !(errors.As(err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI")) {
-		if ge != nil {
-			return rejected(op.IdempotencyKey, ge.diagnostic("mailbox "+mailbox))
-		}
-		return rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
+	if err != nil && !(errors.As(err, &ge) && ge.Status == http.StatusNotFound) {
+		return connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not deleted", ref.Mailbox).WithDetail("%v", err)
 	}
-	out := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: connector.Deleted, TargetID: op.TargetID}
-	if entity == "contact" {
-		if copyRef, ok := c.contactCopy(ctx, mailbox, op.TargetID); ok {
-			_, err := c.client.do(ctx, request{method: http.MethodDelete, url: mailboxPath(copyRef.Mailbox) + "/contacts/" + url.PathEscape(copyRef.ID), mailbox: copyRef.Mailbox})
-			if err != nil && !(errors.As(err, &ge) && ge.Status == http.StatusNotFound) {
-				out.Diagnostics = append(out.Diagnostics, connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not deleted", copyRef.Mailbox).WithDetail("%v", err))
-			} else {
-				_ = c.host.Values().Delete(ctx, contactCopyKey(mailbox, op.TargetID))
-			}
-		}
+	if err := c.host.Values().Delete(ctx, contactCopyKey(mailbox, id)); err != nil {
+		return connector.Warnf(connector.Unavailable, "the record of the deleted contact copy in %s was not removed", ref.Mailbox).WithDetail("%v", err)
 	}
-	return out
+	return nil
 }
 
 // writeBody turns a record into a Graph request body: fields the service
@@ -256,14 +427,60 @@ func wireValue(v any) any {
 	return v
 }
 
-// badField finds the body field a 400 message names, for the diagnostic.
+// badField finds the body field a 400 message names, for the diagnostic:
+// a field named in quotes or between spaces, else the field (as a dotted
+// path, e.g. start.timeZone) holding a value the message quotes (Graph's
+// TimeZoneNotSupportedException quotes the zone).
 func badField(msg string, body map[string]any) string {
 	for k := range body {
 		if strings.Contains(msg, "'"+k+"'") || strings.Contains(msg, " "+k+" ") {
 			return k
 		}
 	}
+	parts := strings.Split(msg, "'")
+	for i := 1; i < len(parts); i += 2 {
+		if parts[i] == "" {
+			continue
+		}
+		for k, v := range body {
+			if p, ok := valuePath(v, parts[i]); ok {
+				return joinPath(k, p)
+			}
+		}
+	}
 	return ""
+}
+
+// valuePath finds a string value equal to want inside v and returns its
+// path below v.
+func valuePath(v any, want string) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return "", x == want
+	case map[string]any:
+		for k, e := range x {
+			if p, ok := valuePath(e, want); ok {
+				return joinPath(k, p), true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p, ok := valuePath(e, want); ok {
+				return joinPath("["+strconv.Itoa(i)+"]", p), true
+			}
+		}
+	}
+	return "", false
+}
+
+func joinPath(a, b string) string {
+	switch {
+	case b == "":
+		return a
+	case strings.HasPrefix(b, "["):
+		return a + b
+	}
+	return a + "." + b
 }
 
 // seriesOccurrence is what the connector remembers of one occurrence.
@@ -277,7 +494,7 @@ type seriesOccurrence struct {
 func seriesKey(mailbox, masterID string) string { return "series/" + mailbox + "/" + masterID }
 
 // rememberSeries reads a new series' occurrences and stores them.
-func (c *Connector) rememberSeries(ctx context.Context, ent *schema.Entity, mailbox, masterID string, master connector.Record) error {
+func (c *Connector) rememberSeries(ctx context.Context, dec *decoder, mailbox, masterID string, master connector.Record) error {
 	rec, _ := master.Fields["recurrence"].(map[string]any)
 	rng, _ := rec["range"].(map[string]any)
 	start, ok := dateValue(rng["startDate"])
@@ -292,9 +509,8 @@ func (c *Connector) rememberSeries(ctx context.Context, ent *schema.Entity, mail
 	}
 	q := url.Values{"startDateTime": {start.Format(time.RFC3339)}, "endDateTime": {end.Format(time.RFC3339)}}
 	var occ []seriesOccurrence
-	dec := newDecoder(ent)
 	for next := mailboxPath(mailbox) + "/events/" + url.PathEscape(masterID) + "/instances?" + q.Encode(); next != ""; {
-		resp, err := c.client.do(ctx, request{method: http.MethodGet, url: next, header: c.preferHeader(c.cfg.PageSize, "event"), mailbox: mailbox})
+		resp, err := c.get(ctx, request{method: http.MethodGet, url: next, header: c.preferHeader(c.cfg.PageSize, "event"), mailbox: mailbox})
 		if err != nil {
 			return err
 		}
@@ -363,23 +579,32 @@ func (c *Connector) contactCopy(ctx context.Context, mailbox, id string) (contac
 
 // writeContactCopy writes the additional copy of a contact (contacts mode
 // additional) into entities.contacts.mailbox and remembers its id.
-func (c *Connector) writeContactCopy(ctx context.Context, ent *schema.Entity, owner, ownerID string, op connector.WriteOp, body map[string]any) *connector.Diagnostic {
+func (c *Connector) writeContactCopy(ctx context.Context, dec *decoder, owner, ownerID string, body map[string]any) *connector.Diagnostic {
 	other := strings.ToLower(c.cfg.Entities.Contacts.Mailbox)
 	if other == owner {
 		return nil
 	}
-	raw, _ := json.Marshal(body)
-	method, u := http.MethodPost, mailboxPath(other)+"/contacts"
+	raw, d := encodeBody("contact", body, "")
+	if d != nil {
+		return d
+	}
+	// The copy goes where the read path looks for contacts: the
+	// configured folder, else the default one.
+	collection := mailboxPath(other) + "/contacts"
+	if f := c.cfg.Entities.Contacts.Folder; f != "" {
+		collection = mailboxPath(other) + "/contactFolders/" + url.PathEscape(f) + "/contacts"
+	}
+	method, u := http.MethodPost, collection
 	ref, have := c.contactCopy(ctx, owner, ownerID)
 	if have {
-		method, u = http.MethodPatch, mailboxPath(other)+"/contacts/"+url.PathEscape(ref.ID)
+		method, u = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID)
 	}
 	resp, err := c.client.do(ctx, request{method: method, url: u, body: raw, mailbox: other})
 	if err != nil {
 		return connector.Warnf(connector.Unavailable, "the additional copy of the contact in %s was not written", other).WithDetail("%v", err)
 	}
 	if !have {
-		it, err := newDecoder(ent).decodeOne(resp.body)
+		it, err := dec.decodeOne(resp.body)
 		if err != nil {
 			return connector.Warnf(connector.Internal, "the copy of the contact in %s cannot be decoded", other)
 		}
