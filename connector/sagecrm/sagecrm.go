@@ -96,6 +96,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func (c *Connector) Spec() connector.Spec {
 		Description:     "Sage CRM through its REST API (sagecrm2): people with their e-mail addresses and phone numbers, companies, and communications (appointments and tasks) with their participants.",
 		Capabilities:    connector.Capabilities{Read: true, ReadChanges: true, Write: true, Query: true},
 		SettingsSchema:  json.RawMessage(settingsSchema),
-		SecretSettings:  []string{"/password"},
+		SecretSettings:  slices.Clone(secretSettings),
 	}
 }
 

@@ -1,18 +1,14 @@
 package sagecrm
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/syncplane/syncplane/connector"
+	settingsschema "github.com/syncplane/syncplane/connector/settings"
 )
 
 // settingsSchema is the JSON Schema (draft 2020-12) of Configure's settings.
@@ -64,44 +60,19 @@ type config struct {
 	paging int
 }
 
-func compileSettingsSchema() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(settingsSchema))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the sagecrm settings schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("settings.json", doc); err != nil {
-		return nil, fmt.Errorf("loading the sagecrm settings schema: %w", err)
-	}
-	return c.Compile("settings.json")
-}
+// secretSettings are the settings never shown in a message or log.
+var secretSettings = []string{"/password"}
+
+// settingsValidator checks settings against settingsSchema.
+var settingsValidator = settingsschema.MustCompile(settingsSchema, secretSettings...)
 
 // parseSettings validates raw and returns the configuration. Every problem
 // is an INVALID_INPUT diagnostic naming its setting; the password never
 // appears in a message.
 func parseSettings(raw json.RawMessage) (*config, error) {
-	sch, err := compileSettingsSchema()
-	if err != nil {
-		return nil, connector.Errorf(connector.Internal, "%s", err.Error())
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		raw = json.RawMessage("{}")
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, connector.Errorf(connector.InvalidInput, "settings are not valid JSON: %v", err)
-	}
-	if err := sch.Validate(inst); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return nil, schemaDiagnostics(ve)
-		}
-		return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
-	}
 	var s Settings
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, connector.Errorf(connector.InvalidInput, "decoding settings: %v", err)
+	if err := settingsValidator.Decode(raw, &s); err != nil {
+		return nil, err
 	}
 	cfg := &config{Settings: s}
 	var ds connector.Diagnostics
@@ -147,50 +118,4 @@ func parseSettings(raw json.RawMessage) (*config, error) {
 		return nil, ds
 	}
 	return cfg, nil
-}
-
-// schemaDiagnostics turns a JSON Schema validation error into one
-// diagnostic per leaf problem, each naming the setting.
-func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
-	var ds connector.Diagnostics
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
-		field := strings.Join(e.InstanceLocation, ".")
-		msg := e.Error()
-		if i := strings.LastIndex(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-		// A missing required property is reported at the parent; name it.
-		if strings.Contains(msg, "missing propert") {
-			for _, name := range []string{"base_url", "username", "password", "server_timezone"} {
-				if strings.Contains(msg, "'"+name+"'") {
-					ds = append(ds, connector.FieldErrorf(connector.InvalidInput, joinField(field, name), "setting %s is required", name))
-				}
-			}
-			return
-		}
-		if strings.Contains(msg, "additional propert") {
-			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, field, "unknown setting: %s", msg))
-			return
-		}
-		ds = append(ds, connector.FieldErrorf(connector.InvalidInput, field, "setting %s: %s", field, msg))
-	}
-	walk(ve)
-	if len(ds) == 0 {
-		ds = append(ds, connector.Errorf(connector.InvalidInput, "invalid settings: %v", ve))
-	}
-	return ds
-}
-
-func joinField(parent, name string) string {
-	if parent == "" {
-		return name
-	}
-	return parent + "." + name
 }

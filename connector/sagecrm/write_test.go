@@ -221,6 +221,8 @@ func TestSettingsDiagnostics(t *testing.T) {
 		{`{"base_url":"https://x/crm/","username":"u","password":"p","server_timezone":"UTC"}`, "base_url"},
 		{`{"base_url":"https://x/sdata/crmj/sagecrm2/-/","username":"u","password":"p","server_timezone":"UTC","ca_file":"/nonexistent.pem"}`, "ca_file"},
 		{`{"base_url":"https://x/sdata/crmj/sagecrm2/-/","username":"u","password":"hunter2","server_timezone":"UTC","page_size":0}`, "page_size"},
+		{`{"base_url":"https://x/sdata/crmj/sagecrm2/-/","username":"u","password":"hunter2","server_timezone":"UTC","colour":"blue"}`, "colour"},
+		{`{"base_url":"https://x/sdata/crmj/sagecrm2/-/","username":"u","password":["hunter2"],"server_timezone":"UTC"}`, "password"},
 	}
 	for _, tc := range cases {
 		err := sagecrm.New().Configure(context.Background(), connector.ConfigureRequest{Settings: json.RawMessage(tc.settings)})

@@ -1,24 +1,17 @@
 package zoho
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
-
 	"github.com/syncplane/syncplane/connector"
+	settingsschema "github.com/syncplane/syncplane/connector/settings"
 )
 
 // settingsSchema is the JSON Schema (draft 2020-12) of Configure's settings.
@@ -85,44 +78,19 @@ type settings struct {
 	ResolveParticipants *bool `json:"resolve_participants"`
 }
 
-func compileSettingsSchema() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(settingsSchema))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the zoho settings schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("settings.json", doc); err != nil {
-		return nil, fmt.Errorf("loading the zoho settings schema: %w", err)
-	}
-	return c.Compile("settings.json")
-}
+// secretSettings are the settings never shown in a message or log.
+var secretSettings = []string{"/client_secret", "/refresh_token", "/grant_code"}
+
+// settingsValidator checks settings against settingsSchema.
+var settingsValidator = settingsschema.MustCompile(settingsSchema, secretSettings...)
 
 // parseSettings validates the settings and applies defaults. Every problem
 // is an INVALID_INPUT diagnostic naming its setting; secrets are never
 // echoed.
 func parseSettings(raw json.RawMessage) (*settings, error) {
-	sch, err := compileSettingsSchema()
-	if err != nil {
-		return nil, connector.Errorf(connector.Internal, "%s", err.Error())
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		raw = json.RawMessage("{}")
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, connector.Errorf(connector.InvalidInput, "settings are not valid JSON: %v", err)
-	}
-	if err := sch.Validate(inst); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return nil, schemaDiagnostics(ve)
-		}
-		return nil, connector.Errorf(connector.InvalidInput, "validating settings: %v", err)
-	}
 	var s settings
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, connector.Errorf(connector.InvalidInput, "decoding settings: %v", err)
+	if err := settingsValidator.Decode(raw, &s); err != nil {
+		return nil, err
 	}
 	var ds connector.Diagnostics
 	if s.RefreshToken == "" && s.GrantCode == "" {
@@ -182,49 +150,4 @@ func (s *settings) httpClient() (*http.Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: tr, Timeout: time.Duration(s.TimeoutSeconds) * time.Second}, nil
-}
-
-// schemaDiagnostics turns a JSON Schema validation failure into one
-// diagnostic per failing leaf, each naming its setting.
-func schemaDiagnostics(ve *jsonschema.ValidationError) connector.Diagnostics {
-	var ds connector.Diagnostics
-	p := message.NewPrinter(language.English)
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
-		at := strings.Join(e.InstanceLocation, ".")
-		switch k := e.ErrorKind.(type) {
-		case *kind.Required:
-			for _, m := range k.Missing {
-				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, joinPath(at, m), "setting %q is required", joinPath(at, m)))
-			}
-		case *kind.AdditionalProperties:
-			for _, pr := range k.Properties {
-				ds = append(ds, connector.FieldErrorf(connector.InvalidInput, joinPath(at, pr), "unknown setting %q", joinPath(at, pr)))
-			}
-		default:
-			name := at
-			if name == "" {
-				name = "settings"
-			}
-			ds = append(ds, connector.FieldErrorf(connector.InvalidInput, at, "%s: %s", name, e.ErrorKind.LocalizedString(p)))
-		}
-	}
-	walk(ve)
-	if len(ds) == 0 {
-		ds = append(ds, connector.Errorf(connector.InvalidInput, "invalid settings"))
-	}
-	return ds
-}
-
-func joinPath(parent, child string) string {
-	if parent == "" {
-		return child
-	}
-	return parent + "." + child
 }

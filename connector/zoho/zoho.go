@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,7 +59,7 @@ func (c *Connector) Spec() connector.Spec {
 		Description:    "Zoho CRM (REST API v8): contacts, accounts, leads, meetings, tasks and calls",
 		Capabilities:   connector.Capabilities{Read: true, ReadChanges: true, Write: true, Query: true},
 		SettingsSchema: json.RawMessage(settingsSchema),
-		SecretSettings: []string{"/client_secret", "/refresh_token", "/grant_code"},
+		SecretSettings: slices.Clone(secretSettings),
 	}
 }
 
