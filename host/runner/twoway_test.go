@@ -57,7 +57,7 @@ func (m *memSide) Spec() connector.Spec {
 }
 func (m *memSide) Configure(context.Context, connector.ConfigureRequest) error { return nil }
 func (m *memSide) Check(context.Context) connector.Diagnostics                 { return nil }
-func (m *memSide) Close() error                                               { return nil }
+func (m *memSide) Close() error                                                { return nil }
 func (m *memSide) DiscoverSchema(context.Context, bool) (*schema.Schema, error) {
 	str := schema.Type{Kind: schema.String}
 	return &schema.Schema{Entities: []schema.Entity{{Name: "items", Keys: []string{"id"}, ModifiedField: "modified", VersionField: "ver",
