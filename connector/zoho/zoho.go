@@ -46,6 +46,9 @@ type Connector struct {
 
 	usageMu   sync.Mutex
 	lastSaved Usage
+
+	pruneMu   sync.Mutex
+	lastPrune time.Time // last sweep of expired idempotency keys
 }
 
 // New returns an unconfigured Zoho CRM connector.
