@@ -53,6 +53,8 @@ type Options struct {
 	Backoff time.Duration
 	// Sleep waits, honouring ctx; a timer when nil (tests inject a fake).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock naming the day of usage counters; time.Now when nil.
+	Now func() time.Time
 }
 
 // Runner runs the pipelines of one file. It is safe for concurrent use;
@@ -89,6 +91,9 @@ func New(opts Options) (*Runner, error) {
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	r := &Runner{opts: opts, file: opts.File, st: opts.Store, conns: opts.Connectors, log: opts.Logger,
 		mappings: map[string]*transforms.Mapping{}, targets: map[string]*schema.Entity{}}
@@ -143,6 +148,10 @@ type Summary struct {
 	Counts     store.Counts      `json:"counts"`
 	Failed     map[string]string `json:"failed,omitempty"` // partition → error
 	Duration   time.Duration     `json:"duration"`
+	// Usage is what the pipeline's connections counted during the run
+	// (their per-day usage counters, see UsageKey), by connection and
+	// counter; nil when they count nothing.
+	Usage map[string]map[string]int64 `json:"usage,omitempty"`
 }
 
 // Partitions lists the source partitions of a pipeline, as the source
@@ -167,12 +176,20 @@ func (r *Runner) Partitions(ctx context.Context, pipeline string) ([]connector.P
 }
 
 // RunOnce syncs every partition of a pipeline once, at most Concurrency at
-// a time, and returns the summary. A failing partition does not stop the
-// others; the error lists every failure.
+// a time, and returns the summary, with the usage its connections counted
+// meanwhile. A failing partition does not stop the others; the error lists
+// every failure.
 func (r *Runner) RunOnce(ctx context.Context, pipeline string) (Summary, error) {
-	if p, ok := r.file.Pipeline(pipeline); ok && p.TwoWay() {
-		return r.runTwoWay(ctx, pipeline) // both sides in one round: twoway.go
-	}
+	return r.withUsage(ctx, pipeline, func() (Summary, error) {
+		if p, ok := r.file.Pipeline(pipeline); ok && p.TwoWay() {
+			return r.runTwoWay(ctx, pipeline) // both sides in one round: twoway.go
+		}
+		return r.runOneWay(ctx, pipeline)
+	})
+}
+
+// runOneWay syncs every partition of a one-way pipeline once.
+func (r *Runner) runOneWay(ctx context.Context, pipeline string) (Summary, error) {
 	start := time.Now()
 	sum := Summary{Pipeline: pipeline}
 	if err := r.startConnectors(ctx, pipeline); err != nil {

@@ -40,6 +40,10 @@ type memTarget struct {
 	// upsertBy, when set, names a field a create matches existing records
 	// by (as Zoho's duplicate_check_fields): a match is updated instead.
 	upsertBy string
+	// countUsage makes Write count a request and a credit per record in
+	// the host's value store, as the usage convention says.
+	countUsage bool
+	host       connector.Host
 }
 
 func newMemTarget() *memTarget {
@@ -49,8 +53,30 @@ func newMemTarget() *memTarget {
 func (m *memTarget) Spec() connector.Spec {
 	return connector.Spec{Name: "mem", Version: "1", SettingsSchema: json.RawMessage(`{}`)}
 }
-func (m *memTarget) Configure(context.Context, connector.ConfigureRequest) error { return nil }
-func (m *memTarget) Check(context.Context) connector.Diagnostics                 { return nil }
+func (m *memTarget) Configure(_ context.Context, req connector.ConfigureRequest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.host = req.Host
+	return nil
+}
+
+// addUsage adds to the day's usage counters in the host's value store.
+func (m *memTarget) addUsage(ctx context.Context, credits int64) error {
+	key := runner.UsageKey(time.Now())
+	day := map[string]any{}
+	if b, ok, err := m.host.Values().Get(ctx, key); err != nil {
+		return err
+	} else if ok {
+		if err := json.Unmarshal(b, &day); err != nil {
+			return err
+		}
+	}
+	n := func(k string) int64 { f, _ := day[k].(float64); return int64(f) }
+	day["requests"], day["credits"] = n("requests")+1, n("credits")+credits
+	b, _ := json.Marshal(day)
+	return m.host.Values().Put(ctx, key, b)
+}
+func (m *memTarget) Check(context.Context) connector.Diagnostics { return nil }
 func (m *memTarget) DiscoverSchema(context.Context, bool) (*schema.Schema, error) {
 	return &schema.Schema{Entities: []schema.Entity{{Name: "people", Keys: []string{"id"},
 		Fields: []schema.Field{{Name: "id", Type: schema.Type{Kind: schema.String}}}}}}, nil
@@ -71,10 +97,15 @@ func (m *memTarget) Query(_ context.Context, req connector.QueryRequest) ([]conn
 	return nil, nil
 }
 
-func (m *memTarget) Write(_ context.Context, b connector.WriteBatch) ([]connector.WriteOutcome, error) {
+func (m *memTarget) Write(ctx context.Context, b connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
+	if m.countUsage {
+		if err := m.addUsage(ctx, int64(len(b.Ops))); err != nil {
+			return nil, err
+		}
+	}
 	var failErr error
 	if m.fail != nil {
 		err, applied := m.fail(m.writes)
@@ -576,6 +607,32 @@ func TestTwoSourcesOntoOneTargetRecord(t *testing.T) {
 	f.target.mu.Unlock()
 	if n != 5 {
 		t.Fatalf("target holds %d records, want 5", n)
+	}
+}
+
+// TestSummaryReportsUsage: the summary shows what the connections' usage
+// counters grew by during the run, not their day totals.
+func TestSummaryReportsUsage(t *testing.T) {
+	f := newFixture(t, "delete")
+	f.target.countUsage = true
+	// Earlier today the target already used some; a member that is not an
+	// integer counter is ignored.
+	vs := f.st.Host("dst").Values()
+	if err := vs.Put(context.Background(), runner.UsageKey(time.Now()), []byte(`{"credits":500,"requests":3,"plan":"free"}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.put(people(7)...) // batches of 3: three Write calls
+	s, err := f.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int64{"dst": {"credits": 7, "requests": 3}}
+	if !equalJSON(s.Usage, want) {
+		t.Fatalf("usage %v, want %v", s.Usage, want)
+	}
+	// Nothing to write: nothing used.
+	if s, err := f.run(); err != nil || s.Usage != nil {
+		t.Fatalf("second run: usage %v, err %v", s.Usage, err)
 	}
 }
 

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,14 +164,37 @@ func (p *progressReporter) done(pipeline string) {
 // printSummary renders one pipeline's summary line.
 func printSummary(w io.Writer, s runner.Summary) {
 	c := s.Counts
-	fmt.Fprintf(w, "%s: %d partition(s), read %d, created %d, updated %d, deleted %d, unchanged %d, rejected %d, skipped %d (%s)\n",
-		s.Pipeline, s.Partitions, c.Read, c.Created, c.Updated, c.Deleted, c.Unchanged, c.Rejected, c.Skipped, s.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s: %d partition(s), read %d, created %d, updated %d, deleted %d, unchanged %d, rejected %d, skipped %d (%s)%s\n",
+		s.Pipeline, s.Partitions, c.Read, c.Created, c.Updated, c.Deleted, c.Unchanged, c.Rejected, c.Skipped, s.Duration.Round(time.Millisecond),
+		usageText(s.Usage))
 	for part, msg := range s.Failed {
 		fmt.Fprintf(w, "  partition %q failed: %s\n", part, msg)
 	}
 	if c.Rejected > 0 {
 		fmt.Fprintf(w, "  %d record(s) rejected: see `syncplane rejected %s`\n", c.Rejected, s.Pipeline)
 	}
+}
+
+// usageText renders what a run's connections used, as
+// "; used: crm credits 7, requests 3; m365 requests 12", or "" when they
+// count nothing.
+func usageText(u map[string]map[string]int64) string {
+	var b strings.Builder
+	for _, conn := range slices.Sorted(maps.Keys(u)) {
+		b.WriteString("; ")
+		if b.Len() == 2 {
+			b.Reset()
+			b.WriteString("; used: ")
+		}
+		b.WriteString(conn)
+		for i, name := range slices.Sorted(maps.Keys(u[conn])) {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, " %s %d", name, u[conn][name])
+		}
+	}
+	return b.String()
 }
 
 func newRunCmd() *cobra.Command {
