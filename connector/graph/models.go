@@ -2,28 +2,232 @@ package graph
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
+	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/syncplane/syncplane/connector"
 )
 
-// encodeBody renders the request body of a write of entity; tx, when not
-// empty, is the event's transactionId.
-func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connector.Diagnostic) {
-	if tx != "" {
-		body = cloneShallow(body)
-		body["transactionId"] = tx
+// modelFactory is the msgraph-sdk-go model a written entity is read into.
+func modelFactory(entity string) (absser.ParsableFactory, bool) {
+	switch entity {
+	case "event":
+		return models.CreateEventFromDiscriminatorValue, true
+	case "contact":
+		return models.CreateContactFromDiscriminatorValue, true
+	case "todoTask":
+		return models.CreateTodoTaskFromDiscriminatorValue, true
 	}
-	raw, err := json.Marshal(body)
+	return nil, false
+}
+
+// encodeBody renders the request body of a write of entity with the typed
+// models of msgraph-sdk-go: body (a record already checked against the
+// discovered schema and rendered by wireValue) is read into the entity's
+// model through kiota's JSON parse node, tx (when not empty) is set with
+// Event.SetTransactionId, and kiota's JSON serialization writer renders
+// the result. Property names, enum members and value shapes are therefore
+// the SDK's. A value the model refuses rejects the op naming the field; a
+// value it would silently drop (kiota reads an unknown enum member as
+// absent) is found by comparing the rendered body with body, and rejected
+// the same way. Top-level nulls — on PATCH they clear a property — are
+// kept, which kiota's writer would leave out.
+func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connector.Diagnostic) {
+	factory, ok := modelFactory(entity)
+	if !ok {
+		return nil, connector.Errorf(connector.NotFound, "entity %q is not writable", entity)
+	}
+	in, err := json.Marshal(body)
 	if err != nil {
 		return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be encoded: %v", entity, err)
 	}
-	return raw, nil
+	var inMap map[string]any
+	if err := json.Unmarshal(in, &inMap); err != nil {
+		return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be encoded: %v", entity, err)
+	}
+	// Graph matches enum members without regard to case (its own examples
+	// send "HTML" and "Monday", graph-examples/event-create-*-request.json);
+	// kiota's enum parsers want the exact camelCase member. A string the
+	// model drops is tried again as camelCase and in lower case.
+	tried := map[string]int{}
+	for {
+		item, err := parseModel(in, factory)
+		if err != nil {
+			return nil, modelFieldError(entity, body, factory, err)
+		}
+		out, d := renderModel(entity, item, tx)
+		if d != nil {
+			return nil, d
+		}
+		var rendered map[string]any
+		if err := json.Unmarshal(out, &rendered); err != nil {
+			return nil, connector.Errorf(connector.Internal, "the Graph model rendered the %s as invalid JSON", entity).WithDetail("%v", err)
+		}
+		path, value, set := dropped(inMap, rendered, "", nil)
+		if path == "" {
+			return keepNulls(out, inMap, rendered)
+		}
+		str, isStr := value.(string)
+		n := tried[path]
+		candidates := []string{lowerFirst(str), strings.ToLower(str)}
+		if !isStr || n >= len(candidates) {
+			return nil, connector.FieldErrorf(connector.InvalidInput, path, "%s: the value of %s is not one the Graph %s model accepts (an enum member such as teamsForBusiness, or a value of the property's type)", entity, path, entity)
+		}
+		tried[path] = n + 1
+		set(candidates[n])
+		if in, err = json.Marshal(inMap); err != nil {
+			return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be encoded: %v", entity, err)
+		}
+	}
 }
 
-func cloneShallow(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
+// renderModel sets the transactionId of an event model, if any, and
+// renders the model with kiota's JSON serialization writer.
+func renderModel(entity string, item absser.Parsable, tx string) ([]byte, *connector.Diagnostic) {
+	if tx != "" {
+		ev, ok := item.(models.Eventable)
+		if !ok {
+			return nil, connector.Errorf(connector.Internal, "the %s model is not an event", entity)
+		}
+		ev.SetTransactionId(&tx)
 	}
-	return out
+	w := jsonserialization.NewJsonSerializationWriter()
+	if err := w.WriteObjectValue("", item); err != nil {
+		return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be rendered by the Graph model", entity).WithDetail("%v", err)
+	}
+	out, err := w.GetSerializedContent()
+	if err != nil {
+		return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be rendered by the Graph model", entity).WithDetail("%v", err)
+	}
+	return out, nil
+}
+
+// keepNulls puts back the top-level nulls of the input (a PATCH clears
+// those properties), which kiota's writer leaves out.
+func keepNulls(out []byte, in, rendered map[string]any) ([]byte, *connector.Diagnostic) {
+	added := false
+	for k, v := range in {
+		if _, ok := rendered[k]; !ok && v == nil {
+			rendered[k] = nil
+			added = true
+		}
+	}
+	if !added {
+		return out, nil
+	}
+	b, err := json.Marshal(rendered)
+	if err != nil {
+		return nil, connector.Errorf(connector.Internal, "the body cannot be encoded").WithDetail("%v", err)
+	}
+	return b, nil
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// parseModel reads raw JSON into a model.
+func parseModel(raw []byte, factory absser.ParsableFactory) (absser.Parsable, error) {
+	node, err := jsonserialization.NewJsonParseNode(raw)
+	if err != nil {
+		return nil, err
+	}
+	return node.GetObjectValue(factory)
+}
+
+// modelFieldError finds which field the model refused by reading the
+// fields one at a time, and names it.
+func modelFieldError(entity string, body map[string]any, factory absser.ParsableFactory, err error) *connector.Diagnostic {
+	keys := make([]string, 0, len(body))
+	for k := range body {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		one, mErr := json.Marshal(map[string]any{k: body[k]})
+		if mErr != nil {
+			continue
+		}
+		if _, fErr := parseModel(one, factory); fErr != nil {
+			return connector.FieldErrorf(connector.InvalidInput, k, "%s: the value of %s does not fit the Graph %s model", entity, k, entity).WithDetail("%v", fErr)
+		}
+	}
+	return connector.Errorf(connector.InvalidInput, "the %s does not fit the Graph %s model", entity, entity).WithDetail("%v", err)
+}
+
+// dropped finds the first non-null value of in (in key order) that out
+// lacks or holds differently: its path, the value, and a function
+// replacing it in in; the path is "" when out holds everything. Strings
+// are the same when equal without regard to case (enum members) or when
+// both are the same instant (kiota renders times its own way). Kiota
+// reads an unknown enum member as absent, and inside a collection as the
+// enum's first member — "Monday" would become "sunday" — so both show up
+// here.
+func dropped(in, out any, path string, set func(any)) (string, any, func(any)) {
+	switch x := in.(type) {
+	case map[string]any:
+		o, ok := out.(map[string]any)
+		if !ok {
+			return path, in, set
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := x[k]
+			if v == nil {
+				continue
+			}
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			setK := func(nv any) { x[k] = nv }
+			if dp, dv, ds := dropped(v, o[k], p, setK); dp != "" {
+				return dp, dv, ds
+			}
+		}
+	case []any:
+		o, ok := out.([]any)
+		if !ok || len(o) != len(x) {
+			return path, in, set
+		}
+		for i := range x {
+			if dp, dv, ds := dropped(x[i], o[i], fmt.Sprintf("%s[%d]", path, i), func(nv any) { x[i] = nv }); dp != "" {
+				return dp, dv, ds
+			}
+		}
+	case string:
+		o, ok := out.(string)
+		if !ok || !sameString(x, o) {
+			return path, in, set
+		}
+	default:
+		if in != nil && !reflect.DeepEqual(in, out) {
+			return path, in, set
+		}
+	}
+	return "", nil, nil
+}
+
+// sameString reports whether a rendered string stands for the input one.
+func sameString(in, out string) bool {
+	if strings.EqualFold(in, out) {
+		return true
+	}
+	a, errA := time.Parse(time.RFC3339Nano, in)
+	b, errB := time.Parse(time.RFC3339Nano, out)
+	return errA == nil && errB == nil && a.Equal(b)
 }
