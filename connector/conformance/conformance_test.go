@@ -143,6 +143,12 @@ var mutants = map[string]struct {
 		},
 		"write/update", "expected status [updated], got unchanged",
 	},
+	"version-not-read-back": {
+		func() connector.Connector {
+			return &mutant{Connector: jsonl.New(), read: func(r *connector.Record) { r.Version = "other-" + r.Version }}
+		},
+		"write/create", "they should be equal so the host recognises its own write",
+	},
 	"wrong-query": {
 		func() connector.Connector {
 			return &mutant{Connector: jsonl.New(), query: func(req *connector.QueryRequest) { req.Match = nil }}

@@ -45,7 +45,10 @@
 //   - write: create then read back equal; the same batch retried with the
 //     same idempotency keys makes no duplicate; update; delete (and the
 //     delete retried); an invalid record is Rejected naming its field while
-//     the rest of its batch is written.
+//     the rest of its batch is written; a created or updated record's
+//     outcome Version (required when the entity names a version field)
+//     equals the Version of the record read back, as echo suppression in
+//     two-way sync needs.
 //   - query: by the entity's key fields, one record; an unknown key, none.
 //   - unimplemented: every capability not advertised answers an error
 //     wrapping connector.ErrUnimplemented.

@@ -118,6 +118,7 @@ func (k *kit) checkWrite(t *testing.T) {
 			if d := diffFields(e, recs[i].Fields, got.Fields); len(d) > 0 {
 				t.Errorf("read back record %q: expected the written values, got differences: %s", o.TargetID, strings.Join(d, "; "))
 			}
+			checkVersion(t, "create", e, o, got)
 		}
 	})
 
@@ -161,6 +162,7 @@ func (k *kit) checkWrite(t *testing.T) {
 		if d := diffFields(e, changed.Fields, got.Fields); len(d) > 0 {
 			t.Errorf("read back record %q after update: expected the updated values, got differences: %s", id, strings.Join(d, "; "))
 		}
+		checkVersion(t, "update", e, up[0], got)
 		if len(stored) != 1 {
 			t.Errorf("after creating one record and updating it: expected 1 record, got %d (%q)", len(stored), sortedIDs(keys(stored)))
 		}
@@ -216,6 +218,26 @@ func (k *kit) checkWrite(t *testing.T) {
 		}
 		t.Errorf("writing Suite.InvalidRecord: expected a diagnostic naming field %q, got %s", field, describeDiags(outs[1].Diagnostics))
 	})
+}
+
+// checkVersion checks what echo suppression relies on: a write outcome
+// carries the target's version after the write (required when the entity
+// names a version field), and the record read back next carries that same
+// version, so the host recognises its own write when it comes back.
+func checkVersion(t *testing.T, what string, e *schema.Entity, o connector.WriteOutcome, got connector.Record) {
+	t.Helper()
+	if o.Version == "" {
+		if e.VersionField != "" {
+			t.Errorf("%s of %q: entity %q names version field %q, so the outcome should carry Version, got \"\"", what, o.TargetID, e.Name, e.VersionField)
+		}
+		return
+	}
+	if got.Version != o.Version {
+		t.Errorf("%s of %q: the outcome's Version is %q but the record read back has Version %q; they should be equal so the host recognises its own write", what, o.TargetID, o.Version, got.Version)
+	}
+	if o.Stored != nil && o.Stored.Version != "" && o.Stored.Version != o.Version {
+		t.Errorf("%s of %q: Stored.Version %q differs from the outcome's Version %q", what, o.TargetID, o.Stored.Version, o.Version)
+	}
 }
 
 func keys(m map[string]connector.Record) map[string]bool {
