@@ -55,7 +55,7 @@ func newRootCmd() *cobra.Command {
 		newConnectorsCmd(), newConnectorCmd(),
 		newSchemaCmd(),
 		newConsentCmd(),
-		newDemoCmd(), newRunCmd(), newStatusCmd(), newPreviewCmd(), newResetCmd(), newRejectedCmd(), newBenchCmd(),
+		newDemoCmd(), newRunCmd(), newStatusCmd(), newPreviewCmd(), newResetCmd(), newRejectedCmd(), newBenchCmd(), newResolveCmd(),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +29,33 @@ type statusRow struct {
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
 	Rejected      int       `json:"rejectedWaiting"`
+	// Conflicts are the open conflicts of a two-way pipeline (on its
+	// "two-way" row): both versions, waiting for `syncplane resolve`.
+	Conflicts []conflictRow `json:"conflicts,omitempty"`
+}
+
+// conflictRow is an open two-way conflict with both versions as stored
+// (the records' fields in the host's tagged JSON; null for a deletion).
+type conflictRow struct {
+	store.Conflict
+	AVersion json.RawMessage `json:"a"`
+	BVersion json.RawMessage `json:"b"`
+}
+
+func conflictRows(cs []store.Conflict) []conflictRow {
+	out := make([]conflictRow, len(cs))
+	for i, c := range cs {
+		out[i] = conflictRow{Conflict: c, AVersion: recordJSON(c.A), BVersion: recordJSON(c.B)}
+	}
+	return out
+}
+
+// recordJSON is a stored record's JSON, or null when there is none.
+func recordJSON(raw []byte) json.RawMessage {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return json.RawMessage("null")
+	}
+	return raw
 }
 
 func newStatusCmd() *cobra.Command {
@@ -111,6 +139,15 @@ func collectStatus(cmd *cobra.Command, f *config.File, st *store.Store) ([]statu
 		for _, d := range dls {
 			get(store.PartitionKey{Pipeline: name, Entity: d.Entity, Partition: d.Partition}).Rejected++
 		}
+		if p, _ := f.Pipeline(name); p != nil && p.TwoWay() {
+			cs, err := st.Conflicts(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if len(cs) > 0 {
+				get(store.PartitionKey{Pipeline: name, Entity: "two-way"}).Conflicts = conflictRows(cs)
+			}
+		}
 		for _, k := range order {
 			r := byKey[k]
 			msg, at, err := st.LastError(ctx, k)
@@ -162,6 +199,42 @@ func printStatus(w io.Writer, f *config.File, rows []statusRow) {
 			c.Read, c.Created, c.Updated, c.Deleted, c.Unchanged, rejected, errText)
 	}
 	tw.Flush()
+	printConflicts(w, rows)
+}
+
+// printConflicts lists the open conflicts of two-way pipelines, if any.
+func printConflicts(w io.Writer, rows []statusRow) {
+	var cs []conflictRow
+	for _, r := range rows {
+		cs = append(cs, r.Conflicts...)
+	}
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nOpen conflicts (%d): both sides changed the same record; nothing is written for it until resolved.\n", len(cs))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PIPELINE\tID\tFROM RECORD (a)\tTO RECORD (b)\tFIELDS\tSINCE\tRESOLUTION")
+	for _, c := range cs {
+		a, b := c.APartition+"/"+c.AID, c.BPartition+"/"+c.BID
+		if c.ADeleted {
+			a += " (deleted)"
+		}
+		if c.BDeleted {
+			b += " (deleted)"
+		}
+		fields := "-"
+		if len(c.Fields) > 0 {
+			fields = strings.Join(c.Fields, ",")
+		}
+		res := "open"
+		if c.Take != "" {
+			res = "take " + c.Take + " at the next run"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.Pipeline, c.ID, strings.TrimPrefix(a, "/"), strings.TrimPrefix(b, "/"), fields,
+			c.CreatedAt.Local().Format("2006-01-02 15:04"), res)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "Compare both versions with `syncplane resolve PIPELINE`; settle one with `syncplane resolve PIPELINE ID --take a|b`.")
 }
 
 // oneLine shortens s to one line of at most n runes.
