@@ -122,6 +122,9 @@ type Connector struct {
 	now       func() time.Time
 	usageMu   sync.Mutex
 	lastSaved [2]int64 // requests and bytes already added to the day's totals
+
+	pruneMu   sync.Mutex
+	lastPrune time.Time // last sweep of expired idempotency keys
 }
 
 // New returns an unconfigured Sage CRM connector.

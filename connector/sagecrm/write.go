@@ -320,7 +320,9 @@ func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p 
 // idempotency key with the created id in the host's value store before the
 // outcome is returned; a retried create with the same key updates that
 // record instead (a crash between the server's answer and that store can
-// still leave a duplicate). An update first reads the stored record (one
+// still leave a duplicate). Kept keys are deleted after
+// IdempotencyRetention (swept by a write at most once an hour). An update
+// first reads the stored record (one
 // GET); when every value it would send is already held and the linked rows
 // already match, nothing is sent and the outcome is Unchanged. Every
 // outcome of a create or update carries as Version the record's
@@ -334,6 +336,9 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, batch.Entity)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.pruneIdempotency(ctx); err != nil {
 		return nil, err
 	}
 	out := make([]connector.WriteOutcome, 0, len(batch.Ops))
@@ -385,10 +390,11 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		return rejected(connector.Errorf(connector.InvalidInput, "unknown write action %d", op.Action)), nil
 	}
 	target := op.TargetID
-	idemKey := "idem/" + info.name + "/" + op.IdempotencyKey
+	idemKey := idempotencyPrefix + info.name + "/" + op.IdempotencyKey
 	if target == "" && op.IdempotencyKey != "" {
 		if v, found, err := c.host.Values().Get(ctx, idemKey); err == nil && found {
-			target = string(v)
+			e, _ := decodeIdem(v)
+			target = e.ID
 		}
 	}
 	var current *row
@@ -425,7 +431,7 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		}
 		target, status = id, connector.Created
 		if op.IdempotencyKey != "" {
-			if err := c.host.Values().Put(ctx, idemKey, []byte(id)); err != nil {
+			if err := c.host.Values().Put(ctx, idemKey, encodeIdem(id, c.now())); err != nil {
 				return connector.WriteOutcome{}, fmt.Errorf("remembering the idempotency key of %s %s: %w", info.name, id, err)
 			}
 		}
@@ -551,6 +557,69 @@ func sameValue(a, b any) bool {
 		return ok && ta.Equal(tb)
 	}
 	return a == b
+}
+
+// idempotencyPrefix starts the value-store keys of idempotency keys.
+const idempotencyPrefix = "idem/"
+
+// IdempotencyRetention is how long the id a create made is kept under its
+// idempotency key. The host retries a batch with the same keys until its
+// outcome is recorded in its ID map, which takes seconds to hours (an
+// outage); a create retried later than this can make a second record.
+const IdempotencyRetention = 7 * 24 * time.Hour
+
+// pruneEvery is the least time between two sweeps of expired keys.
+const pruneEvery = time.Hour
+
+// idemEntry is the value kept under an idempotency key. Values written by
+// earlier versions are the bare id.
+type idemEntry struct {
+	ID string `json:"id"`
+	At int64  `json:"at"` // Unix seconds of the create
+}
+
+func encodeIdem(id string, at time.Time) []byte {
+	b, _ := json.Marshal(idemEntry{ID: id, At: at.Unix()})
+	return b
+}
+
+// decodeIdem reads a kept value; dated is false for a bare id.
+func decodeIdem(b []byte) (e idemEntry, dated bool) {
+	if json.Unmarshal(b, &e) == nil && e.ID != "" && e.At > 0 {
+		return e, true
+	}
+	return idemEntry{ID: string(b)}, false
+}
+
+// pruneIdempotency deletes the idempotency keys older than
+// IdempotencyRetention, at most once per pruneEvery per connection. A bare
+// id kept by an earlier version is dated now, so it goes one retention
+// later.
+func (c *Connector) pruneIdempotency(ctx context.Context) error {
+	now := c.now()
+	c.pruneMu.Lock()
+	defer c.pruneMu.Unlock()
+	if !c.lastPrune.IsZero() && now.Sub(c.lastPrune) < pruneEvery {
+		return nil
+	}
+	kvs, err := c.host.Values().List(ctx, idempotencyPrefix)
+	if err != nil {
+		return fmt.Errorf("listing idempotency keys: %w", err)
+	}
+	for _, kv := range kvs {
+		e, dated := decodeIdem(kv.Value)
+		switch {
+		case !dated:
+			err = c.host.Values().Put(ctx, kv.Key, encodeIdem(e.ID, now))
+		case now.Sub(time.Unix(e.At, 0)) > IdempotencyRetention:
+			err = c.host.Values().Delete(ctx, kv.Key)
+		}
+		if err != nil {
+			return fmt.Errorf("pruning idempotency key %s: %w", kv.Key, err)
+		}
+	}
+	c.lastPrune = now
+	return nil
 }
 
 // update sends a partial update with PATCH, or PUT once the server refused
