@@ -1,0 +1,198 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/connector/graph/graphtest"
+)
+
+// writeBenchOps is n events spread evenly over the mailboxes, with keys
+// unique to run.
+func writeBenchOps(run string, mailboxes, n int, start time.Time) []connector.WriteOp {
+	ops := make([]connector.WriteOp, n)
+	for i := range ops {
+		user := fmt.Sprintf("user%d@contoso.com", i%mailboxes+1)
+		ops[i] = eventOp(fmt.Sprintf("%s-%d", run, i), user, fmt.Sprintf("bench %s %d", run, i), start.Add(time.Duration(i)*time.Minute))
+	}
+	return ops
+}
+
+// BenchmarkWriteEvents creates 1,000 events across 50 mailboxes (20 each)
+// in one Write, against the emulator with 50 ms added to every HTTP
+// request (not to the requests inside a $batch, which run behind one round
+// trip), and reports the wall time against the lower bound:
+//
+//	bound = latency × max(⌈R / G⌉, max over mailboxes of ⌈n_m / 20⌉)
+//
+// where R = Σ⌈n_m / 20⌉ is the number of $batch requests the events need
+// (20 requests per batch, graph-api-facts §4.5), G the connector's global
+// concurrency (64), and a mailbox's batches run one after the other
+// because each holds all of the mailbox's concurrency slots (4, §4.1) —
+// here 50 × 50 ms / 64 → one round trip, 50 ms. Without batching the same
+// bound is latency × max(⌈N / G⌉, ⌈n_m / 4⌉) = 50 ms × 16 = 800 ms.
+//
+// Sub-benchmarks: latency=0 is the baseline measured in the same run (the
+// emulator's and the connector's processing of the same writes without
+// latency); latency=50ms is the figure; nobatch=50ms is the same with
+// batch=false. Metrics: wall-ms per Write, bound-ms, x-bound (wall/bound),
+// x-bound+base (wall / (bound + the latency=0 wall)), requests (HTTP
+// requests the Write sent; batch parts are inside their batch).
+func BenchmarkWriteEvents(b *testing.B) {
+	const (
+		mailboxes = 50
+		events    = 1000
+		global    = 64
+	)
+	var baseline time.Duration
+	for _, tc := range []struct {
+		name    string
+		latency time.Duration
+		batch   bool
+	}{{"latency=0", 0, true}, {"latency=50ms", 50 * time.Millisecond, true}, {"nobatch=50ms", 50 * time.Millisecond, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: 1, ContactsPerUser: 1, TasksPerUser: 1, MessagesPerUser: 1, Seed: 5, Latency: tc.latency})
+			c := e.connect(b, map[string]any{"max_concurrency": global, "batch": tc.batch}, nil)
+			ctx := context.Background()
+			if _, err := c.ListPartitions(ctx, "event"); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
+			// Warm up: schema, selection, token, connections.
+			if _, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: writeBenchOps("warm", mailboxes, mailboxes, start)}); err != nil {
+				b.Fatal(err)
+			}
+			perMailbox := (events + mailboxes - 1) / mailboxes
+			batches := mailboxes * ((perMailbox + 19) / 20)
+			bound := tc.latency * time.Duration(max((batches+global-1)/global, (perMailbox+19)/20))
+			if !tc.batch {
+				bound = tc.latency * time.Duration(max((events+global-1)/global, (perMailbox+3)/4))
+			}
+			run := 0
+			var wall time.Duration
+			var requests int
+			for b.Loop() {
+				b.StopTimer()
+				run++
+				ops := writeBenchOps(fmt.Sprint(tc.name, run), mailboxes, events, start)
+				before := e.srv.Stats().Total
+				b.StartTimer()
+				began := time.Now()
+				outs, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: ops})
+				took := time.Since(began)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, o := range outs {
+					if o.Status != connector.Created {
+						b.Fatalf("op %d: %+v", i, o)
+					}
+				}
+				wall += took
+				requests += e.srv.Stats().Total - before
+				b.StartTimer()
+			}
+			avg := wall / time.Duration(run)
+			if tc.latency == 0 {
+				baseline = avg
+			}
+			b.ReportMetric(float64(avg)/1e6, "wall-ms")
+			b.ReportMetric(float64(requests)/float64(run), "requests")
+			if bound > 0 {
+				b.ReportMetric(float64(bound)/1e6, "bound-ms")
+				b.ReportMetric(float64(avg)/float64(bound), "x-bound")
+				if baseline > 0 {
+					b.ReportMetric(float64(avg)/float64(bound+baseline), "x-bound+base")
+				}
+			}
+		})
+	}
+}
+
+// TestWriteNoDuplicatesAfterCommitFaults runs 200 writes of new events,
+// each meeting faults injected after the service committed: a 503 or a
+// connection reset on single creates, a 503 on a part of a $batch, a 503
+// or reset on a whole $batch, and the host sending the batch again. After
+// every run each event's transactionId matches exactly one event at the
+// emulator.
+func TestWriteNoDuplicatesAfterCommitFaults(t *testing.T) {
+	runs := 200
+	if testing.Short() {
+		runs = 40
+	}
+	e := startEmu(t, graphtest.Options{Users: 3, EventsPerUser: 1, ContactsPerUser: 1, TasksPerUser: 1, MessagesPerUser: 1, Seed: 9})
+	users := map[string]any{"list": "user1@contoso.com;user2@contoso.com;user3@contoso.com"}
+	batched := e.connect(t, map[string]any{"users": users}, nil)
+	single := e.connect(t, map[string]any{"users": users, "batch": false}, nil)
+	ctx := context.Background()
+	for _, c := range []*Connector{batched, single} {
+		c.client.sleep = func(context.Context, time.Duration) error { return nil } // no waiting between retries
+		if _, err := c.ListPartitions(ctx, "event"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
+	kinds := []graphtest.Fault{
+		{Kind: graphtest.FaultUnavailable, Path: "/v1.0/users/*/events", Method: "POST", AfterCommit: true, RetryAfter: time.Millisecond},
+		{Kind: graphtest.FaultReset, Path: "/v1.0/users/*/events", Method: "POST", AfterCommit: true},
+		{Kind: graphtest.FaultGatewayTimeout, Path: "/v1.0/users/*/events", Method: "POST", AfterCommit: true},
+		{Kind: graphtest.FaultUnavailable, Path: "/v1.0/$batch", Method: "POST", AfterCommit: true, RetryAfter: time.Millisecond},
+		{Kind: graphtest.FaultReset, Path: "/v1.0/$batch", Method: "POST", AfterCommit: true},
+	}
+	var faults, resent, retriedPosts int
+	for run := range runs {
+		c := batched
+		if run%2 == 1 {
+			c = single
+		}
+		n := 1 + rng.IntN(6)
+		var ops []connector.WriteOp
+		for i := range n {
+			ops = append(ops, eventOp(fmt.Sprintf("dup-%d-%d", run, i), fmt.Sprintf("user%d@contoso.com", 1+rng.IntN(3)), fmt.Sprintf("dup %d %d", run, i), start.Add(time.Duration(i)*time.Hour)))
+		}
+		e.srv.Faults().Clear()
+		for range 1 + rng.IntN(3) {
+			f := kinds[rng.IntN(len(kinds))]
+			f.Times = 1
+			e.srv.Faults().Add(f)
+		}
+		before := e.srv.Stats().Faults
+		times := 1
+		if rng.IntN(4) == 0 {
+			times = 2 // the host sends the batch again with the same keys
+			resent++
+		}
+		for range times {
+			outs, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: ops})
+			if err != nil {
+				t.Fatalf("run %d: %v", run, err)
+			}
+			for i, o := range outs {
+				if o.Status != connector.Created {
+					t.Fatalf("run %d op %d: %+v", run, i, o)
+				}
+			}
+		}
+		faults += e.srv.Stats().Faults - before
+		for _, op := range ops {
+			user := op.Record.Fields["user"].(string)
+			posts, events := e.srv.TransactionCreates(user, transactionID("test", op.IdempotencyKey))
+			if events != 1 {
+				t.Fatalf("run %d: %s has %d events from %d posts", run, op.IdempotencyKey, events, posts)
+			}
+			if posts > 1 {
+				retriedPosts++
+			}
+		}
+	}
+	if faults < runs {
+		t.Errorf("only %d faults fired in %d runs", faults, runs)
+	}
+	t.Logf("%d runs: %d faults after commit fired, %d creates were posted more than once, %d batches sent twice by the host; every transactionId has exactly one event", runs, faults, retriedPosts, resent)
+}
