@@ -23,6 +23,7 @@ func newDemoCmd() *cobra.Command {
 	var (
 		dir       string
 		source    string
+		target    string
 		inProcess bool
 		verbose   bool
 		keep      bool
@@ -31,24 +32,30 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run a pipeline end to end on local data, change the source, and run it again",
 		Long: "The first command to try. It starts the Microsoft Graph emulator with seeded mailboxes\n" +
-			"(events, contacts, tasks), writes a pipeline file that maps the mailboxes' events into a JSON\n" +
-			"Lines target, and runs it with the embedded state store and the connectors as plugin\n" +
-			"processes; then creates, changes and deletes events in the emulator and runs again, showing\n" +
-			"that only those changes move. At the end it says where everything is and how to run it\n" +
-			"yourself. --source jsonl uses a JSON Lines calendar instead of the emulator (no network).",
+			"(events, contacts, tasks) and the Zoho CRM emulator, writes a pipeline file that maps the\n" +
+			"mailboxes' contacts into Zoho Contacts and their events into Zoho meetings, and runs it with\n" +
+			"the embedded state store and the connectors as plugin processes; then creates, changes and\n" +
+			"deletes events in the Graph emulator and runs again, showing that only those changes move.\n" +
+			"At the end it says where everything is and how to run it yourself. --target jsonl writes the\n" +
+			"events into a JSON Lines file instead of Zoho; --source jsonl uses a JSON Lines calendar and\n" +
+			"target instead of the emulators (no network).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch source {
 			case "graph":
-				return runGraphDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, inProcess, verbose, keep)
+				return runGraphDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, target, inProcess, verbose, keep)
 			case "jsonl":
+				if cmd.Flags().Changed("target") && target != "jsonl" {
+					return fmt.Errorf("--source jsonl writes into JSON Lines only; drop --target or use --target jsonl")
+				}
 				return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, inProcess, verbose)
 			}
 			return fmt.Errorf("--source must be graph or jsonl, not %q", source)
 		},
 	}
 	cmd.Flags().StringVar(&source, "source", "graph", "source of the demo: graph (the Graph emulator) or jsonl (a local file)")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the Graph emulator running after the demo, so the pipeline file can be run again (Ctrl-C stops)")
+	cmd.Flags().StringVar(&target, "target", "zoho", "target of the Graph demo: zoho (the Zoho CRM emulator) or jsonl (a local file)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the emulators running after the demo, so the pipeline file can be run again (Ctrl-C stops)")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary directory)")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the connectors inside this process instead of as plugins")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every step of the runner")

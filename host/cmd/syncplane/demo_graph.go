@@ -20,9 +20,10 @@ import (
 const graphDemoPipeline = "events-to-crm"
 
 // runGraphDemo runs the demo against the Graph emulator started in this
-// process: three seeded mailboxes, their events mapped into a JSON Lines
-// target through the Graph connector running as a plugin process.
-func runGraphDemo(ctx context.Context, out, stderr io.Writer, dir string, inProcess, verbose, keep bool) error {
+// process: three seeded mailboxes whose events (and, into Zoho, contacts)
+// are mapped into the target — the Zoho CRM emulator, also started here,
+// or a JSON Lines file — through connectors running as plugin processes.
+func runGraphDemo(ctx context.Context, out, stderr io.Writer, dir, target string, inProcess, verbose, keep bool) error {
 	started := time.Now()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "syncplane-demo-")
@@ -65,6 +66,21 @@ func runGraphDemo(ctx context.Context, out, stderr io.Writer, dir string, inProc
 	fmt.Fprintf(out, "syncplane demo in %s\n\n", dir)
 	fmt.Fprintf(out, "1. Started the Microsoft Graph emulator at %s\n   tenant %s, %d mailboxes (%s), %d events, %d contacts and %d tasks each\n",
 		srv.GraphEndpoint(), srv.TenantID(), len(users), userList(users), events/len(users), 3, 3)
+	var tgt demoTarget
+	switch target {
+	case "zoho":
+		z, err := startZohoDemoTarget(dir)
+		if err != nil {
+			return err
+		}
+		defer z.close()
+		tgt = z
+		fmt.Fprintf(out, "   Started the Zoho CRM emulator: accounts %s, API %s\n", z.srv.AccountsURL(""), z.srv.APIDomain(""))
+	case "jsonl":
+		tgt = &jsonlDemoTarget{outDir: outDir}
+	default:
+		return fmt.Errorf("--target must be zoho or jsonl, not %q", target)
+	}
 
 	cfgPath := filepath.Join(dir, "syncplane.yaml")
 	cfg := fmt.Sprintf(`# Written by syncplane demo. While the emulator runs (syncplane demo --keep),
@@ -84,26 +100,7 @@ connections:
       graph_endpoint: %s
       ca_file: %s
       users: { filter: "userType eq 'Member'" }
-  crm:
-    connector: jsonl
-    settings: { dir: %q }
-pipelines:
-  - name: %s
-    from: { connection: m365, entity: event }
-    to:   { connection: crm, entity: meetings }
-    mode: one-way
-    on_delete: delete
-    batch_size: 50
-    filter: 'isCancelled != true'
-    mapping:
-      id: id
-      Subject: subject
-      Start: { expr: 'start.dateTime', tz: { from: 'start.timeZone', to: 'UTC' } }
-      End:   { expr: 'end.dateTime', tz: { from: 'end.timeZone', to: 'UTC' } }
-      Organizer: organizer.emailAddress.address
-      Mailbox: user
-      Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
-`, cfgPath, filepath.Join(stateDir, "syncplane.db"), srv.TenantID(), app.ClientID, srv.AuthorityHost(), srv.GraphEndpoint(), caFile, outDir, graphDemoPipeline)
+%s`, cfgPath, filepath.Join(stateDir, "syncplane.db"), srv.TenantID(), app.ClientID, srv.AuthorityHost(), srv.GraphEndpoint(), caFile, tgt.config())
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", cfgPath, err)
 	}
@@ -126,16 +123,15 @@ pipelines:
 	if inProcess {
 		mode = "in-process"
 	}
-	fmt.Fprintf(out, "2. First run of pipeline %s (Graph events → JSON Lines, connectors %s):\n   ", graphDemoPipeline, mode)
-	s1, err := e.runner.RunOnce(ctx, graphDemoPipeline)
-	printSummary(out, s1)
+	fmt.Fprintf(out, "2. First run (Graph → %s, connectors %s):\n", tgt.name(), mode)
+	if err := runDemoPipelines(ctx, out, e, tgt.pipelines()); err != nil {
+		return err
+	}
+	before, err := tgt.meetings(ctx, e.store)
 	if err != nil {
 		return err
 	}
-	before, err := readMeetings(filepath.Join(outDir, "meetings.jsonl"))
-	if err != nil {
-		return err
-	}
+	tgt.show(out, before, 3)
 
 	// Change the mailboxes: two new events, one changed, one deleted.
 	owner := strings.ToLower(users[0].UserPrincipalName)
@@ -180,34 +176,39 @@ pipelines:
 		return fmt.Errorf("deleting a demo event: %w", err)
 	}
 	fmt.Fprintf(out, "\n3. Changed the mailboxes in the emulator: created 2 events (%s, %s), changed 1, deleted 1 (%s)\n", owner, other, owner)
-	fmt.Fprintf(out, "4. Second run: only those changes move:\n   ")
-	s2, err := e.runner.RunOnce(ctx, graphDemoPipeline)
-	printSummary(out, s2)
+	fmt.Fprintf(out, "4. Second run: only those changes move:\n")
+	sums, err := runDemoPipelinesSummaries(ctx, out, e, tgt.pipelines())
 	if err != nil {
 		return err
 	}
-	after, err := readMeetings(filepath.Join(outDir, "meetings.jsonl"))
+	after, err := tgt.meetings(ctx, e.store)
 	if err != nil {
 		return err
 	}
-	if err := checkGraphDemo(ctx, e.store, before, after, s2, newA, newB, changed, deleted); err != nil {
+	if err := checkGraphDemo(ctx, e.store, tgt, before, after, sums, newA, newB, changed, deleted); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "   checked: %d meetings before, %d after; the new ones arrived, the changed one reads %q, the deleted one is gone\n",
-		len(before), len(after), after[changed]["Subject"])
+		len(before), len(after), after[changed][tgt.subjectField()])
+	tgt.show(out, map[string]map[string]any{newA: after[newA], changed: after[changed]}, 2)
+	output, err := tgt.output(after)
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "\nDone in %s.\n", time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(out, "  pipeline file: %s\n", cfgPath)
-	fmt.Fprintf(out, "  output:        %s\n", filepath.Join(outDir, "meetings.jsonl"))
+	fmt.Fprintf(out, "  output:        %s\n", output)
 	fmt.Fprintf(out, "  state:         %s (secret key in %s)\n", f.State, store.DefaultKeyFile(f.State))
 	if !keep {
-		fmt.Fprintf(out, "The emulator stops with the demo. To run the pipeline file yourself, start the demo with --keep\n")
-		fmt.Fprintf(out, "(it keeps the emulator running), then in another terminal:\n")
+		fmt.Fprintf(out, "The emulators stop with the demo. To run the pipeline file yourself, start the demo with --keep\n")
+		fmt.Fprintf(out, "(it keeps the emulators running), then in another terminal:\n")
 		fmt.Fprintf(out, "  syncplane run -c %s --once\n  syncplane status -c %s\n  syncplane preview -c %s %s\n", cfgPath, cfgPath, cfgPath, graphDemoPipeline)
-		fmt.Fprintf(out, "Without network or emulator: syncplane demo --source jsonl\n")
+		fmt.Fprintf(out, "Other targets and sources: syncplane demo --target jsonl; without network or emulators: syncplane demo --source jsonl\n")
 		return nil
 	}
 	e.Close()
+	tgt.keepHint(out)
 	fmt.Fprintf(out, "\nThe Graph emulator keeps running at %s; in another terminal try:\n", srv.GraphEndpoint())
 	fmt.Fprintf(out, "  syncplane run -c %s --once\n  syncplane status -c %s\n  syncplane preview -c %s %s\n", cfgPath, cfgPath, cfgPath, graphDemoPipeline)
 	fmt.Fprintf(out, "Stop with Ctrl-C.\n")
@@ -247,9 +248,39 @@ func readMeetings(path string) (map[string]map[string]any, error) {
 	return out, nil
 }
 
+// runDemoPipelines runs pipelines once each, printing their summaries.
+func runDemoPipelines(ctx context.Context, out io.Writer, e *engine, names []string) error {
+	_, err := runDemoPipelinesSummaries(ctx, out, e, names)
+	return err
+}
+
+func runDemoPipelinesSummaries(ctx context.Context, out io.Writer, e *engine, names []string) (map[string]runner.Summary, error) {
+	sums := map[string]runner.Summary{}
+	for _, name := range names {
+		fmt.Fprint(out, "   ")
+		s, err := e.runner.RunOnce(ctx, name)
+		printSummary(out, s)
+		if err != nil {
+			return sums, err
+		}
+		sums[name] = s
+	}
+	return sums, nil
+}
+
 // checkGraphDemo verifies that the second run moved exactly the changes:
 // the demo fails loudly otherwise.
-func checkGraphDemo(ctx context.Context, st *store.Store, before, after map[string]map[string]any, s runner.Summary, newA, newB, changed, deleted string) error {
+func checkGraphDemo(ctx context.Context, st *store.Store, tgt demoTarget, before, after map[string]map[string]any, sums map[string]runner.Summary, newA, newB, changed, deleted string) error {
+	for name, s := range sums {
+		if name == graphDemoPipeline {
+			continue
+		}
+		// Nothing else changed in the mailboxes: the other pipelines move nothing.
+		if c := s.Counts; c.Created+c.Updated+c.Deleted+c.Rejected != 0 {
+			return fmt.Errorf("demo: pipeline %s moved records in the second run though its source did not change: %+v", name, c)
+		}
+	}
+	s := sums[graphDemoPipeline]
 	c := s.Counts
 	if c.Created != 2 || c.Updated != 1 || c.Deleted != 1 {
 		return fmt.Errorf("demo: the second run did not move exactly the changes (created %d, updated %d, deleted %d; want 2, 1, 1)", c.Created, c.Updated, c.Deleted)
@@ -262,7 +293,7 @@ func checkGraphDemo(ctx context.Context, st *store.Store, before, after map[stri
 	if _, ok := after[deleted]; ok {
 		return fmt.Errorf("demo: deleted event %s is still in the output", deleted)
 	}
-	if got := after[changed]["Subject"]; got != "Demo: moved to Friday" {
+	if got := after[changed][tgt.subjectField()]; got != "Demo: moved to Friday" {
 		return fmt.Errorf("demo: changed event has subject %v", got)
 	}
 	if len(after) != len(before)+1 {
@@ -274,6 +305,9 @@ func checkGraphDemo(ctx context.Context, st *store.Store, before, after map[stri
 	}
 	if len(ms) != len(after) {
 		return fmt.Errorf("demo: the ID map holds %d rows for %d meetings", len(ms), len(after))
+	}
+	if n := tgt.count(); n != len(after) {
+		return fmt.Errorf("demo: the target holds %d meetings, want %d", n, len(after))
 	}
 	return nil
 }
