@@ -916,7 +916,7 @@ func (rd *twRound) write(ctx context.Context, to int, ws []*twWrite) ([]*twWrite
 			return nil, err
 		}
 		for i, out := range outs {
-			wb, err := rd.outcome(part[i], out)
+			wb, err := rd.outcome(ctx, part[i], out)
 			if err != nil {
 				return nil, err
 			}
@@ -929,7 +929,7 @@ func (rd *twRound) write(ctx context.Context, to int, ws []*twWrite) ([]*twWrite
 }
 
 // outcome records what side w.to did with one write.
-func (rd *twRound) outcome(w *twWrite, out connector.WriteOutcome) (*twWrite, error) {
+func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteOutcome) (*twWrite, error) {
 	s := rd.sides[w.to]
 	pr := w.pair
 	switch out.Status {
@@ -1032,20 +1032,65 @@ func (rd *twRound) outcome(w *twWrite, out connector.WriteOutcome) (*twWrite, er
 	}
 	*linkSide(pr.link, w.to) = side
 	pr.dirty = true
-	if w.writeBack && out.Status == connector.Created {
-		o := w.from
-		opart, oid := linkID(pr.link, o)
-		field := rd.sides[o].writeBack
-		base, err := decodeRecord(linkSide(pr.link, o).Record)
-		if err != nil {
-			return nil, err
-		}
-		return &twWrite{pair: pr, from: -1, to: o, base: base, merge: map[string]any{field: id},
-			op: connector.WriteOp{Action: connector.ActionUpsert, TargetID: oid, Partition: opart,
-				Record:         connector.Record{ID: oid, Partition: opart, Fields: map[string]any{field: id}},
-				IdempotencyKey: rd.p.Name + "/writeback/" + opart + "/" + oid + "/" + id}}, nil
+	if out.Status != connector.Created {
+		return nil, nil
 	}
-	return nil, nil
+	// Back to the origin: the new id (write_back), and the values the
+	// target generated for the new record (a Teams join link) that map to
+	// fields the origin record leaves empty. Values the origin has are
+	// never overwritten, so the target's normalisation of them causes no
+	// write.
+	o := w.from
+	fill := map[string]any{}
+	if w.writeBack {
+		fill[rd.sides[o].writeBack] = id
+	}
+	if out.Stored != nil {
+		origin := pr.ch[o].rec.Fields
+		st := out.Stored.Clone()
+		st.ID, st.Partition = id, w.op.Partition
+		res, err := s.mapping.Apply(ctx, st)
+		if err == nil && !res.Skipped {
+			for f, v := range res.Record.Fields {
+				if _, done := fill[f]; done || isEmpty(v) || !isEmpty(origin[f]) {
+					continue
+				}
+				fill[f] = v
+			}
+		}
+	}
+	if len(fill) == 0 {
+		return nil, nil
+	}
+	opart, oid := linkID(pr.link, o)
+	base, err := decodeRecord(linkSide(pr.link, o).Record)
+	if err != nil {
+		return nil, err
+	}
+	h, err := hashFields(fill)
+	if err != nil {
+		return nil, err
+	}
+	return &twWrite{pair: pr, from: -1, to: o, base: base, merge: fill,
+		op: connector.WriteOp{Action: connector.ActionUpsert, TargetID: oid, Partition: opart,
+			Record:         connector.Record{ID: oid, Partition: opart, Fields: fill},
+			IdempotencyKey: rd.p.Name + "/writeback/" + opart + "/" + oid + "/" + h}}, nil
+}
+
+// isEmpty reports a value that carries nothing: nil, "", an empty list or
+// object.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // writeWithRetry sends a batch, retrying it with the same idempotency keys
