@@ -73,7 +73,7 @@ func (c *Connector) Check(ctx context.Context) connector.Diagnostics {
 			ds = append(ds, d)
 		}
 	}
-	return ds
+	return append(ds, c.checkWrites(ctx, mailbox, ds)...)
 }
 
 func (c *Connector) runProbe(ctx context.Context, p probe, mailbox string) *connector.Diagnostic {
