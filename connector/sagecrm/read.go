@@ -287,6 +287,7 @@ func (c *Connector) compose(ctx context.Context, info *entityInfo, rows []row) (
 		byID[rows[i].id] = &rows[i].rec
 	}
 	out := map[string][]childRow{}
+	linked := make(map[int64][]string, len(rows))
 	for _, ch := range info.children {
 		var kids []childRow
 		err := c.byIDs(ctx, ch.info, ch.parentField, ids, ch.filter, nil, func(rs []row) error {
@@ -307,10 +308,35 @@ func (c *Connector) compose(ctx context.Context, info *entityInfo, rows []row) (
 		for _, k := range kids {
 			if rec := byID[k.parent]; rec != nil {
 				setComposed(ch.resource, rec.Fields, &k.rec)
+				linked[k.parent] = append(linked[k.parent], fmt.Sprintf("%s:%d:%d", ch.resource, k.id, k.rec.Modified.Unix()))
 			}
 		}
 	}
+	for i := range rows {
+		v := compositeVersion(rows[i].updated, linked[rows[i].id])
+		rows[i].rec.Version = v
+		rows[i].rec.Fields[versionField] = v
+	}
 	return out, nil
+}
+
+// versionField is the field of an entity with linked rows (person,
+// communication) that holds its version.
+const versionField = "version"
+
+// compositeVersion is the version of a record with linked rows: its own
+// updated date, and a hash of the ids and updated dates of its visible
+// linked rows, so a change to the rows alone (which need not touch the
+// parent's updated date, B8.1), a new row or a deleted one gives a new
+// version. links are "resource:id:unix-seconds" items.
+func compositeVersion(updated time.Time, links []string) string {
+	sort.Strings(links)
+	h := fnv.New64a()
+	for _, l := range links {
+		h.Write([]byte(l))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%s;%016x", updated.UTC().Format(time.RFC3339), h.Sum64())
 }
 
 // setComposed adds one child row to a parent's composed field; with a nil

@@ -80,6 +80,18 @@
 // deletions directly but needs a second, session-based API to be enabled
 // (B9); this connector uses REST only.
 //
+// # Versions
+//
+// Two-way sync recognises its own writes by version. An entity's version
+// is its *_updateddate as RFC 3339 UTC (company, for example), the schema's
+// version field. Person and communication, whose linked rows can change
+// without touching the parent's updated date (B8.1), get a read-only
+// field "version" as their version field instead: the updated date and a
+// hash of the ids and updated dates of their visible email, phone or
+// comm_link rows, so it moves when the record, a linked row, a new row or
+// a deleted row changes. Record.Version and every write outcome's Version
+// carry the same value.
+//
 // # Usage
 //
 // After every Check, Read, ReadChanges, Query and Write the connector adds
@@ -463,7 +475,9 @@ func buildEntity(name string, p prototype) *entityInfo {
 	info.entity = schema.Entity{
 		Name: name, Description: p.Title, Fields: fields, Keys: []string{info.idField}, ModifiedField: info.updated,
 		// *_updateddate is also the version: Record.Version and a write's
-		// WriteOutcome.Version carry it as RFC 3339 UTC.
+		// WriteOutcome.Version carry it as RFC 3339 UTC (entities with
+		// linked rows get a composite version field instead, see
+		// addVersionField).
 		VersionField: info.updated,
 		Capabilities: schema.Capabilities{Readable: true, Changes: info.updated != "", Writable: !info.readOnly, Deletable: !info.readOnly, Queryable: true},
 	}
@@ -510,6 +524,7 @@ func addComposedFields(infos map[string]*entityInfo) {
 				}}}})
 			p.children = append(p.children, childSpec{resource: "phone", parentField: "plink_recordid", filter: "plink_entityid eq 13", info: ph})
 		}
+		addVersionField(p)
 		p.reindex()
 	}
 	if cm := infos["communication"]; cm != nil && cm.fields["comm_datetime"] != nil {
@@ -529,8 +544,20 @@ func addComposedFields(infos map[string]*entityInfo) {
 			)
 			cm.children = append(cm.children, childSpec{resource: "comm_link", parentField: "cmli_comm_communicationid", info: l})
 		}
+		addVersionField(cm)
 		cm.reindex()
 	}
+}
+
+// addVersionField gives an entity with linked rows its composite version
+// field (see compositeVersion), which is then its schema's version field.
+func addVersionField(info *entityInfo) {
+	if len(info.children) == 0 || info.updated == "" {
+		return
+	}
+	info.entity.Fields = append(info.entity.Fields, schema.Field{Name: versionField, Type: schema.Type{Kind: schema.String}, ReadOnly: true,
+		Description: "Version: the updated date and a hash of the linked rows' ids and updated dates; changes whenever the record or its linked rows change"})
+	info.entity.VersionField = versionField
 }
 
 // entity returns the named entity, discovering the schema when needed.

@@ -23,7 +23,7 @@ const linkPerson = 13
 // composed names the fields the connector builds from linked rows or derives.
 var composed = map[string]bool{
 	"emails": true, "phones": true, "start": true, "end": true, "due": true, "all_day": true,
-	"person_ids": true, "user_ids": true, "company_ids": true,
+	"person_ids": true, "user_ids": true, "company_ids": true, versionField: true,
 }
 
 // plan is a validated write: the body to send and the linked rows to keep.
@@ -325,13 +325,13 @@ func (c *Connector) planCommunication(info *entityInfo, rec connector.Record, p 
 // first reads the stored record (one
 // GET); when every value it would send is already held and the linked rows
 // already match, nothing is sent and the outcome is Unchanged. Every
-// outcome of a create or update carries as Version the record's
-// *_updateddate after the write, rendered as RFC 3339 UTC exactly as
-// ReadChanges renders Record.Version (read back with one more GET when the
-// server's answer lacks it or linked rows were written after it); Stored is
-// set for entities without linked rows (company, for example), from the
-// server's answer or that GET. An error that is not about one record (the
-// server unreachable, the password refused) fails the batch.
+// outcome of a create or update carries as Version the version ReadChanges
+// gives the record next (see the package documentation, "Versions"), and
+// as Stored the record as ReadChanges would emit it: for an entity without
+// linked rows from the server's answer (or one GET when the answer holds
+// the fields sent only), for person and communication from one GET of the
+// record and one per linked resource. An error that is not about one
+// record (the server unreachable, the password refused) fails the batch.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	defer c.saveUsage(ctx)
 	info, err := c.entity(ctx, batch.Entity)
@@ -452,30 +452,31 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		o.TargetID = target
 		return o, berr
 	}
-	if status == connector.Updated && entry == nil && !childChanged {
-		o := connector.WriteOutcome{Status: connector.Unchanged, TargetID: target, Version: current.rec.Version}
-		if len(info.children) == 0 {
-			o.Stored = c.stored(info, current.rec)
-		}
-		return o, nil
-	}
+	unchanged := status == connector.Updated && entry == nil && !childChanged
 	o := connector.WriteOutcome{Status: status, TargetID: target}
+	if unchanged {
+		o.Status = connector.Unchanged
+	}
 	if info.updated == "" {
 		return o, nil
 	}
-	// The version is *_updateddate as the server holds it after every
-	// write of this op. The answer to POST or PATCH carries it unless the
-	// server answered with the fields sent only (B3, B5) or linked rows
-	// were written afterwards (which can move pers_updateddate, B8.1); then
-	// one GET of the record reads it back.
+	// The version is what ReadChanges gives the record after every write
+	// of this op: *_updateddate, which the answer to POST or PATCH carries
+	// unless the server answered with the fields sent only (B3, B5); with
+	// linked rows, the composite version over them (compositeVersion),
+	// read with the rows themselves, one GET per linked resource. A record
+	// with linked rows is read back with one GET as well, since writing
+	// the rows can move its updated date (B8.1).
 	var after row
-	haveAfter := false
-	if entry != nil && !childChanged {
+	switch {
+	case unchanged:
+		after = *current
+	case entry != nil && len(info.children) == 0:
 		if r, err := c.decodeEntry(info, entry); err == nil && !r.updated.IsZero() {
-			after, haveAfter = r, true
+			after = r
 		}
 	}
-	if !haveAfter {
+	if after.updated.IsZero() {
 		r, err := c.readOne(ctx, info, target)
 		if err != nil {
 			// The write is done; only its version is unknown.
@@ -485,10 +486,14 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		}
 		after = r
 	}
-	o.Version = after.rec.Version
-	if len(info.children) == 0 {
-		o.Stored = c.stored(info, after.rec)
+	rows := []row{after}
+	if _, err := c.compose(ctx, info, rows); err != nil {
+		o.Diagnostics = connector.Diagnostics{connector.Warnf(connector.CodeOf(errDiag(err, subject)),
+			"%s %s was written but its linked rows could not be read back for its version", info.name, target)}
+		return o, nil
 	}
+	o.Version = rows[0].rec.Version
+	o.Stored = &rows[0].rec
 	return o, nil
 }
 
@@ -507,15 +512,6 @@ func (c *Connector) readOne(ctx context.Context, info *entityInfo, target string
 		return row{}, connector.Errorf(connector.Internal, "reading %s %s: %v", info.name, target, err)
 	}
 	return r, nil
-}
-
-// stored returns the record as ReadChanges would emit it, for an entity
-// without linked rows.
-func (c *Connector) stored(info *entityInfo, rec connector.Record) *connector.Record {
-	if info.name == "communication" {
-		deriveCommunication(rec.Fields)
-	}
-	return &rec
 }
 
 // sameValues reports whether the server already holds every value of an
