@@ -441,7 +441,11 @@ func (rd *twRound) changed(pr *twPair, i int) (bool, error) {
 		return true, nil
 	}
 	ls := linkSide(pr.link, i)
-	echo := c.version != "" && c.version == ls.Version
+	// The version alone proves an echo only while the host does not know
+	// what the side stored: versions that are modification times of
+	// one-second resolution (Zoho, Sage CRM) repeat when a person edits the
+	// record in the same second as the host's write.
+	echo := c.version != "" && c.version == ls.Version && ls.Hash == ""
 	if !echo && c.hash != ls.Hash {
 		return true, nil
 	}
