@@ -282,3 +282,30 @@ func TestEmulatorUserConsentExpiredAndWithdrawn(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchesKeepMailboxConcurrency syncs mailboxes full of series, whose
+// masters are read through shared $batch requests: the parts of one
+// mailbox in concurrent batches stay within four at a time, so the
+// emulator throttles none of them.
+func TestBatchesKeepMailboxConcurrency(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 12, EventsPerUser: 300, Seed: 31})
+	c := e.connect(t, map[string]any{"page_size": 100}, nil)
+	parts, err := c.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: 20 * time.Millisecond})
+	e.srv.ResetStats()
+	syncAll(t, c, parts.Partitions, nil)
+	st := e.srv.Stats()
+	if st.Requests["batch"] == 0 || st.Requests["events.get"] == 0 {
+		t.Fatalf("no series read through batches: %v", st.Requests)
+	}
+	if st.Throttled != 0 || st.MailboxConcurrentPeak > 4 {
+		t.Errorf("%d requests throttled, mailbox peak %d (requests %v)", st.Throttled, st.MailboxConcurrentPeak, st.Requests)
+	}
+}

@@ -47,6 +47,13 @@ func (b *batcher) get(ctx context.Context, r request) (*response, error) {
 	if !ok {
 		return b.c.do(ctx, r)
 	}
+	// The call holds its mailbox's slot while it waits in and rides the
+	// batch: parts of one mailbox in concurrent batches would otherwise
+	// exceed the four concurrent requests per mailbox and come back 429.
+	release, err := b.c.holdMailbox(ctx, r.mailbox)
+	if err != nil {
+		return nil, err
+	}
 	call := &batchCall{r: r, rel: rel, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, call)
@@ -66,8 +73,10 @@ func (b *batcher) get(ctx context.Context, r request) (*response, error) {
 	select {
 	case <-call.done:
 	case <-ctx.Done():
+		release()
 		return nil, ctx.Err()
 	}
+	release()
 	if call.err != nil || call.resp == nil {
 		// Served on its own: the batch could not answer this one.
 		return b.c.do(ctx, r)

@@ -101,6 +101,23 @@ func (c *graphClient) slot(mailbox string) chan struct{} {
 	return s
 }
 
+// holdMailbox takes one of the mailbox's concurrency slots (nothing for
+// no mailbox) until the returned func is called. A GET waiting in a $batch
+// holds its mailbox's slot, so the parts of concurrent batches stay within
+// the service's four concurrent requests per mailbox (graph-api-facts §4.1).
+func (c *graphClient) holdMailbox(ctx context.Context, mailbox string) (func(), error) {
+	if mailbox == "" {
+		return func() {}, nil
+	}
+	mb := c.slot(mailbox)
+	select {
+	case mb <- struct{}{}:
+		return func() { <-mb }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (c *graphClient) acquire(ctx context.Context, mailbox string) (func(), error) {
 	var mb chan struct{}
 	if mailbox != "" {
