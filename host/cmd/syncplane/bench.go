@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -66,6 +67,7 @@ func newBenchCmd() *cobra.Command {
 		inProcess bool
 		dir       string
 		asJSON    bool
+		cpuProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -78,7 +80,16 @@ func newBenchCmd() *cobra.Command {
 			"and drops every record, isolating the host's own cost.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir)
+			var prof io.Writer
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return fmt.Errorf("creating the CPU profile: %w", err)
+				}
+				prof = f
+				defer f.Close()
+			}
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, prof)
 			if err != nil {
 				return err
 			}
@@ -107,6 +118,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the connectors inside this process instead of as plugins")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a temporary directory, removed after)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of this process during the timed sync to this file (with --in-process it covers the connectors too)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "serve-connector NAME",
 		Short:  "Serve a bench connector as a plugin process (started by bench)",
@@ -124,7 +136,7 @@ func newBenchCmd() *cobra.Command {
 	return cmd
 }
 
-func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string) (*benchResult, error) {
+func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, cpuProf io.Writer) (*benchResult, error) {
 	if source != "jsonl" && source != "graph" {
 		return nil, fmt.Errorf("--source must be jsonl or graph, not %q", source)
 	}
@@ -298,9 +310,17 @@ pipelines:
 			return nil, err
 		}
 	}
+	if cpuProf != nil {
+		if err := pprof.StartCPUProfile(cpuProf); err != nil {
+			return nil, fmt.Errorf("starting the CPU profile: %w", err)
+		}
+	}
 	start := time.Now()
 	sum, err := r.RunOnce(ctx, "bench")
 	syncDur := time.Since(start)
+	if cpuProf != nil {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
