@@ -262,6 +262,15 @@ type fanOutWorker struct {
 	s *Scheduler
 }
 
+// Timeout leaves a two-way round (run by the fan-out job itself) as long as
+// it needs; a fan-out of a one-way pipeline keeps River's default.
+func (w *fanOutWorker) Timeout(job *river.Job[FanOutArgs]) time.Duration {
+	if p, err := w.s.r.pipeline(job.Args.Pipeline); err == nil && p.TwoWay() {
+		return -1
+	}
+	return 0
+}
+
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
 	if p, err := w.s.r.pipeline(job.Args.Pipeline); err == nil && p.TwoWay() {
 		// One job per two-way pipeline, unique by pipeline: its round
