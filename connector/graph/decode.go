@@ -221,6 +221,12 @@ func record(it deltaItem, mailbox string) connector.Record {
 	}
 	if ts, ok := it.Fields["lastModifiedDateTime"].(time.Time); ok {
 		r.Modified = ts
+		if r.Version == "" {
+			// To Do tasks have no changeKey; their lastModifiedDateTime
+			// changes with every write and is their version (the write
+			// outcome reports the same text).
+			r.Version = ts.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return r
 }
