@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,15 @@ func transactionID(connection, key string) string {
 // slots, Retry-After handling, shared $batch requests, per-user tokens and
 // custom endpoints with their CA file, which the adapter would not give
 // (its allowed-hosts list silently drops Authorization for other hosts).
+//
+// Contacts and To Do tasks have no transactionId: the connector remembers
+// the id each create made under its idempotency key (Values
+// "created/<entity>/<hash of the key>"), and a create sent again under the
+// same key — the host retrying a batch — updates that item (Updated), or
+// makes it anew if it was deleted meanwhile. A create whose answer was
+// lost on the way back (a 5xx or reset after the service committed it) is
+// still sent again by the client's retries and can leave a duplicate
+// contact or task; events are safe through their transactionId.
 //
 // Outcomes: Created, Updated or Deleted with the target id; Version is the
 // item's changeKey from the answer (for To Do tasks, which have no
@@ -169,6 +179,9 @@ type writeJob struct {
 	mailbox string
 	req     request
 	fields  map[string]any // the body as a map, for the contact copy
+	// replay is set when a create of a contact or task was made before
+	// under the same idempotency key: the op updates that item instead.
+	replay bool
 
 	resp *response
 	err  error
@@ -231,6 +244,8 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 		method, u = http.MethodPatch, collection+"/"+url.PathEscape(op.TargetID)
 	} else if w.entity == "event" {
 		tx = transactionID(c.connect, op.IdempotencyKey)
+	} else if ref, ok := c.createdBefore(ctx, w.entity, op.IdempotencyKey); ok && ref.Mailbox == mailbox {
+		method, u, j.replay = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), true
 	}
 	raw, d := encodeBody(w.entity, body, tx)
 	if d != nil {
@@ -291,6 +306,15 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutco
 		}
 		return out
 	}
+	if j.replay {
+		var ge *graphError
+		if errors.As(j.err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI") {
+			// The item the first attempt made is gone: create it again.
+			j.replay = false
+			j.req.method, j.req.url = http.MethodPost, strings.TrimSuffix(j.req.url, "/"+path.Base(j.req.url))
+			j.resp, j.err = c.client.do(ctx, j.req)
+		}
+	}
 	if j.err != nil {
 		var ge *graphError
 		if errors.As(j.err, &ge) {
@@ -321,6 +345,11 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutco
 		status = connector.Updated
 	}
 	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: version, Stored: &stored}
+	if j.req.method == http.MethodPost && w.entity != "event" {
+		if err := c.rememberCreate(ctx, w.entity, op.IdempotencyKey, j.mailbox, it.ID); err != nil {
+			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the id of the new %s was not remembered: a retry of this op would create it again", w.entity).WithDetail("%v", err))
+		}
+	}
 	if w.entity == "event" && stored.Fields["type"] == "seriesMaster" && status == connector.Created {
 		if err := c.rememberSeries(ctx, w.dec, j.mailbox, it.ID, stored); err != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the occurrences of the new series could not be read and remembered").WithDetail("%v", err))
@@ -614,4 +643,37 @@ func (c *Connector) writeContactCopy(ctx context.Context, dec *decoder, owner, o
 		}
 	}
 	return nil
+}
+
+// createdRef is what the connector remembers of a contact or task it
+// created: Graph has no transactionId for them, so a create sent again
+// under the same idempotency key (the host retrying a batch) updates the
+// item the first attempt made instead of making a second one.
+type createdRef struct {
+	Mailbox string `json:"mailbox"`
+	ID      string `json:"id"`
+}
+
+// createdKey names the Values entry of a create by its idempotency key
+// (hashed: keys are the host's and may be long).
+func createdKey(entity, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "created/" + entity + "/" + hex.EncodeToString(sum[:16])
+}
+
+func (c *Connector) createdBefore(ctx context.Context, entity, key string) (createdRef, bool) {
+	b, ok, err := c.host.Values().Get(ctx, createdKey(entity, key))
+	if err != nil || !ok {
+		return createdRef{}, false
+	}
+	var ref createdRef
+	return ref, json.Unmarshal(b, &ref) == nil && ref.ID != ""
+}
+
+func (c *Connector) rememberCreate(ctx context.Context, entity, key, mailbox, id string) error {
+	b, err := json.Marshal(createdRef{Mailbox: mailbox, ID: id})
+	if err != nil {
+		return err
+	}
+	return c.host.Values().Put(ctx, createdKey(entity, key), b)
 }

@@ -204,3 +204,34 @@ func TestEmulatorWriteTodoNamedList(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestEmulatorWriteContactCreateSentAgain sends the create of a contact
+// twice under the same idempotency key (the host retrying): the second
+// updates the first contact; after the contact was deleted in Outlook, a
+// third makes it anew.
+func TestEmulatorWriteContactCreateSentAgain(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 1})
+	conn := e.connect(t, nil, nil)
+	ctx := context.Background()
+	if _, err := conn.ListPartitions(ctx, "contact"); err != nil {
+		t.Fatal(err)
+	}
+	n0 := len(e.srv.Contacts("user1@contoso.com"))
+	op := connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: "card-17", Record: connector.Record{Fields: map[string]any{"user": "user1@contoso.com", "givenName": "Alan", "surname": "Turing"}}}
+	first := writeOne(t, conn, "contact", op)
+	again := writeOne(t, conn, "contact", op)
+	if first.Status != connector.Created || again.Status != connector.Updated || again.TargetID != first.TargetID || len(e.srv.Contacts("user1@contoso.com")) != n0+1 {
+		t.Fatalf("sent again: %+v then %+v, %d contacts", first, again, len(e.srv.Contacts("user1@contoso.com"))-n0)
+	}
+	if err := e.srv.DeleteContact("user1@contoso.com", first.TargetID); err != nil {
+		t.Fatal(err)
+	}
+	third := writeOne(t, conn, "contact", op)
+	if third.Status != connector.Created || third.TargetID == first.TargetID || len(e.srv.Contacts("user1@contoso.com")) != n0+1 {
+		t.Errorf("after the delete: %+v, %d contacts", third, len(e.srv.Contacts("user1@contoso.com"))-n0)
+	}
+	fourth := writeOne(t, conn, "contact", op)
+	if fourth.TargetID != third.TargetID {
+		t.Errorf("the new contact was not remembered: %s then %s", third.TargetID, fourth.TargetID)
+	}
+}
