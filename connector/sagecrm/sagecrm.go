@@ -110,6 +110,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -253,16 +254,18 @@ func addUsage(ctx context.Context, store connector.Store, now time.Time, delta m
 		return nil
 	}
 	key := "usage/" + now.UTC().Format(time.DateOnly)
-	day := map[string]int64{}
+	day := map[string]json.RawMessage{}
 	b, ok, err := store.Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", key, err)
 	}
 	if ok && json.Unmarshal(b, &day) != nil {
-		day = map[string]int64{} // not counters: start the day again
+		day = map[string]json.RawMessage{} // not a JSON object: start the day again
 	}
 	for k, v := range delta {
-		day[k] += v
+		var n int64
+		_ = json.Unmarshal(day[k], &n) // absent or not an integer: from 0
+		day[k] = json.RawMessage(strconv.FormatInt(n+v, 10))
 	}
 	if b, err = json.Marshal(day); err != nil {
 		return fmt.Errorf("encoding %s: %w", key, err)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -157,18 +158,18 @@ func addUsage(ctx context.Context, store connector.Store, now time.Time, delta m
 		return nil
 	}
 	key := usageKey(now)
-	day := map[string]int64{}
+	day := map[string]json.RawMessage{}
 	b, ok, err := store.Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", key, err)
 	}
-	if ok {
-		if err := json.Unmarshal(b, &day); err != nil {
-			day = map[string]int64{} // not counters: start the day again
-		}
+	if ok && json.Unmarshal(b, &day) != nil {
+		day = map[string]json.RawMessage{} // not a JSON object: start the day again
 	}
 	for k, v := range delta {
-		day[k] += v
+		var n int64
+		_ = json.Unmarshal(day[k], &n) // absent or not an integer: from 0
+		day[k] = json.RawMessage(strconv.FormatInt(n+v, 10))
 	}
 	if b, err = json.Marshal(day); err != nil {
 		return fmt.Errorf("encoding %s: %w", key, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -489,7 +490,7 @@ func TestUsageInValueStore(t *testing.T) {
 	host := &connector.MemoryHost{}
 	ctx := context.Background()
 	// A counter some other code keeps under the key stays.
-	if err := host.Values().Put(ctx, "usage/2026-05-01", []byte(`{"credits":4,"other":7}`)); err != nil {
+	if err := host.Values().Put(ctx, "usage/2026-05-01", []byte(`{"credits":4,"other":7,"note":"kept"}`)); err != nil {
 		t.Fatal(err)
 	}
 	c, raw := openRaw(t, srv, host, nil)
@@ -503,9 +504,18 @@ func TestUsageInValueStore(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("value store: no %s (%v)", key, err)
 		}
-		var u map[string]int64
-		if err := json.Unmarshal(b, &u); err != nil {
-			t.Fatalf("%s is not a JSON object of integers: %s", key, b)
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatalf("%s is not a JSON object: %s", key, b)
+		}
+		u := map[string]int64{}
+		for k, v := range raw {
+			var n int64
+			if json.Unmarshal(v, &n) == nil {
+				u[k] = n
+			} else if k != "note" || string(v) != `"kept"` {
+				t.Errorf("%s: member %s is %s", key, k, v)
+			}
 		}
 		return u
 	}
@@ -513,6 +523,9 @@ func TestUsageInValueStore(t *testing.T) {
 	// one 25-record write = 3 credits (§A7).
 	st := srv.Stats("")
 	u := day("usage/2026-05-01")
+	if b, _, _ := host.Values().Get(ctx, "usage/2026-05-01"); !strings.Contains(string(b), `"note":"kept"`) {
+		t.Errorf("a member that is not a counter was lost: %s", b)
+	}
 	if u["credits"] != 4+16 || st.Credits != 16 || u["requests"] != st.Calls || u["other"] != 7 {
 		t.Errorf("usage kept: want %d requests and 4+16 credits and other 7, got %v (emulator: %d credits)", st.Calls, u, st.Credits)
 	}
