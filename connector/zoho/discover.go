@@ -211,7 +211,7 @@ func entityOf(m *moduleMeta) schema.Entity {
 	}
 	if _, ok := m.byName["Modified_Time"]; ok {
 		// Modified_Time is also the concurrency value: Record.Version and a
-		// write's WriteOutcome.Version carry it as Zoho renders it.
+		// write's WriteOutcome.Version carry it as RFC 3339 UTC.
 		e.VersionField = "Modified_Time"
 	}
 	if m.hasWhat {

@@ -45,10 +45,10 @@ func decodeRecord(m *moduleMeta, raw map[string]any) (connector.Record, error) {
 			if t, ok := val.(time.Time); ok {
 				r.Modified = t
 			}
-			// The version is Modified_Time exactly as Zoho renders it, the
-			// same text a write answer's details carry (§A3.3).
+			// The version is Modified_Time, which a write answer's details
+			// carry too (§A3.3), normalised by versionOf.
 			if s, ok := v.(string); ok {
-				r.Version = s
+				r.Version = versionOf(s)
 			}
 		}
 	}
@@ -359,4 +359,16 @@ func canonicalPick(f *fieldMeta, s string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%q is not one of the picklist values %q", s, vals)
+}
+
+// versionOf renders a Modified_Time as a record version: the instant in UTC
+// as RFC 3339, so the same instant rendered with another offset (the org's
+// or the user's time zone, §A3.3 field value formats) is the same version.
+// A value that is not a date-time is kept as it is.
+func versionOf(modified string) string {
+	t, err := time.Parse(time.RFC3339, modified)
+	if err != nil {
+		return modified
+	}
+	return t.UTC().Format(time.RFC3339)
 }

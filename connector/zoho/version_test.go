@@ -12,7 +12,8 @@ import (
 // TestWriteVersionIsReadBack: the version of every write outcome (create
 // by upsert, create by insert, update by id) is the Modified_Time the
 // record carries when ReadChanges reads it next, both in Record.Version
-// and in the schema's version field.
+// and in the schema's version field, as RFC 3339 UTC whatever offset
+// Zoho renders the time with.
 func TestWriteVersionIsReadBack(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
 	srv := startEmulator(t, zohotest.Options{Now: clock.now, AccessTokenLifetime: 1000 * time.Hour})
@@ -44,7 +45,7 @@ func TestWriteVersionIsReadBack(t *testing.T) {
 		}
 		field, ok := rec.Fields[ent.VersionField].(time.Time)
 		v, err := time.Parse(time.RFC3339, o.Version)
-		if rec.Version != o.Version || !ok || err != nil || !field.Equal(v) {
+		if rec.Version != o.Version || !ok || err != nil || !field.Equal(v) || v.Location() != time.UTC {
 			t.Fatalf("%s: outcome version %q, read back Version %q and %s %v", step, o.Version, rec.Version, ent.VersionField, rec.Fields[ent.VersionField])
 		}
 	}

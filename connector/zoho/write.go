@@ -101,9 +101,10 @@ type recordResult struct {
 // calls of at most 100 records, several at once within the edition's
 // limits. Each op gets its own outcome; a record Zoho refuses is Rejected
 // with a diagnostic naming the field. A created or updated record's
-// outcome carries as Version the Modified_Time of the answer's details,
-// the same text ReadChanges later gives as that record version's
-// Record.Version (its Modified_Time field holds the same instant). Zoho's
+// outcome carries as Version the Modified_Time of the answer's details as
+// RFC 3339 UTC, the same text ReadChanges later gives as that record
+// version's Record.Version (its Modified_Time field holds the same
+// instant). Zoho's
 // write answers hold the id and audit fields only, not the stored record,
 // so Stored stays nil.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
@@ -314,7 +315,7 @@ func outcome(op connector.WriteOp, r recordResult, ok connector.Status) connecto
 			o.TargetID = id
 		}
 		if mt, _ := r.Details["Modified_Time"].(string); mt != "" {
-			o.Version = mt
+			o.Version = versionOf(mt)
 		}
 		return o
 	}
