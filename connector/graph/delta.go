@@ -470,7 +470,7 @@ func (r *round) refetch(ctx context.Context, id string) (connector.Change, bool,
 	resp, err := r.c.client.do(ctx, request{method: http.MethodGet, url: path, header: r.c.itemHeader(r.entity), mailbox: r.mailbox})
 	var ge *graphError
 	if errors.As(err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI") {
-		return connector.Change{Op: connector.Delete, Record: tombstone(id, r.mailbox)}, true, nil
+		return connector.Change{Op: connector.Delete, Record: r.c.eventTombstone(ctx, id, r.mailbox)}, true, nil
 	}
 	if err != nil {
 		return connector.Change{}, false, fmt.Errorf("fetching removed %s %s of %s: %w", r.entity, id, r.mailbox, subjectErr(err, "mailbox "+r.mailbox))

@@ -556,7 +556,33 @@ func (c *Connector) rememberSeries(ctx context.Context, dec *decoder, mailbox, m
 		next = page.NextLink
 	}
 	b, _ := json.Marshal(occ)
-	return c.host.Values().Put(ctx, seriesKey(mailbox, masterID), b)
+	if err := c.host.Values().Put(ctx, seriesKey(mailbox, masterID), b); err != nil {
+		return err
+	}
+	// An index from each occurrence to its series: a deleted occurrence
+	// comes back through delta with nothing but its id (graph-api-facts
+	// §1.1), and this is how its tombstone finds its series.
+	for _, o := range occ {
+		if err := c.host.Values().Put(ctx, occurrenceKey(mailbox, o.ID), []byte(masterID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// occurrenceKey names the Values entry mapping an occurrence of a series
+// the connector created to the series master.
+func occurrenceKey(mailbox, id string) string { return "occurrence/" + mailbox + "/" + id }
+
+// eventTombstone is the tombstone of a deleted event; for an occurrence of
+// a series the connector created (and remembered), it carries the
+// series' seriesMasterId, so the delete is matched to its series.
+func (c *Connector) eventTombstone(ctx context.Context, id, mailbox string) connector.Record {
+	rec := tombstone(id, mailbox)
+	if b, ok, err := c.host.Values().Get(ctx, occurrenceKey(strings.ToLower(mailbox), id)); err == nil && ok && len(b) > 0 {
+		rec.Fields["seriesMasterId"] = string(b)
+	}
+	return rec
 }
 
 // dateValue reads an Edm.Date record value (connector.Date, or its text).

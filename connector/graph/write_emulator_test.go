@@ -140,6 +140,22 @@ func TestEmulatorWriteSeries(t *testing.T) {
 	if !found {
 		t.Errorf("the moved occurrence %s did not arrive matched to its series (%d changes)", occ[2], len(chs))
 	}
+	// An occurrence deleted in Outlook arrives as a tombstone carrying its
+	// series, found through the remembered occurrences.
+	_, cp, _ = readAll(t, conn, "event", "user1@contoso.com", nil)
+	if err := e.srv.DeleteEvent("user1@contoso.com", occ[3]); err != nil {
+		t.Fatal(err)
+	}
+	chs, _, _ = readAll(t, conn, "event", "user1@contoso.com", cp)
+	matched := false
+	for _, ch := range chs {
+		if ch.Record.ID == occ[3] && ch.Op == connector.Delete {
+			matched = ch.Record.Fields["seriesMasterId"] == out.TargetID
+		}
+	}
+	if !matched {
+		t.Errorf("the deleted occurrence %s did not arrive matched to its series: %+v", occ[3], chs)
+	}
 }
 
 func TestEmulatorWriteContactsModes(t *testing.T) {
