@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -33,17 +34,31 @@ type recordJSON struct {
 	Fields    map[string]any `json:"fields"`
 }
 
-// encodeRecord renders r as tagged JSON.
+// encodeRecord renders r as tagged JSON: what json.Marshal gives for its
+// recordJSON, written directly.
 func encodeRecord(r connector.Record) ([]byte, error) {
-	fields, err := tagMap(r.Fields)
+	b := make([]byte, 0, 256)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, r.ID)
+	for _, f := range []struct{ name, v string }{{"partition", r.Partition}, {"version", r.Version}} {
+		if f.v != "" {
+			b = append(b, `,"`+f.name+`":`...)
+			b = appendJSONString(b, f.v)
+		}
+	}
+	if !r.Modified.IsZero() {
+		b = append(b, `,"modified":`...)
+		b = appendJSONString(b, r.Modified.Format(time.RFC3339Nano))
+	}
+	if r.Deleted {
+		b = append(b, `,"deleted":true`...)
+	}
+	b = append(b, `,"fields":`...)
+	b, err := appendTaggedMap(b, r.Fields)
 	if err != nil {
 		return nil, fmt.Errorf("encoding record %q: %w", r.ID, err)
 	}
-	j := recordJSON{ID: r.ID, Partition: r.Partition, Version: r.Version, Deleted: r.Deleted, Fields: fields}
-	if !r.Modified.IsZero() {
-		j.Modified = r.Modified.Format(time.RFC3339Nano)
-	}
-	return json.Marshal(j)
+	return append(b, '}'), nil
 }
 
 // decodeRecord parses what encodeRecord rendered.
@@ -197,15 +212,21 @@ func untagPlain(m map[string]any) (any, error) {
 
 // hashFields returns a stable hash of typed field values: equal values give
 // equal hashes whatever the map order.
+//
+// The hash is of the tagged JSON of the fields with sorted keys (the bytes
+// json.Marshal gives for tagMap(fields)), so it stays what earlier
+// versions stored.
 func hashFields(fields map[string]any) (string, error) {
-	t, err := tagMap(fields)
+	buf := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(buf)
+	b, err := appendTaggedMap((*buf)[:0], fields)
 	if err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(t) // encoding/json sorts map keys
-	if err != nil {
-		return "", err
-	}
+	*buf = b
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16]), nil
 }
+
+// hashBufs recycles hashFields' buffers.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
