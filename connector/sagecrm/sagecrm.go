@@ -92,6 +92,15 @@
 // a deleted row changes. Record.Version and every write outcome's Version
 // carry the same value.
 //
+// What that costs a write: an update first reads the record (one GET) and
+// sends nothing when every value and linked row already matches; after
+// the write, a person or communication is read back with its linked rows
+// (one GET for the record and one per linked resource) for its version
+// and Stored record. Measured against the emulator: creating a person with
+// one e-mail address takes 7 requests, updating one of its fields 5, an
+// update that changes nothing 4; creating a company 1, updating it 2, an
+// update that changes nothing 1.
+//
 // # Usage
 //
 // After every Check, Read, ReadChanges, Query and Write the connector adds
