@@ -681,17 +681,18 @@ func (rd *twRound) diffs(ctx context.Context, pr *twPair) (*pairDiffs, error) {
 	}
 	for i := range 2 {
 		s := rd.sides[i]
+		d.changed[i] = map[string]bool{}
+		if pr.ch[i] == nil || pr.ch[i].deleted {
+			// Nothing of this side goes across.
+			continue
+		}
 		now, err := s.mapping.Apply(ctx, cur[i])
 		if err != nil {
 			return nil, err
 		}
 		d.skipped[i] = now.Skipped
 		d.mapped[i] = now.Record.Fields
-		d.changed[i] = map[string]bool{}
 		if now.Skipped {
-			continue
-		}
-		if pr.ch[i] == nil || pr.ch[i].deleted {
 			continue
 		}
 		before, err := s.mapping.Apply(ctx, d.base[i])
@@ -1022,7 +1023,7 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 		if err != nil {
 			return nil, err
 		}
-		pr.link = &store.Link{}
+		pr.link = &store.Link{Created: true}
 		*linkSide(pr.link, w.from) = store.LinkSide{Record: craw, Hash: c.hash, Version: c.version, Modified: c.modified}
 		if w.from == 0 {
 			pr.link.APartition, pr.link.AID = c.rec.Partition, c.rec.ID

@@ -3,6 +3,9 @@ package runner_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/syncplane/syncplane/host/runner"
 )
 
 // linked creates one record on side a and syncs it to b; it returns both ids.
@@ -259,4 +262,41 @@ func (m *memSide) raw(id, f string) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.recs[id].fields[f]
+}
+
+// TestTwoWayOnScheduler: the scheduler runs a two-way pipeline as one job
+// per round (the fan-out job itself), queuing no per-partition sync job.
+func TestTwoWayOnScheduler(t *testing.T) {
+	tw := newTwoWay(t, t.TempDir(), "manual", "")
+	defer tw.st.Close()
+	tw.a.Edit("", map[string]any{"name": "Ann", "phone": "5551234", "note": "n"})
+	tw.b.Edit("", map[string]any{"name": "Bob", "phone": "5554321", "note": "m"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := runner.NewScheduler(ctx, tw.r, tw.st, runner.SchedulerOptions{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := s.Subscribe()
+	defer stop()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	var kinds []string
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			kinds = append(kinds, string(ev.Kind)+":"+ev.Job.Kind)
+			done = ev.Job.Kind == (runner.FanOutArgs{}).Kind()
+		case <-ctx.Done():
+			t.Fatalf("the two-way job did not finish; events %v", kinds)
+		}
+	}
+	if len(kinds) != 1 || kinds[0] != "job_completed:syncplane_fan_out" {
+		t.Fatalf("want one completed two-way job, got %v", kinds)
+	}
+	if len(tw.a.live()) != 2 || len(tw.b.live()) != 2 {
+		t.Fatalf("want both records on both sides, got a %v b %v", tw.a.live(), tw.b.live())
+	}
 }

@@ -34,6 +34,9 @@ type Link struct {
 	APartition, AID string
 	BPartition, BID string
 	A, B            LinkSide
+	// Created marks a link made by the commit that stores it: a link of
+	// another A record holding the same B record is replaced by it.
+	Created bool
 }
 
 // LinkKey names a link by its A record.
@@ -111,32 +114,49 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 			}
 		}
 		if len(c.Put) > 0 {
-			// A B record linked to another A record (a re-created pair)
-			// moves to the new link.
-			delB, err := tx.PrepareContext(ctx, `DELETE FROM twoway_links WHERE pipeline = ? AND b_partition = ? AND b_id = ? AND NOT (a_partition = ? AND a_id = ?)`)
-			if err != nil {
-				return err
-			}
-			defer delB.Close()
-			put, err := tx.PrepareContext(ctx, `INSERT INTO twoway_links (pipeline, a_partition, a_id, b_partition, b_id,
-				a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (pipeline, a_partition, a_id) DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
-				a_record = excluded.a_record, b_record = excluded.b_record, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
-				a_version = excluded.a_version, b_version = excluded.b_version, a_sent = excluded.a_sent, b_sent = excluded.b_sent,
-				a_modified = excluded.a_modified, b_modified = excluded.b_modified, updated_at = excluded.updated_at`)
-			if err != nil {
-				return err
-			}
-			defer put.Close()
+			// A B record linked to another A record (a pair made again
+			// after a deletion) moves to the new link.
+			var delB *sql.Stmt
 			for _, l := range c.Put {
+				if !l.Created {
+					continue
+				}
+				if delB == nil {
+					var err error
+					if delB, err = tx.PrepareContext(ctx, `DELETE FROM twoway_links WHERE pipeline = ? AND b_partition = ? AND b_id = ? AND NOT (a_partition = ? AND a_id = ?)`); err != nil {
+						return err
+					}
+					defer delB.Close()
+				}
 				if _, err := delB.ExecContext(ctx, c.Pipeline, l.BPartition, l.BID, l.APartition, l.AID); err != nil {
 					return fmt.Errorf("moving link of %s/%s: %w", l.BPartition, l.BID, err)
 				}
-				if _, err := put.ExecContext(ctx, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
-					nonNil(l.A.Record), nonNil(l.B.Record), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
-					millis(l.A.Modified), millis(l.B.Modified), now, now); err != nil {
-					return fmt.Errorf("writing link %s/%s ↔ %s/%s: %w", l.APartition, l.AID, l.BPartition, l.BID, err)
+			}
+			// Rows go in multi-row statements, as in Commit; the statement
+			// of a full chunk is parsed once per commit.
+			var full *sql.Stmt
+			args := make([]any, 0, linkChunk*linkCols)
+			for part := range chunks(c.Put, linkChunk) {
+				args = args[:0]
+				for _, l := range part {
+					args = append(args, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
+						nonNil(l.A.Record), nonNil(l.B.Record), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
+						millis(l.A.Modified), millis(l.B.Modified), now, now)
+				}
+				var err error
+				if len(part) == linkChunk {
+					if full == nil {
+						if full, err = tx.PrepareContext(ctx, putLinksQuery(linkChunk)); err != nil {
+							return fmt.Errorf("preparing the link statement: %w", err)
+						}
+						defer full.Close()
+					}
+					_, err = full.ExecContext(ctx, args...)
+				} else {
+					_, err = tx.ExecContext(ctx, putLinksQuery(len(part)), args...)
+				}
+				if err != nil {
+					return fmt.Errorf("writing %d links: %w", len(part), err)
 				}
 			}
 		}
@@ -183,6 +203,24 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 		return fmt.Errorf("committing two-way pipeline %s: %w", c.Pipeline, err)
 	}
 	return nil
+}
+
+// linkChunk is the number of links per multi-row statement; linkCols the
+// values per link.
+const (
+	linkChunk = 64
+	linkCols  = 17
+)
+
+// putLinksQuery is the upsert of n links.
+func putLinksQuery(n int) string {
+	return `INSERT INTO twoway_links (pipeline, a_partition, a_id, b_partition, b_id,
+		a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
+		VALUES ` + placeholders(n, linkCols) + `
+		ON CONFLICT (pipeline, a_partition, a_id) DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
+		a_record = excluded.a_record, b_record = excluded.b_record, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
+		a_version = excluded.a_version, b_version = excluded.b_version, a_sent = excluded.a_sent, b_sent = excluded.b_sent,
+		a_modified = excluded.a_modified, b_modified = excluded.b_modified, updated_at = excluded.updated_at`
 }
 
 func millis(t time.Time) int64 {

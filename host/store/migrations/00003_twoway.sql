@@ -23,9 +23,11 @@ CREATE TABLE twoway_links (
     a_modified  INTEGER NOT NULL DEFAULT 0,
     b_modified  INTEGER NOT NULL DEFAULT 0,
     created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    PRIMARY KEY (pipeline, a_partition, a_id)
-) WITHOUT ROWID;
+    updated_at  INTEGER NOT NULL
+);
+-- A rowid table: its rows hold two records each, too large for a table
+-- without rowid (https://sqlite.org/withoutrowid.html §4).
+CREATE UNIQUE INDEX twoway_links_a ON twoway_links (pipeline, a_partition, a_id);
 CREATE UNIQUE INDEX twoway_links_b ON twoway_links (pipeline, b_partition, b_id);
 
 -- Conflicts of two-way pipelines: both sides of a link changed the same
