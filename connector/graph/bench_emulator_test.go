@@ -229,13 +229,19 @@ func externalEmulator(b *testing.B, users, events int) map[string]any {
 // its own process, and reports the growth of this process's heap during
 // the read over the heap before it, sampled every millisecond, and the
 // ratio of the two. Changes are discarded as they arrive, as a host that
-// streams them to a target would.
+// streams them to a target would. The pages held at once are bounded by
+// max_concurrency (GRAPH_BENCH_CONCURRENCY, default 64): the heap follows
+// the concurrency a run reaches, so a small run with fewer mailboxes than
+// max_concurrency holds fewer pages than a large one.
 func BenchmarkPeakHeap(b *testing.B) {
 	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
 	peak := map[int]float64{}
 	for _, mailboxes := range []int{small, large} {
 		settings := externalEmulator(b, mailboxes, events)
+		if v := os.Getenv("GRAPH_BENCH_CONCURRENCY"); v != "" {
+			settings["max_concurrency"] = benchScale(b, "GRAPH_BENCH_CONCURRENCY", 64)
+		}
 		c := NewWith()
 		raw, _ := json.Marshal(settings)
 		if err := c.Configure(context.Background(), connector.ConfigureRequest{Settings: raw, Host: &connector.MemoryHost{}}); err != nil {
