@@ -274,7 +274,9 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 		}
 		full := len(cp.Checkpoint) == 0
 		seen := map[string]bool{}
-		if s.client.Spec().Capabilities.ReadChanges {
+		// An entity the connector describes without a change feed is
+		// read in full every round.
+		if s.client.Spec().Capabilities.ReadChanges && (s.schema == nil || s.schema.Capabilities.Changes) {
 			var last []byte
 			got := false
 			err = s.client.ReadChanges(ctx, connector.ChangesRequest{Entity: s.entity, Partition: part.ID, Checkpoint: cp.Checkpoint, BatchSize: rd.p.BatchSize},

@@ -68,6 +68,7 @@ func newBenchCmd() *cobra.Command {
 		dir       string
 		asJSON    bool
 		cpuProf   string
+		twoWay    int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -80,6 +81,9 @@ func newBenchCmd() *cobra.Command {
 			"and drops every record, isolating the host's own cost.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if twoWay > 0 { // bench_twoway.go
+				return runTwoWayBenchCmd(cmd, source, records, batchSize, inProcess, dir, asJSON, twoWay)
+			}
 			var prof io.Writer
 			if cpuProf != "" {
 				f, err := os.Create(cpuProf)
@@ -118,6 +122,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the connectors inside this process instead of as plugins")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a temporary directory, removed after)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	cmd.Flags().IntVar(&twoWay, "two-way", 0, "instead: time the initial sync as one-way and as two-way pipelines (jsonl target), this many runs of each, and print the two-way overhead")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of this process during the timed sync to this file (with --in-process it covers the connectors too)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "serve-connector NAME",
