@@ -48,7 +48,8 @@ func NewConnections(file *config.File, st *store.Store, open OpenFunc) *Connecti
 }
 
 // Client returns the configured client of connection, starting it on first
-// use. A failed start is remembered until Close.
+// use. A failed start is remembered until Close, except one cut short by
+// the caller's context ending: the next caller starts it again.
 func (cs *Connections) Client(ctx context.Context, connection string) (connector.Client, error) {
 	c, ok := cs.file.Connection(connection)
 	if !ok {
@@ -78,6 +79,15 @@ func (cs *Connections) Client(ctx context.Context, connection string) (connector
 		}
 		oc.c = cl
 	})
+	if oc.err != nil && ctx.Err() != nil {
+		// This caller gave up (Ctrl-C, a job's deadline): do not keep its
+		// cancellation as the connection's fate.
+		cs.mu.Lock()
+		if cs.clients[connection] == oc {
+			delete(cs.clients, connection)
+		}
+		cs.mu.Unlock()
+	}
 	return oc.c, oc.err
 }
 

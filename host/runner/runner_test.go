@@ -811,3 +811,26 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestCanceledStartIsNotRemembered: a connector start cut short by its
+// caller's context is tried again by the next caller.
+func TestCanceledStartIsNotRemembered(t *testing.T) {
+	f := newFixture(t, "delete")
+	starts := 0
+	conns := runner.NewConnections(f.file, f.st, func(ctx context.Context, name string) (connector.Client, error) {
+		starts++
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return connector.Local(f.target), nil
+	})
+	defer conns.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := conns.Client(ctx, "dst"); err == nil {
+		t.Fatal("start with a canceled context succeeded")
+	}
+	if _, err := conns.Client(context.Background(), "dst"); err != nil || starts != 2 {
+		t.Fatalf("second start: %v after %d starts", err, starts)
+	}
+}

@@ -138,6 +138,9 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// The writer's page cache holds the ID map's hot pages between
+		// commits (SQLite's default is 2 MB); memory is taken as used.
+		q.Add("_pragma", "cache_size(-65536)")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
@@ -221,11 +224,22 @@ func fromMillis(ms int64) time.Time {
 }
 
 // inTx runs fn in a write transaction, committing when fn returns nil.
+// The transaction ends whatever fn does, a panic included: an open
+// transaction holds the store's one writer connection, and every later
+// write would wait for it ("beginning a transaction") until its context
+// ends. (A job runner that recovers panics, as River does, would
+// otherwise leave it open for good.)
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -320,5 +321,21 @@ func TestPostgresNotImplemented(t *testing.T) {
 	_, err := Open(context.Background(), "postgres://localhost/x", Options{Getenv: noEnv})
 	if err == nil || !strings.Contains(err.Error(), "not implemented") {
 		t.Fatalf("Open(postgres) = %v", err)
+	}
+}
+
+// TestPanicInTransactionFreesTheWriter: a panic inside a write
+// transaction (recovered further up, as job runners do) must not keep the
+// one writer connection: the next write goes through at once.
+func TestPanicInTransactionFreesTheWriter(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	func() {
+		defer func() { recover() }()
+		s.inTx(context.Background(), func(*sql.Tx) error { panic("boom") })
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Commit(ctx, Commit{Key: PartitionKey{Pipeline: "p", Entity: "e"}, SetCheckpoint: true, Checkpoint: []byte("cp")}); err != nil {
+		t.Fatalf("write after a panicked transaction: %v", err)
 	}
 }
