@@ -56,8 +56,7 @@ func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connect
 	// send "HTML" and "Monday", graph-examples/event-create-*-request.json);
 	// kiota's enum parsers want the exact camelCase member. A string the
 	// model drops is tried again as camelCase and in lower case.
-	tried := map[string]int{}
-	for {
+	for pass := 0; ; pass++ {
 		item, err := parseModel(in, factory)
 		if err != nil {
 			return nil, modelFieldError(entity, body, factory, err)
@@ -70,18 +69,30 @@ func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connect
 		if err := json.Unmarshal(out, &rendered); err != nil {
 			return nil, connector.Errorf(connector.Internal, "the Graph model rendered the %s as invalid JSON", entity).WithDetail("%v", err)
 		}
-		path, value, set := dropped(inMap, rendered, "", nil)
-		if path == "" {
+		lost := dropped(inMap, rendered, "", nil, nil)
+		if len(lost) == 0 {
 			return keepNulls(out, inMap, rendered)
 		}
-		str, isStr := value.(string)
-		n := tried[path]
-		candidates := []string{lowerFirst(str), strings.ToLower(str)}
-		if !isStr || n >= len(candidates) {
-			return nil, connector.FieldErrorf(connector.InvalidInput, path, "%s: the value of %s is not one the Graph %s model accepts (an enum member such as teamsForBusiness, or a value of the property's type)", entity, path, entity)
+		// Every lost string is tried again in the likelier spelling
+		// (second pass), then in the other (third pass); what is still
+		// lost then is rejected, naming the first such field.
+		for _, l := range lost {
+			str, isStr := l.value.(string)
+			if !isStr || pass >= 2 {
+				return nil, connector.FieldErrorf(connector.InvalidInput, l.path, "%s: the value of %s is not one the Graph %s model accepts (an enum member such as teamsForBusiness, or a value of the property's type)", entity, l.path, entity)
+			}
+			// All capitals ("HTML") are most likely all lower case in
+			// the model, anything else camelCase ("TeamsForBusiness").
+			first, second := lowerFirst(str), strings.ToLower(str)
+			if str == strings.ToUpper(str) {
+				first, second = second, first
+			}
+			if pass == 0 {
+				l.set(first)
+			} else {
+				l.set(second)
+			}
 		}
-		tried[path] = n + 1
-		set(candidates[n])
 		if in, err = json.Marshal(inMap); err != nil {
 			return nil, connector.Errorf(connector.InvalidInput, "the %s cannot be encoded: %v", entity, err)
 		}
@@ -165,20 +176,27 @@ func modelFieldError(entity string, body map[string]any, factory absser.Parsable
 	return connector.Errorf(connector.InvalidInput, "the %s does not fit the Graph %s model", entity, entity).WithDetail("%v", err)
 }
 
-// dropped finds the first non-null value of in (in key order) that out
-// lacks or holds differently: its path, the value, and a function
-// replacing it in in; the path is "" when out holds everything. Strings
-// are the same when equal without regard to case (enum members) or when
-// both are the same instant (kiota renders times its own way). Kiota
-// reads an unknown enum member as absent, and inside a collection as the
-// enum's first member — "Monday" would become "sunday" — so both show up
-// here.
-func dropped(in, out any, path string, set func(any)) (string, any, func(any)) {
+// lostValue is a value of the input the rendered body lacks or holds
+// differently: its path, the value, and a function replacing it in the
+// input.
+type lostValue struct {
+	path  string
+	value any
+	set   func(any)
+}
+
+// dropped appends to lost every non-null value of in (in key order) that
+// out lacks or holds differently. Strings are the same when equal without
+// regard to case (enum members) or when both are the same instant (kiota
+// renders times its own way). Kiota reads an unknown enum member as
+// absent, and inside a collection as the enum's first member — "Monday"
+// would become "sunday" — so both show up here.
+func dropped(in, out any, path string, set func(any), lost []lostValue) []lostValue {
 	switch x := in.(type) {
 	case map[string]any:
 		o, ok := out.(map[string]any)
 		if !ok {
-			return path, in, set
+			return append(lost, lostValue{path, in, set})
 		}
 		keys := make([]string, 0, len(x))
 		for k := range x {
@@ -194,32 +212,27 @@ func dropped(in, out any, path string, set func(any)) (string, any, func(any)) {
 			if path != "" {
 				p = path + "." + k
 			}
-			setK := func(nv any) { x[k] = nv }
-			if dp, dv, ds := dropped(v, o[k], p, setK); dp != "" {
-				return dp, dv, ds
-			}
+			lost = dropped(v, o[k], p, func(nv any) { x[k] = nv }, lost)
 		}
 	case []any:
 		o, ok := out.([]any)
 		if !ok || len(o) != len(x) {
-			return path, in, set
+			return append(lost, lostValue{path, in, set})
 		}
 		for i := range x {
-			if dp, dv, ds := dropped(x[i], o[i], fmt.Sprintf("%s[%d]", path, i), func(nv any) { x[i] = nv }); dp != "" {
-				return dp, dv, ds
-			}
+			lost = dropped(x[i], o[i], fmt.Sprintf("%s[%d]", path, i), func(nv any) { x[i] = nv }, lost)
 		}
 	case string:
 		o, ok := out.(string)
 		if !ok || !sameString(x, o) {
-			return path, in, set
+			return append(lost, lostValue{path, in, set})
 		}
 	default:
 		if in != nil && !reflect.DeepEqual(in, out) {
-			return path, in, set
+			return append(lost, lostValue{path, in, set})
 		}
 	}
-	return "", nil, nil
+	return lost
 }
 
 // sameString reports whether a rendered string stands for the input one.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	jobs = w.encodeJobs(jobs, out)
 	for _, wave := range waves(jobs) {
 		c.send(ctx, wave)
 		if err := ctx.Err(); err != nil {
@@ -179,6 +181,7 @@ type writeJob struct {
 	mailbox string
 	req     request
 	fields  map[string]any // the body as a map, for the contact copy
+	tx      string         // the transactionId of an event create
 	// replay is set when a create of a contact or task was made before
 	// under the same idempotency key: the op updates that item instead.
 	replay bool
@@ -247,13 +250,47 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	} else if ref, ok := c.createdBefore(ctx, w.entity, op.IdempotencyKey); ok && ref.Mailbox == mailbox {
 		method, u, j.replay = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), true
 	}
-	raw, d := encodeBody(w.entity, body, tx)
-	if d != nil {
-		return nil, rejected(op.IdempotencyKey, d)
-	}
-	j.fields = body
-	j.req = request{method: method, url: u, body: raw, header: c.writeHeader(w.entity), mailbox: mailbox}
+	// The body is rendered later, by encodeJobs, in parallel.
+	j.fields, j.tx = body, tx
+	j.req = request{method: method, url: u, header: c.writeHeader(w.entity), mailbox: mailbox}
 	return j, connector.WriteOutcome{}
+}
+
+// encodeJobs renders the request bodies of the upserts among jobs through
+// the SDK models (the costly part of preparing a write), on as many
+// goroutines as there are processors, and returns the jobs whose body
+// renders; the others get their rejection in out.
+func (w *writeRun) encodeJobs(jobs []*writeJob, out []connector.WriteOutcome) []*writeJob {
+	bad := make([]*connector.Diagnostic, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				if j.req.method == http.MethodDelete {
+					continue
+				}
+				j.req.body, bad[i] = encodeBody(w.entity, j.fields, j.tx)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	kept := jobs[:0]
+	for i, j := range jobs {
+		if bad[i] != nil {
+			out[j.index] = rejected(j.op.IdempotencyKey, bad[i])
+			continue
+		}
+		kept = append(kept, j)
+	}
+	return kept
 }
 
 // writeHeader is the Prefer header of writes: the read path's (immutable
