@@ -104,7 +104,8 @@ func transactionID(connection, key string) string {
 // none — are read and remembered in the Values store under
 // "series/<mailbox>/<master id>" (SeriesOccurrences); contacts are also, or
 // only, written into entities.contacts.mailbox per entities.contacts.mode,
-// and updates and deletes follow every copy. A follow-up that fails is a
+// and updates and deletes follow every copy; the copies' writes of a wave
+// share $batch requests as the contacts' own do. A follow-up that fails is a
 // warning on the op's outcome, not a rejection.
 func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]connector.WriteOutcome, error) {
 	if err := c.configured(); err != nil {
@@ -146,20 +147,57 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		copies := make([]*copyJob, len(wave))
 		var wg sync.WaitGroup
-		for _, j := range wave {
+		for i, j := range wave {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out[j.index] = w.finish(ctx, j)
+				out[j.index], copies[i] = w.finish(ctx, j)
 			}()
 		}
 		wg.Wait()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		w.copyContacts(ctx, copies, out)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// copyJob is the write of a contact's copy in entities.contacts.mailbox
+// (mode additional) that follows the write of the contact.
+type copyJob struct {
+	job      *writeJob // the request into the other mailbox
+	owner    string    // the owner's mailbox
+	ownerID  string    // the contact's id there
+	have     bool      // the copy existed (PATCH, DELETE) or is new (POST)
+	outIndex int
+}
+
+// copyContacts sends the copies' writes — through shared $batch requests
+// like the contacts themselves — and records new copies' ids, or a
+// warning on the contact's outcome when a copy was not written.
+func (w *writeRun) copyContacts(ctx context.Context, copies []*copyJob, out []connector.WriteOutcome) {
+	var jobs []*writeJob
+	var live []*copyJob
+	for _, cj := range copies {
+		if cj != nil {
+			jobs, live = append(jobs, cj.job), append(live, cj)
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	w.c.send(ctx, jobs)
+	for _, cj := range live {
+		if d := w.c.completeCopy(ctx, w.dec, cj); d != nil {
+			out[cj.outIndex].Diagnostics = append(out[cj.outIndex].Diagnostics, d)
+		}
+	}
 }
 
 // writeRun holds what the ops of one Write share.
@@ -328,20 +366,19 @@ func waves(jobs []*writeJob) [][]*writeJob {
 }
 
 // finish turns a job's answer into its outcome and runs the follow-ups.
-func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutcome {
+func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutcome, *copyJob) {
 	c, op := w.c, j.op
 	if j.req.method == http.MethodDelete {
 		var ge *graphError
 		if j.err != nil && !(errors.As(j.err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI")) {
-			return rejected(op.IdempotencyKey, connector.AsDiagnostics(subjectErr(j.err, "mailbox "+j.mailbox))[0])
+			return rejected(op.IdempotencyKey, connector.AsDiagnostics(subjectErr(j.err, "mailbox "+j.mailbox))[0]), nil
 		}
 		out := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: connector.Deleted, TargetID: op.TargetID}
+		var cj *copyJob
 		if w.entity == "contact" {
-			if d := c.deleteContactCopy(ctx, j.mailbox, op.TargetID); d != nil {
-				out.Diagnostics = append(out.Diagnostics, d)
-			}
+			cj = c.planCopyDelete(ctx, j.mailbox, op.TargetID, j.index)
 		}
-		return out
+		return out, cj
 	}
 	if j.replay {
 		var ge *graphError
@@ -359,13 +396,13 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutco
 			if ge.Status == http.StatusBadRequest {
 				d.Field = badField(ge.Message, j.fields)
 			}
-			return rejected(op.IdempotencyKey, d)
+			return rejected(op.IdempotencyKey, d), nil
 		}
-		return rejected(op.IdempotencyKey, connector.AsDiagnostics(j.err)[0])
+		return rejected(op.IdempotencyKey, connector.AsDiagnostics(j.err)[0]), nil
 	}
 	it, err := w.dec.decodeOne(j.resp.body)
 	if err != nil {
-		return rejected(op.IdempotencyKey, connector.Errorf(connector.Internal, "the service's answer cannot be decoded").WithDetail("%v", err))
+		return rejected(op.IdempotencyKey, connector.Errorf(connector.Internal, "the service's answer cannot be decoded").WithDetail("%v", err)), nil
 	}
 	stored := record(it, j.mailbox)
 	version := stored.Version
@@ -392,12 +429,14 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) connector.WriteOutco
 			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the occurrences of the new series could not be read and remembered").WithDetail("%v", err))
 		}
 	}
+	var cj *copyJob
 	if w.entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode != "exclusive" {
-		if d := c.writeContactCopy(ctx, w.dec, j.mailbox, it.ID, j.fields); d != nil {
+		var d *connector.Diagnostic
+		if cj, d = c.planCopy(ctx, j.mailbox, it.ID, j.fields, j.index); d != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, d)
 		}
 	}
-	return outcome
+	return outcome, cj
 }
 
 // collectionPath is where an entity's items of a mailbox are written: the
@@ -429,22 +468,15 @@ func (w *writeRun) collectionPath(ctx context.Context, mailbox string) (string, 
 	return "", connector.Errorf(connector.NotFound, "entity %q is not writable", w.entity)
 }
 
-// deleteContactCopy deletes the additional copy of a deleted contact, if
-// the connector made one.
-func (c *Connector) deleteContactCopy(ctx context.Context, mailbox, id string) *connector.Diagnostic {
+// planCopyDelete plans the delete of the additional copy of a deleted
+// contact, if the connector made one.
+func (c *Connector) planCopyDelete(ctx context.Context, mailbox, id string, index int) *copyJob {
 	ref, ok := c.contactCopy(ctx, mailbox, id)
 	if !ok {
 		return nil
 	}
-	_, err := c.client.do(ctx, request{method: http.MethodDelete, url: mailboxPath(ref.Mailbox) + "/contacts/" + url.PathEscape(ref.ID), mailbox: ref.Mailbox})
-	var ge *graphError
-	if err != nil && !(errors.As(err, &ge) && ge.Status == http.StatusNotFound) {
-		return connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not deleted", ref.Mailbox).WithDetail("%v", err)
-	}
-	if err := c.host.Values().Delete(ctx, contactCopyKey(mailbox, id)); err != nil {
-		return connector.Warnf(connector.Unavailable, "the record of the deleted contact copy in %s was not removed", ref.Mailbox).WithDetail("%v", err)
-	}
-	return nil
+	return &copyJob{owner: mailbox, ownerID: id, have: true, outIndex: index, job: &writeJob{mailbox: ref.Mailbox,
+		req: request{method: http.MethodDelete, url: mailboxPath(ref.Mailbox) + "/contacts/" + url.PathEscape(ref.ID), mailbox: ref.Mailbox}}}
 }
 
 // writeBody turns a record into a Graph request body: fields the service
@@ -669,16 +701,17 @@ func (c *Connector) contactCopy(ctx context.Context, mailbox, id string) (contac
 	return ref, json.Unmarshal(b, &ref) == nil && ref.ID != ""
 }
 
-// writeContactCopy writes the additional copy of a contact (contacts mode
-// additional) into entities.contacts.mailbox and remembers its id.
-func (c *Connector) writeContactCopy(ctx context.Context, dec *decoder, owner, ownerID string, body map[string]any) *connector.Diagnostic {
+// planCopy plans the write of the additional copy of a contact (contacts
+// mode additional) into entities.contacts.mailbox: a PATCH of the copy the
+// connector made before, else a POST.
+func (c *Connector) planCopy(ctx context.Context, owner, ownerID string, fields map[string]any, index int) (*copyJob, *connector.Diagnostic) {
 	other := strings.ToLower(c.cfg.Entities.Contacts.Mailbox)
 	if other == owner {
-		return nil
+		return nil, nil
 	}
-	raw, d := encodeBody("contact", body, "")
+	raw, d := encodeBody("contact", fields, "")
 	if d != nil {
-		return d
+		return nil, d
 	}
 	// The copy goes where the read path looks for contacts: the
 	// configured folder, else the default one.
@@ -691,19 +724,37 @@ func (c *Connector) writeContactCopy(ctx context.Context, dec *decoder, owner, o
 	if have {
 		method, u = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID)
 	}
-	resp, err := c.client.do(ctx, request{method: method, url: u, body: raw, mailbox: other})
-	if err != nil {
-		return connector.Warnf(connector.Unavailable, "the additional copy of the contact in %s was not written", other).WithDetail("%v", err)
+	return &copyJob{owner: owner, ownerID: ownerID, have: have, outIndex: index, job: &writeJob{mailbox: other,
+		req: request{method: method, url: u, body: raw, header: c.itemHeader("contact"), mailbox: other}}}, nil
+}
+
+// completeCopy records the result of a copy's write: the id of a new copy
+// is remembered, a deleted copy forgotten; a failure is a warning.
+func (c *Connector) completeCopy(ctx context.Context, dec *decoder, cj *copyJob) *connector.Diagnostic {
+	other, j := cj.job.mailbox, cj.job
+	if j.req.method == http.MethodDelete {
+		var ge *graphError
+		if j.err != nil && !(errors.As(j.err, &ge) && ge.Status == http.StatusNotFound) {
+			return connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not deleted", other).WithDetail("%v", j.err)
+		}
+		if err := c.host.Values().Delete(ctx, contactCopyKey(cj.owner, cj.ownerID)); err != nil {
+			return connector.Warnf(connector.Unavailable, "the record of the deleted contact copy in %s was not removed", other).WithDetail("%v", err)
+		}
+		return nil
 	}
-	if !have {
-		it, err := dec.decodeOne(resp.body)
-		if err != nil {
-			return connector.Warnf(connector.Internal, "the copy of the contact in %s cannot be decoded", other)
-		}
-		b, _ := json.Marshal(contactCopyRef{Mailbox: other, ID: it.ID})
-		if err := c.host.Values().Put(ctx, contactCopyKey(owner, ownerID), b); err != nil {
-			return connector.Warnf(connector.Unavailable, "the id of the contact copy in %s was not remembered", other).WithDetail("%v", err)
-		}
+	if j.err != nil {
+		return connector.Warnf(connector.Unavailable, "the additional copy of the contact in %s was not written", other).WithDetail("%v", j.err)
+	}
+	if cj.have {
+		return nil
+	}
+	it, err := dec.decodeOne(j.resp.body)
+	if err != nil {
+		return connector.Warnf(connector.Internal, "the copy of the contact in %s cannot be decoded", other)
+	}
+	b, _ := json.Marshal(contactCopyRef{Mailbox: other, ID: it.ID})
+	if err := c.host.Values().Put(ctx, contactCopyKey(cj.owner, cj.ownerID), b); err != nil {
+		return connector.Warnf(connector.Unavailable, "the id of the contact copy in %s was not remembered", other).WithDetail("%v", err)
 	}
 	return nil
 }

@@ -235,3 +235,52 @@ func TestEmulatorWriteContactCreateSentAgain(t *testing.T) {
 		t.Errorf("the new contact was not remembered: %s then %s", third.TargetID, fourth.TargetID)
 	}
 }
+
+// TestEmulatorWriteContactCopiesBatched writes ten contacts in additional
+// mode: the contacts share one $batch, and their copies another.
+func TestEmulatorWriteContactCopiesBatched(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 3})
+	conn := e.connect(t, map[string]any{"entities": map[string]any{"contacts": map[string]any{"mailbox": "user3@contoso.com", "mode": "additional"}}}, nil)
+	ctx := context.Background()
+	if _, err := conn.ListPartitions(ctx, "contact"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.DiscoverSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	other0 := len(e.srv.Contacts("user3@contoso.com"))
+	var ops []connector.WriteOp
+	for i := range 10 {
+		ops = append(ops, connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: "b" + string(rune('a'+i)),
+			Record: connector.Record{Fields: map[string]any{"user": "user1@contoso.com", "givenName": "Batch", "surname": string(rune('A' + i))}}})
+	}
+	e.srv.ResetStats()
+	outs, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if o.Status != connector.Created || len(o.Diagnostics) > 0 {
+			t.Errorf("op %d: %+v", i, o)
+		}
+	}
+	st := e.srv.Stats()
+	if st.Requests["batch"] != 2 || st.Total != 2 {
+		t.Errorf("requests: %d in all, %v", st.Total, st.Requests)
+	}
+	if n := len(e.srv.Contacts("user3@contoso.com")) - other0; n != 10 {
+		t.Errorf("%d copies", n)
+	}
+	// Deleting them deletes the copies, again in shared batches.
+	var dels []connector.WriteOp
+	for i, o := range outs {
+		dels = append(dels, connector.WriteOp{Action: connector.ActionDelete, IdempotencyKey: "d" + ops[i].IdempotencyKey, TargetID: o.TargetID, Partition: "user1@contoso.com"})
+	}
+	e.srv.ResetStats()
+	if _, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: dels}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.srv.Stats(); st.Total != 2 || len(e.srv.Contacts("user3@contoso.com")) != other0 {
+		t.Errorf("delete: %d requests (%v), %d copies left", st.Total, st.Requests, len(e.srv.Contacts("user3@contoso.com"))-other0)
+	}
+}
