@@ -283,13 +283,13 @@ func TestEmulatorUserConsentExpiredAndWithdrawn(t *testing.T) {
 	}
 }
 
-// TestBatchesKeepMailboxConcurrency syncs mailboxes full of series, whose
-// masters are read through shared $batch requests: the parts of one
-// mailbox in concurrent batches stay within four at a time, so the
-// emulator throttles none of them.
+// TestBatchesKeepMailboxConcurrency syncs mailboxes full of series on a
+// connection with few HTTP slots, so the series masters are read through
+// shared $batch requests: the parts of one mailbox in concurrent batches
+// stay within four at a time, and the emulator throttles none of them.
 func TestBatchesKeepMailboxConcurrency(t *testing.T) {
 	e := startEmu(t, graphtest.Options{Users: 12, EventsPerUser: 300, Seed: 31})
-	c := e.connect(t, map[string]any{"page_size": 100}, nil)
+	c := e.connect(t, map[string]any{"page_size": 100, "max_concurrency": 8}, nil)
 	parts, err := c.ListPartitions(context.Background(), "event")
 	skipIfScopeRejected(t, err)
 	if err != nil {
@@ -307,5 +307,26 @@ func TestBatchesKeepMailboxConcurrency(t *testing.T) {
 	}
 	if st.Throttled != 0 || st.MailboxConcurrentPeak > 4 {
 		t.Errorf("%d requests throttled, mailbox peak %d (requests %v)", st.Throttled, st.MailboxConcurrentPeak, st.Requests)
+	}
+}
+
+// TestSeriesAloneWhenIdle: with HTTP slots to spare, series expansions go
+// out on their own rather than waiting for a shared batch.
+func TestSeriesAloneWhenIdle(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 2, EventsPerUser: 200, Seed: 32})
+	c := e.connect(t, map[string]any{"page_size": 100}, nil)
+	parts, err := c.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetStats()
+	syncAll(t, c, parts.Partitions, nil)
+	st := e.srv.Stats()
+	if st.Requests["events.get"] == 0 || st.Requests["batch"] != 0 {
+		t.Errorf("requests %v: want series masters read without batches", st.Requests)
 	}
 }

@@ -120,7 +120,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		c := e.connect(b, map[string]any{"page_size": page, "max_concurrency": global, "max_concurrency_per_mailbox": perMailbox}, nil)
+		c := e.connect(b, map[string]any{"page_size": page, "max_concurrency": global, "max_concurrency_per_mailbox": perMailbox, "batch": os.Getenv("GRAPH_BENCH_NO_BATCH") == ""}, nil)
 		parts, err := c.ListPartitions(context.Background(), "event")
 		if err != nil {
 			b.Fatal(err)

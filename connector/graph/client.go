@@ -118,6 +118,12 @@ func (c *graphClient) holdMailbox(ctx context.Context, mailbox string) (func(), 
 	}
 }
 
+// busy reports whether three quarters or more of the connection's HTTP
+// slots (max_concurrency) are in use.
+func (c *graphClient) busy() bool {
+	return 4*len(c.global) >= 3*cap(c.global)
+}
+
 func (c *graphClient) acquire(ctx context.Context, mailbox string) (func(), error) {
 	var mb chan struct{}
 	if mailbox != "" {

@@ -310,10 +310,14 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	}
 }
 
-// get sends a GET through a shared $batch when batching is on (series
-// expansions of many mailboxes run at once and fill batches), else alone.
+// get sends a GET of a series expansion. While the connection has HTTP
+// slots to spare it goes alone: Graph serves a batch's parts four at a
+// time (graph-api-facts §4.1), so a batch answers no sooner than its
+// slowest wave and adds a round trip to the page waiting for it. When most
+// slots are taken (many mailboxes syncing at once), it shares a $batch, so
+// one slot carries many mailboxes' reads.
 func (c *Connector) get(ctx context.Context, r request) (*response, error) {
-	if c.batch != nil {
+	if c.batch != nil && c.client.busy() {
 		return c.batch.get(ctx, r)
 	}
 	return c.client.do(ctx, r)
