@@ -62,8 +62,9 @@ func BenchmarkWriteEvents(b *testing.B) {
 				b.Fatal(err)
 			}
 			start := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
-			// Warm up: schema, selection, token, connections.
-			if _, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: writeBenchOps("warm", mailboxes, mailboxes, start)}); err != nil {
+			// Warm up at full size: schema, selection, token, and the
+			// connections the timed writes reuse.
+			if _, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: writeBenchOps("warm", mailboxes, events, start)}); err != nil {
 				b.Fatal(err)
 			}
 			perMailbox := (events + mailboxes - 1) / mailboxes
