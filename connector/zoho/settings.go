@@ -25,9 +25,9 @@ const settingsSchema = `{
     "data_center": {"enum": ["us", "eu", "in", "au", "jp", "cn", "sa", "ca"], "description": "Zoho data centre of the org (default us); decides the accounts server and the default api_domain."},
     "client_id": {"type": "string", "minLength": 1, "description": "OAuth client id from the Zoho API console."},
     "client_secret": {"type": "string", "minLength": 1, "description": "OAuth client secret."},
-    "refresh_token": {"type": "string", "minLength": 1, "description": "Refresh token (self-client or authorization-code grant with access_type=offline). Required unless grant_code is given."},
+    "refresh_token": {"type": "string", "minLength": 1, "description": "Refresh token (self-client or authorization-code grant with access_type=offline). Optional when grant_code is given or when \"syncplane consent zoho --connection NAME\" stored a refresh token for the connection in the state store; this setting takes precedence over both."},
     "grant_code": {"type": "string", "minLength": 1, "description": "A grant code to exchange once for a refresh token, which is then kept in the host's secret store."},
-    "redirect_uri": {"type": "string", "description": "redirect_uri the grant code was issued for (authorization-code flow)."},
+    "redirect_uri": {"type": "string", "minLength": 1, "description": "redirect_uri registered for the client in the Zoho API console, which the grant code was issued for (authorization-code flow). \"syncplane consent zoho\" listens on it, so for that command it must be http://localhost:PORT/PATH or http://127.0.0.1:PORT/PATH."},
     "edition": {"enum": ["free", "standard", "professional", "enterprise", "ultimate"], "description": "CRM edition, for the concurrency limit the connector stays within (default enterprise)."},
     "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 25, "description": "Overrides the edition's concurrency limit."},
     "modules": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": true, "description": "Module api_names offered as entities (default Contacts, Accounts, Leads, Events, Tasks, Calls)."},
@@ -86,16 +86,14 @@ var settingsValidator = settingsschema.MustCompile(settingsSchema, secretSetting
 
 // parseSettings validates the settings and applies defaults. Every problem
 // is an INVALID_INPUT diagnostic naming its setting; secrets are never
-// echoed.
+// echoed. Whether a refresh token is at hand (the setting, grant_code or
+// one stored by consent) is Configure's check: it needs the host.
 func parseSettings(raw json.RawMessage) (*settings, error) {
 	var s settings
 	if err := settingsValidator.Decode(raw, &s); err != nil {
 		return nil, err
 	}
 	var ds connector.Diagnostics
-	if s.RefreshToken == "" && s.GrantCode == "" {
-		ds = append(ds, connector.FieldErrorf(connector.InvalidInput, "refresh_token", "setting \"refresh_token\" is required (or a one-time \"grant_code\")"))
-	}
 	if s.DataCenter == "" {
 		s.DataCenter = "us"
 	}

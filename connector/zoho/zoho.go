@@ -68,7 +68,11 @@ func (c *Connector) Spec() connector.Spec {
 }
 
 // Configure validates the settings and prepares the HTTP client; it does
-// not reach Zoho.
+// not reach Zoho. The refresh token is the refresh_token setting, else the
+// one grant_code is exchanged for at first use, else the one `syncplane
+// consent zoho` stored under RefreshTokenKey in the host's secret store;
+// with none of them Configure fails with an INVALID_INPUT diagnostic on
+// refresh_token naming that command.
 func (c *Connector) Configure(ctx context.Context, req connector.ConfigureRequest) error {
 	s, err := parseSettings(req.Settings)
 	if err != nil {
@@ -86,7 +90,23 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	if c.now == nil {
 		c.now = time.Now
 	}
-	tok := &tokens{hc: hc, accountsURL: s.AccountsURL, clientID: s.ClientID, secret: s.ClientSecret, refresh: s.RefreshToken,
+	refresh := s.RefreshToken
+	if refresh == "" && s.GrantCode == "" {
+		b, ok, err := host.Secrets().Get(ctx, RefreshTokenKey)
+		if err != nil {
+			return fmt.Errorf("reading the stored refresh token from the host's secret store: %w", err)
+		}
+		if !ok || len(b) == 0 {
+			name := req.Connection
+			if name == "" {
+				name = "NAME"
+			}
+			return connector.FieldErrorf(connector.InvalidInput, "refresh_token",
+				"no refresh token: set \"refresh_token\" (or a one-time \"grant_code\"), or run `syncplane consent zoho --connection %s` to sign in and store one", name)
+		}
+		refresh = string(b)
+	}
+	tok := &tokens{hc: hc, accountsURL: s.AccountsURL, clientID: s.ClientID, secret: s.ClientSecret, refresh: refresh,
 		grantCode: s.GrantCode, redirectURI: s.RedirectURI, host: host, now: c.now}
 	c.api = &client{hc: hc, tok: tok, apiDomain: s.APIDomain, dcDomain: dataCenters[s.DataCenter][1], sem: make(chan struct{}, s.MaxConcurrency),
 		heavy: make(chan struct{}, min(10, s.MaxConcurrency)), sleep: sleepCtx, retries: 3}

@@ -37,6 +37,10 @@ type grantCode struct {
 	redirect string
 	scopes   []string
 	expires  time.Time
+	// offline: the code was granted with access_type=offline, so its
+	// exchange gives a refresh token (§A2 grant type 1). Self-client codes
+	// always do.
+	offline bool
 }
 
 func newAuthState(s *Server, dc *dataCenter) *authState {
@@ -63,11 +67,11 @@ func (a *authState) issueRefreshLocked(scopes []string) string {
 	return tok
 }
 
-func (a *authState) issueCode(redirect string, lifetime time.Duration, scopes []string) string {
+func (a *authState) issueCode(redirect string, lifetime time.Duration, offline bool, scopes []string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	code := "1000." + randomHex(16) + "." + randomHex(16)
-	a.codes[code] = &grantCode{redirect: redirect, scopes: append([]string(nil), scopes...), expires: a.s.now().Add(lifetime)}
+	a.codes[code] = &grantCode{redirect: redirect, scopes: append([]string(nil), scopes...), expires: a.s.now().Add(lifetime), offline: offline}
 	return code
 }
 
@@ -185,11 +189,17 @@ func (s *Server) serveAccounts(dc *dataCenter, w http.ResponseWriter, r *http.Re
 			writeJSON(w, http.StatusOK, map[string]any{"error": "invalid_redirect_uri"})
 			return
 		}
-		rt := a.issueRefreshLocked(code.scopes)
-		a.refresh[rt].issued = append(a.refresh[rt].issued, now)
 		tok, exp := a.issueAccessLocked(code.scopes)
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "refresh_token": rt, "scope": strings.Join(code.scopes, " "),
-			"api_domain": dc.apiDomain, "token_type": "Bearer", "expires_in": exp})
+		body := map[string]any{"access_token": tok, "scope": strings.Join(code.scopes, " "),
+			"api_domain": dc.apiDomain, "token_type": "Bearer", "expires_in": exp}
+		if code.offline {
+			// Only access_type=offline gives a refresh token (§A2 grant
+			// type 1; token response).
+			rt := a.issueRefreshLocked(code.scopes)
+			a.refresh[rt].issued = append(a.refresh[rt].issued, now)
+			body["refresh_token"] = rt
+		}
+		writeJSON(w, http.StatusOK, body)
 	case "client_credentials":
 		// Self-client client-credentials flow (§A2 grant type 2): scope and
 		// soid=ZohoCRM.{orgId}.
@@ -219,8 +229,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // serveAuthorize is the browser step of the authorization-code flow (§A2
 // grant type 1): GET /oauth/v2/auth redirects to redirect_uri with code,
-// location (the data centre) and accounts-server (§A2: the accounts URL to
-// use for the token call). The emulator grants consent at once.
+// state, location (the data centre) and accounts-server (§A2: the accounts
+// URL to use for the token call). The emulator grants consent at once.
 func (s *Server) serveAuthorize(dc *dataCenter, w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if r.Method != http.MethodGet {
@@ -238,11 +248,19 @@ func (s *Server) serveAuthorize(dc *dataCenter, w http.ResponseWriter, r *http.R
 		return
 	}
 	scopes := strings.FieldsFunc(q.Get("scope"), func(r rune) bool { return r == ',' || r == ' ' })
-	code := dc.org.auth.issueCode(redirect, 2*time.Minute, scopes)
+	// The code lives 2 minutes (§A2 grant type 1); access_type=offline
+	// decides whether its exchange gives a refresh token.
+	code := dc.org.auth.issueCode(redirect, 2*time.Minute, q.Get("access_type") == "offline", scopes)
 	v := target.Query()
 	v.Set("code", code)
 	v.Set("location", dc.name)
 	v.Set("accounts-server", dc.accountsURL)
+	if st := q.Get("state"); st != "" {
+		// The state the client sent comes back unchanged (RFC 6749
+		// §4.1.2; Zoho's web-apps/authorization.html lists state among the
+		// authorization request's parameters, returned with the code).
+		v.Set("state", st)
+	}
 	target.RawQuery = v.Encode()
 	http.Redirect(w, r, target.String(), http.StatusFound)
 }

@@ -298,7 +298,7 @@ func (s *Server) GrantCode(dc, redirectURI string, lifetime time.Duration, scope
 	if lifetime <= 0 {
 		lifetime = 2 * time.Minute
 	}
-	return s.dc(dc).org.auth.issueCode(redirectURI, lifetime, scopes)
+	return s.dc(dc).org.auth.issueCode(redirectURI, lifetime, true, scopes)
 }
 
 // ExpireAccessTokens makes every access token issued so far invalid, as if

@@ -23,9 +23,10 @@ import (
 func newConsentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consent",
-		Short: "Collect delegated consent for a Microsoft Graph connection",
+		Short: "Collect consent for a Microsoft Graph or Zoho CRM connection and store its refresh token",
 	}
 	cmd.AddCommand(newConsentAdminCmd())
+	cmd.AddCommand(newConsentZohoCmd())
 	return cmd
 }
 
