@@ -40,6 +40,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -244,6 +245,7 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 	}
 	rd.parts += len(parts.Partitions)
 	out := map[store.LinkKey]*twChange{}
+	var mu sync.Mutex // guards out, rd.n and rd.commit while partitions are read at once
 	add := func(part string, op connector.Operation, rec connector.Record) error {
 		rec = rec.Clone()
 		if rec.Partition == "" {
@@ -262,79 +264,113 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 			c.version = versionOf(s, rec)
 			c.modified = modifiedOf(s, rec)
 		}
+		mu.Lock()
 		rd.n.Read++
 		out[store.LinkKey{Partition: rec.Partition, ID: rec.ID}] = c
+		mu.Unlock()
 		return nil
 	}
-	for _, part := range parts.Partitions {
-		ck := store.PartitionKey{Pipeline: rd.p.Name, Entity: s.checkpointEntity(), Partition: part.ID}
-		cp, _, err := rd.r.st.Checkpoint(ctx, ck)
-		if err != nil {
-			return nil, err
-		}
-		full := len(cp.Checkpoint) == 0
-		seen := map[string]bool{}
-		// An entity the connector describes without a change feed is
-		// read in full every round.
-		if s.client.Spec().Capabilities.ReadChanges && (s.schema == nil || s.schema.Capabilities.Changes) {
-			var last []byte
-			got := false
-			err = s.client.ReadChanges(ctx, connector.ChangesRequest{Entity: s.entity, Partition: part.ID, Checkpoint: cp.Checkpoint, BatchSize: rd.p.BatchSize},
-				func(b connector.ChangeBatch) error {
-					for _, w := range b.Warnings {
-						rd.r.log.Warn("source warning", "pipeline", rd.p.Name, "side", s.name, "partition", part.ID, "warning", w.Error())
-					}
-					if b.FullResync {
-						full = true
-					}
-					for _, ch := range b.Changes {
-						seen[ch.Record.ID] = true
-						if err := add(part.ID, ch.Op, ch.Record); err != nil {
-							return err
-						}
-					}
-					last, got = append([]byte{}, b.Checkpoint...), true
-					return nil
-				})
-			if err != nil {
-				return nil, fmt.Errorf("reading changes of %s partition %q: %w", s.entity, part.ID, err)
+	// Partitions are read at once, as many as the runner's concurrency,
+	// as one-way syncs of the partitions run.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, rd.r.opts.Concurrency)
+	errs := make([]error, len(parts.Partitions))
+	for i, part := range parts.Partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
 			}
-			if got {
-				rd.commit.Checkpoints = append(rd.commit.Checkpoints, store.TwoWayCheckpoint{Entity: s.checkpointEntity(), Partition: part.ID, Checkpoint: last})
-			}
-		} else {
-			full = true
-			err = s.client.Read(ctx, connector.ReadRequest{Entity: s.entity, Partition: part.ID, BatchSize: rd.p.BatchSize}, func(recs []connector.Record) error {
-				for _, rec := range recs {
-					seen[rec.ID] = true
-					if err := add(part.ID, connector.Upsert, rec); err != nil {
+			defer func() { <-sem }()
+			errs[i] = rd.readPartition(ctx, s, part.ID, &mu, out, add)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readPartition reads one partition of a side into out through add; mu
+// guards out and the round's commit.
+func (rd *twRound) readPartition(ctx context.Context, s *twSide, part string, mu *sync.Mutex, out map[store.LinkKey]*twChange,
+	add func(part string, op connector.Operation, rec connector.Record) error) error {
+	ck := store.PartitionKey{Pipeline: rd.p.Name, Entity: s.checkpointEntity(), Partition: part}
+	cp, _, err := rd.r.st.Checkpoint(ctx, ck)
+	if err != nil {
+		return err
+	}
+	full := len(cp.Checkpoint) == 0
+	seen := map[string]bool{}
+	// An entity the connector describes without a change feed is read in
+	// full every round.
+	if s.client.Spec().Capabilities.ReadChanges && (s.schema == nil || s.schema.Capabilities.Changes) {
+		var last []byte
+		got := false
+		err = s.client.ReadChanges(ctx, connector.ChangesRequest{Entity: s.entity, Partition: part, Checkpoint: cp.Checkpoint, BatchSize: rd.p.BatchSize},
+			func(b connector.ChangeBatch) error {
+				for _, w := range b.Warnings {
+					rd.r.log.Warn("source warning", "pipeline", rd.p.Name, "side", s.name, "partition", part, "warning", w.Error())
+				}
+				if b.FullResync {
+					full = true
+				}
+				for _, ch := range b.Changes {
+					seen[ch.Record.ID] = true
+					if err := add(part, ch.Op, ch.Record); err != nil {
 						return err
 					}
 				}
+				last, got = append([]byte{}, b.Checkpoint...), true
 				return nil
 			})
-			if err != nil {
-				return nil, fmt.Errorf("reading %s partition %q: %w", s.entity, part.ID, err)
-			}
+		if err != nil {
+			return fmt.Errorf("reading changes of %s partition %q: %w", s.entity, part, err)
 		}
-		if full {
-			pid := part.ID
-			links, err := rd.r.st.AllLinks(ctx, rd.p.Name, s.name, &pid)
-			if err != nil {
-				return nil, err
-			}
-			for _, l := range links {
-				id := l.AID
-				if s.idx == 1 {
-					id = l.BID
+		if got {
+			mu.Lock()
+			rd.commit.Checkpoints = append(rd.commit.Checkpoints, store.TwoWayCheckpoint{Entity: s.checkpointEntity(), Partition: part, Checkpoint: last})
+			mu.Unlock()
+		}
+	} else {
+		full = true
+		err = s.client.Read(ctx, connector.ReadRequest{Entity: s.entity, Partition: part, BatchSize: rd.p.BatchSize}, func(recs []connector.Record) error {
+			for _, rec := range recs {
+				seen[rec.ID] = true
+				if err := add(part, connector.Upsert, rec); err != nil {
+					return err
 				}
-				if !seen[id] {
-					out[store.LinkKey{Partition: part.ID, ID: id}] = &twChange{rec: connector.Record{ID: id, Partition: part.ID, Deleted: true}, deleted: true}
-				}
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading %s partition %q: %w", s.entity, part, err)
 		}
 	}
-	return out, nil
+	if !full {
+		return nil
+	}
+	links, err := rd.r.st.AllLinks(ctx, rd.p.Name, s.name, &part)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range links {
+		id := l.AID
+		if s.idx == 1 {
+			id = l.BID
+		}
+		if !seen[id] {
+			out[store.LinkKey{Partition: part, ID: id}] = &twChange{rec: connector.Record{ID: id, Partition: part, Deleted: true}, deleted: true}
+		}
+	}
+	return nil
 }
 
 // pair groups the changes of both sides by link, and adds the pairs whose
