@@ -330,3 +330,59 @@ func TestSeriesAloneWhenIdle(t *testing.T) {
 		t.Errorf("requests %v: want series masters read without batches", st.Requests)
 	}
 }
+
+// TestEmulatorReadModifiedSince: Read returns every record of a mailbox,
+// and with ModifiedSince only those changed at or after it.
+func TestEmulatorReadModifiedSince(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 1, EventsPerUser: 6, Seed: 33})
+	c := e.connect(t, nil, nil)
+	ctx := context.Background()
+	parts, err := c.ListPartitions(ctx, "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := parts.Partitions[0].ID
+	read := func(since time.Time) []connector.Record {
+		var out []connector.Record
+		err := c.Read(ctx, connector.ReadRequest{Entity: "event", Partition: mb, ModifiedSince: since}, func(rs []connector.Record) error {
+			out = append(out, rs...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	all := read(time.Time{})
+	if len(all) < 6 {
+		t.Fatalf("Read returned %d records, want at least 6", len(all))
+	}
+	var latest time.Time
+	for _, r := range all {
+		if r.Modified.IsZero() || r.Fields["user"] != mb {
+			t.Fatalf("record %s: modified %v, user %v", r.ID, r.Modified, r.Fields["user"])
+		}
+		if r.Modified.After(latest) {
+			latest = r.Modified
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now().UTC()
+	if latest.After(since) {
+		t.Fatalf("seeded events modified in the future (%v)", latest)
+	}
+	time.Sleep(20 * time.Millisecond)
+	target := all[0].ID
+	if err := e.srv.PatchEvent(mb, target, map[string]any{"subject": "changed"}); err != nil {
+		t.Fatal(err)
+	}
+	got := read(since)
+	if len(got) != 1 || got[0].ID != target || got[0].Fields["subject"] != "changed" {
+		ids := []string{}
+		for _, r := range got {
+			ids = append(ids, r.ID)
+		}
+		t.Errorf("Read since %v: %v, want only %s", since, ids, target)
+	}
+}
