@@ -1,8 +1,11 @@
 package connector
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
 	"time"
 )
 
@@ -196,4 +199,60 @@ func cloneValue(v any) any {
 		return append([]byte(nil), x...)
 	}
 	return v
+}
+
+// ValuesEqual reports whether two record values (the types documented on
+// Record) hold the same value. It is the one comparison the SDK, the
+// conformance kit and the connectors use, and it is strict about kinds:
+//
+//   - nil equals only nil.
+//   - bool, string, Date: same Go type and ==.
+//   - int64 equals only an int64 and float64 only a float64 of the same
+//     number: an int and a double are different values even when they hold
+//     the same number (int64(3) != float64(3)). A value of another numeric
+//     Go type (int, float32) is not normalized and equals only the same type
+//     and value; call NormalizeValue first.
+//   - float64: NaN equals NaN (a record may carry NaN, and a copy of it
+//     holds the same value); +0 equals -0, as with ==.
+//   - time.Time: the same instant, whatever the location or monotonic
+//     reading (time.Time.Equal).
+//   - []byte: the same bytes; a nil and an empty slice are equal.
+//   - []any: the same length and pairwise equal elements.
+//   - map[string]any: the same keys, each with equal values; a key holding
+//     nil differs from an absent key.
+//
+// Values of any other Go type are compared with reflect.DeepEqual, so
+// ValuesEqual never panics, whatever it is given.
+func ValuesEqual(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case time.Time:
+		y, ok := b.(time.Time)
+		return ok && x.Equal(y)
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || (math.IsNaN(x) && math.IsNaN(y)))
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	case []any:
+		y, ok := b.([]any)
+		return ok && slices.EqualFunc(x, y, ValuesEqual)
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !ValuesEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	case bool, int64, string, Date:
+		return a == b
+	}
+	return reflect.DeepEqual(a, b)
 }

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -89,51 +88,6 @@ func checkKind(t schema.Type, v any) error {
 	return nil
 }
 
-// equal compares record values: timestamps by instant, int and double by
-// numeric value, lists and maps element by element.
-func equal(a, b any) bool {
-	switch x := a.(type) {
-	case time.Time:
-		y, ok := b.(time.Time)
-		return ok && x.Equal(y)
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return x == y
-		case float64:
-			return float64(x) == y
-		}
-		return false
-	case float64:
-		switch y := b.(type) {
-		case float64:
-			return x == y
-		case int64:
-			return x == float64(y)
-		}
-		return false
-	case []byte:
-		y, ok := b.([]byte)
-		return ok && bytes.Equal(x, y)
-	case []any:
-		y, ok := b.([]any)
-		return ok && slices.EqualFunc(x, y, equal)
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !equal(v, w) {
-				return false
-			}
-		}
-		return true
-	}
-	return a == b
-}
-
 // diffFields lists the fields of want that got lacks or holds differently.
 // With an entity, fields it marks read-only are left out: the target sets
 // them. Fields only in got are not differences (the target adds its own).
@@ -161,7 +115,7 @@ func diffFields(e *schema.Entity, want, got map[string]any) []string {
 			}
 			continue
 		}
-		if !equal(w, g) {
+		if !connector.ValuesEqual(w, g) {
 			out = append(out, fmt.Sprintf("field %q: expected %v (%T), got %v (%T)", n, w, w, g, g))
 		}
 	}

@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/schema"
 )
 
 func (r *row) record() connector.Record {
@@ -212,6 +214,9 @@ func (c *jsonlConnector) Query(ctx context.Context, req connector.QueryRequest) 
 		if err != nil {
 			return nil, connector.FieldErrorf(connector.InvalidInput, name, "match value for %q: %v", name, err)
 		}
+		if f.kind == schema.Any || f.kind == schema.Collection {
+			cv = fileNumbers(cv) // as a file read gives it
+		}
 		match[name] = cv
 	}
 	out := []connector.Record{}
@@ -236,54 +241,38 @@ func matches(d *entityDef, rw *row, match map[string]any) bool {
 			continue
 		}
 		got, ok := rw.fields[name]
-		if !ok || !equalValue(got, want) {
+		if !ok || !connector.ValuesEqual(got, want) {
 			return false
 		}
 	}
 	return true
 }
 
-// equalValue compares record values: timestamps by instant, numbers by
-// value, lists and maps element by element.
-func equalValue(a, b any) bool {
-	switch x := a.(type) {
-	case time.Time:
-		y, ok := b.(time.Time)
-		return ok && x.Equal(y)
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return x == y
-		case float64:
-			return float64(x) == y
-		}
-		return false
+// fileNumbers returns v with every integral float64 (at any depth) as the
+// int64 a file read gives for it (plainValue): the file has one number
+// type, so 3 and 3.0 are the same value in it. Query turns a match value
+// of a field of kind any or list into that form, since the rows it
+// compares with come from the file and connector.ValuesEqual tells an
+// int64 from a float64. Values without such a double are returned as
+// they are.
+func fileNumbers(v any) any {
+	switch x := v.(type) {
 	case float64:
-		switch y := b.(type) {
-		case float64:
-			return x == y
-		case int64:
-			return x == float64(y)
+		if x == math.Trunc(x) && x >= math.MinInt64 && x < math.MaxInt64 {
+			return int64(x)
 		}
-		return false
-	case []byte:
-		y, ok := b.([]byte)
-		return ok && bytes.Equal(x, y)
 	case []any:
-		y, ok := b.([]any)
-		return ok && slices.EqualFunc(x, y, equalValue)
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = fileNumbers(e)
+		}
+		return out
 	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = fileNumbers(e)
 		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !equalValue(v, w) {
-				return false
-			}
-		}
-		return true
+		return out
 	}
-	return a == b
+	return v
 }

@@ -665,3 +665,46 @@ func TestGlobCharactersInDir(t *testing.T) {
 		t.Errorf("after deleting 1: expected [2], got %q", ids)
 	}
 }
+
+// TestQueryNumbersOfKindAny: a file has one number type, so a Query on a
+// field of kind any (or a list) matches 3 and 3.0 alike, before and after
+// the file is read again (which gives integral numbers back as int64),
+// while values compare strictly otherwise.
+func TestQueryNumbersOfKindAny(t *testing.T) {
+	dir := t.TempDir()
+	entities := map[string]any{"e": map[string]any{"fields": map[string]any{
+		"id": map[string]any{"type": "string"},
+		"v":  map[string]any{"type": "any"},
+	}}}
+	c := open(t, dir, entities)
+	write(t, c, "e",
+		connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"id": "a", "v": 3.0}}},
+		connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"id": "b", "v": map[string]any{"n": int64(2), "l": []any{1.5, 4.0}}}}},
+		connector.WriteOp{Action: connector.ActionUpsert, Record: connector.Record{Fields: map[string]any{"id": "c", "v": "3"}}},
+	)
+	query := func(c *jsonlConnector, v any) []string {
+		t.Helper()
+		recs, err := c.Query(context.Background(), connector.QueryRequest{Entity: "e", Match: map[string]any{"v": v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	for round, c := range []*jsonlConnector{c, open(t, dir, entities)} {
+		for _, v := range []any{int64(3), 3.0} {
+			if got := query(c, v); !slices.Equal(got, []string{"a"}) {
+				t.Errorf("round %d: Query v=%T %v: want [a], got %v", round, v, v, got)
+			}
+		}
+		if got := query(c, map[string]any{"n": 2.0, "l": []any{1.5, int64(4)}}); !slices.Equal(got, []string{"b"}) {
+			t.Errorf("round %d: Query by an object with the same numbers: want [b], got %v", round, got)
+		}
+		if got := query(c, 3.5); len(got) != 0 {
+			t.Errorf("round %d: Query v=3.5: want nothing, got %v", round, got)
+		}
+	}
+}

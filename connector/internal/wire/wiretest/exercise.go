@@ -3,7 +3,6 @@ package wiretest
 import (
 	"context"
 	"errors"
-	"math"
 	"reflect"
 	"strconv"
 	"sync"
@@ -33,43 +32,10 @@ func EqualRecords(a, b connector.Record) bool {
 		a.Modified.Equal(b.Modified) && a.Partition == b.Partition && EqualValues(a.Fields, b.Fields)
 }
 
-// EqualValues compares two SDK values deeply, times by instant and with
-// their Go types.
-func EqualValues(a, b any) bool {
-	switch x := a.(type) {
-	case time.Time:
-		y, ok := b.(time.Time)
-		return ok && x.Equal(y)
-	case float64:
-		// NaN is a value a record can carry; two NaNs hold the same value.
-		y, ok := b.(float64)
-		return ok && (x == y || (math.IsNaN(x) && math.IsNaN(y)))
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !EqualValues(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !EqualValues(v, w) {
-				return false
-			}
-		}
-		return true
-	}
-	return reflect.DeepEqual(a, b)
-}
+// EqualValues is connector.ValuesEqual: SDK values compared deeply, times
+// by instant, NaN equal to NaN, and with their Go types (an int64 never
+// equals a float64).
+func EqualValues(a, b any) bool { return connector.ValuesEqual(a, b) }
 
 // Exercise runs every operation of the contract against c, a client for a
 // Full connector, and checks what a host would notice. host is the host
