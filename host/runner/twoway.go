@@ -40,6 +40,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,19 @@ type twSide struct {
 	// writeBack is the field of this side receiving the id of the record
 	// created on the other side from a record of this side.
 	writeBack string
+	// written are the (top-level) fields of this side the other side's
+	// mapping writes: the part of a record the link keeps.
+	written map[string]bool
+}
+
+// writtenFields lists the top-level target fields of a mapping.
+func writtenFields(spec transforms.Spec) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range spec.Fields {
+		top, _, _ := strings.Cut(f.Target, ".")
+		out[top] = true
+	}
+	return out
 }
 
 // checkpointEntity is the checkpoint table's entity of this side's feeds.
@@ -105,6 +119,8 @@ type twWrite struct {
 	deleting bool
 	// writeBack is set on the create whose new id goes back to the origin.
 	writeBack bool
+	// srcMapped is the origin record mapped (what a create sends).
+	srcMapped map[string]any
 }
 
 // twRound is one round of a two-way pipeline.
@@ -166,8 +182,10 @@ func (rd *twRound) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("compiling the reverse mapping: %w", err)
 	}
-	rd.sides[0] = &twSide{idx: 0, name: "a", conn: p.From.Connection, entity: p.From.Entity, mapping: r.mappings[p.Name], onDelete: p.OnDelete, writeBack: p.WriteBack.FromField}
-	rd.sides[1] = &twSide{idx: 1, name: "b", conn: p.To.Connection, entity: p.To.Entity, mapping: rev, onDelete: p.ReverseOnDelete, writeBack: p.WriteBack.ToField}
+	rd.sides[0] = &twSide{idx: 0, name: "a", conn: p.From.Connection, entity: p.From.Entity, mapping: r.mappings[p.Name], onDelete: p.OnDelete,
+		writeBack: p.WriteBack.FromField, written: writtenFields(p.ReverseMapping)}
+	rd.sides[1] = &twSide{idx: 1, name: "b", conn: p.To.Connection, entity: p.To.Entity, mapping: rev, onDelete: p.ReverseOnDelete,
+		writeBack: p.WriteBack.ToField, written: writtenFields(p.Mapping)}
 	for _, s := range rd.sides {
 		c, err := r.conns.Client(ctx, s.conn)
 		if err != nil {
@@ -470,7 +488,7 @@ func linkID(l *store.Link, i int) (partition, id string) {
 // change carrying the version or hash the link holds is the host's own
 // write coming back (or no change at all): the link learns the record as
 // the side holds it, and the change does not count.
-func (rd *twRound) changed(pr *twPair, i int) (bool, error) {
+func (rd *twRound) changed(ctx context.Context, pr *twPair, i int) (bool, error) {
 	c := pr.ch[i]
 	if c == nil {
 		return false, nil
@@ -487,22 +505,49 @@ func (rd *twRound) changed(pr *twPair, i int) (bool, error) {
 	if !echo && c.hash != ls.Hash {
 		return true, nil
 	}
-	if ls.Hash != c.hash || ls.Version != c.version || !ls.Modified.Equal(c.modified) {
-		raw, err := encodeRecord(c.rec)
-		if err != nil {
+	if ls.Hash != c.hash || ls.Version != c.version || !ls.Modified.Equal(c.modified) || len(ls.Mapped) == 0 {
+		var mapped map[string]any
+		if res, err := rd.sides[i].mapping.Apply(ctx, c.rec); err == nil && !res.Skipped {
+			mapped = res.Record.Fields
+		}
+		if err := rd.setSide(ls, i, c.rec, c.hash, c.version, c.modified, mapped); err != nil {
 			return false, err
 		}
-		ls.Record, ls.Hash, ls.Version, ls.Modified = raw, c.hash, c.version, c.modified
 		pr.dirty = true
 	}
 	return false, nil
+}
+
+// setSide records what the host now knows of side i of a link: the
+// record as the side holds it (kept as the fields the other side's mapping
+// writes), its hash, version and modification time, and the record mapped
+// towards the other side (nil when unknown).
+func (rd *twRound) setSide(ls *store.LinkSide, i int, rec connector.Record, hash, version string, modified time.Time, mapped map[string]any) error {
+	proj := connector.Record{ID: rec.ID, Partition: rec.Partition, Version: rec.Version, Modified: rec.Modified, Fields: map[string]any{}}
+	for k := range rd.sides[i].written {
+		if v, ok := rec.Fields[k]; ok {
+			proj.Fields[k] = v
+		}
+	}
+	raw, err := encodeRecord(proj)
+	if err != nil {
+		return err
+	}
+	var m []byte
+	if mapped != nil {
+		if m, err = encodeRecord(connector.Record{Fields: mapped}); err != nil {
+			return err
+		}
+	}
+	ls.Record, ls.Mapped, ls.Hash, ls.Version, ls.Modified = raw, m, hash, version, modified
+	return nil
 }
 
 // decide settles one pair: what to write to each side, or a conflict.
 func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 	var ch [2]bool
 	for i := range 2 {
-		c, err := rd.changed(pr, i)
+		c, err := rd.changed(ctx, pr, i)
 		if err != nil {
 			return err
 		}
@@ -536,7 +581,9 @@ func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 			w = 1
 		}
 		for i := range 2 {
-			if pr.ch[i] != nil {
+			// The taken version, and the other side's deletion; the other
+			// side's changes lose.
+			if pr.ch[i] != nil || (i != w && !conflictDeleted(cf, i)) {
 				continue
 			}
 			c := &twChange{deleted: conflictDeleted(cf, i)}
@@ -733,12 +780,19 @@ func (rd *twRound) diffs(ctx context.Context, pr *twPair) (*pairDiffs, error) {
 		if now.Skipped {
 			continue
 		}
-		before, err := s.mapping.Apply(ctx, d.base[i])
-		if err != nil || before.Skipped {
-			before.Record.Fields = nil // everything counts as changed
+		// The record mapped at the last sync; unknown (a write whose
+		// echo has not come back, from a target that does not say what
+		// it stored), every field counts as changed.
+		var before map[string]any
+		if ls := linkSide(pr.link, i); len(ls.Mapped) > 0 {
+			m, err := decodeRecord(ls.Mapped)
+			if err != nil {
+				return nil, fmt.Errorf("link %s/%s: %w", pr.link.APartition, pr.link.AID, err)
+			}
+			before = m.Fields
 		}
 		for f, v := range now.Record.Fields {
-			if old, ok := before.Record.Fields[f]; !ok || !sameValue(old, v) {
+			if old, ok := before[f]; !ok || !sameValue(old, v) {
 				d.changed[i][f] = true
 			}
 		}
@@ -818,13 +872,14 @@ func (rd *twRound) update(ctx context.Context, pr *twPair, i int, d *pairDiffs, 
 	if c == nil || c.deleted {
 		return nil
 	}
-	ls := linkSide(pr.link, i)
-	if raw, err := encodeRecord(c.rec); err == nil {
-		ls.Record, ls.Hash, ls.Version, ls.Modified = raw, c.hash, c.version, c.modified
-		pr.dirty = true
-	} else {
+	var mapped map[string]any
+	if !d.skipped[i] {
+		mapped = d.mapped[i]
+	}
+	if err := rd.setSide(linkSide(pr.link, i), i, c.rec, c.hash, c.version, c.modified, mapped); err != nil {
 		return err
 	}
+	pr.dirty = true
 	if d.skipped[i] {
 		rd.n.Skipped++
 		return nil
@@ -868,9 +923,9 @@ func (rd *twRound) create(ctx context.Context, pr *twPair, i int) error {
 	if err != nil {
 		return err
 	}
-	out := res.Record
+	out := res.Record.Clone() // the connector may keep what it is given
 	out.Partition = partitionOf(rd.sides[o], out)
-	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, writeBack: rd.sides[i].writeBack != "",
+	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, writeBack: rd.sides[i].writeBack != "", srcMapped: res.Record.Fields,
 		op: connector.WriteOp{Action: connector.ActionUpsert, Partition: out.Partition, Record: out,
 			IdempotencyKey: rd.p.Name + "/" + rd.sides[i].name + "2" + rd.sides[o].name + "/" + c.rec.Partition + "/" + c.rec.ID + "/" + sent}})
 	return nil
@@ -1036,33 +1091,43 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 	if out.Version != "" {
 		held.Version = out.Version
 	}
-	raw, err := encodeRecord(held)
-	if err != nil {
-		return nil, err
+	// The written record mapped towards the other side, when the target
+	// said what it stored (otherwise learnt when the echo comes back).
+	var heldMapped map[string]any
+	if out.Stored != nil {
+		if res, err := s.mapping.Apply(ctx, held); err == nil && !res.Skipped {
+			heldMapped = res.Record.Fields
+		}
 	}
-	side := store.LinkSide{Record: raw, Version: out.Version, Sent: w.sent, Modified: modifiedOf(s, held)}
+	hash := ""
 	if out.Stored != nil || out.Version == "" {
 		// Without a version the hash of what was written is the best
 		// guess; a normalising target then costs one more write.
-		if side.Hash, err = rd.hash(s, held.Fields); err != nil {
+		var err error
+		if hash, err = rd.hash(s, held.Fields); err != nil {
 			return nil, err
 		}
 	}
 	if w.from < 0 {
 		// A write-back: the origin record now holds the other side's id.
-		side.Sent = linkSide(pr.link, w.to).Sent
-		*linkSide(pr.link, w.to) = side
+		ls := linkSide(pr.link, w.to)
+		mapped, sent := ls.Mapped, ls.Sent
+		if err := rd.setSide(ls, w.to, held, hash, out.Version, modifiedOf(s, held), heldMapped); err != nil {
+			return nil, err
+		}
+		if heldMapped == nil {
+			ls.Mapped = mapped
+		}
+		ls.Sent = sent
 		pr.dirty = true
 		return nil, nil
 	}
 	if pr.link == nil {
 		c := pr.ch[w.from]
-		craw, err := encodeRecord(c.rec)
-		if err != nil {
+		pr.link = &store.Link{Created: true}
+		if err := rd.setSide(linkSide(pr.link, w.from), w.from, c.rec, c.hash, c.version, c.modified, w.srcMapped); err != nil {
 			return nil, err
 		}
-		pr.link = &store.Link{Created: true}
-		*linkSide(pr.link, w.from) = store.LinkSide{Record: craw, Hash: c.hash, Version: c.version, Modified: c.modified}
 		if w.from == 0 {
 			pr.link.APartition, pr.link.AID = c.rec.Partition, c.rec.ID
 			pr.link.BPartition, pr.link.BID = w.op.Partition, id
@@ -1073,7 +1138,11 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 		rd.order = append(rd.order, store.LinkKey{Partition: "created\x00" + pr.link.APartition, ID: pr.link.AID})
 		rd.pairs[rd.order[len(rd.order)-1]] = pr
 	}
-	*linkSide(pr.link, w.to) = side
+	ls := linkSide(pr.link, w.to)
+	if err := rd.setSide(ls, w.to, held, hash, out.Version, modifiedOf(s, held), heldMapped); err != nil {
+		return nil, err
+	}
+	ls.Sent = w.sent
 	pr.dirty = true
 	if out.Status != connector.Created {
 		return nil, nil
@@ -1088,19 +1157,12 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 	if w.writeBack {
 		fill[rd.sides[o].writeBack] = id
 	}
-	if out.Stored != nil {
-		origin := pr.ch[o].rec.Fields
-		st := out.Stored.Clone()
-		st.ID, st.Partition = id, w.op.Partition
-		res, err := s.mapping.Apply(ctx, st)
-		if err == nil && !res.Skipped {
-			for f, v := range res.Record.Fields {
-				if _, done := fill[f]; done || isEmpty(v) || !isEmpty(origin[f]) {
-					continue
-				}
-				fill[f] = v
-			}
+	origin := pr.ch[o].rec.Fields
+	for f, v := range heldMapped {
+		if _, done := fill[f]; done || isEmpty(v) || !isEmpty(origin[f]) {
+			continue
 		}
+		fill[f] = v
 	}
 	if len(fill) == 0 {
 		return nil, nil

@@ -11,9 +11,14 @@ import (
 
 // LinkSide is what the host last knew of one side of a two-way link.
 type LinkSide struct {
-	// Record is the record as that side holds it (the runner's tagged
-	// JSON), the base against which the next change is diffed.
+	// Record holds the fields of the record, as that side holds it, that
+	// the other side's mapping writes (the runner's tagged JSON): the base
+	// against which that side's own changes are found.
 	Record []byte
+	// Mapped is the record mapped towards the other side (the runner's
+	// tagged JSON), the base against which the fields a change alters on
+	// the other side are found; empty when not known yet.
+	Mapped []byte
 	// Hash is the hash of Record's fields without the version and
 	// modification fields; empty when the host wrote the record and the
 	// target did not say what it stored (the hash is then taken when the
@@ -140,7 +145,7 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 				args = args[:0]
 				for _, l := range part {
 					args = append(args, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
-						nonNil(l.A.Record), nonNil(l.B.Record), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
+						nonNil(l.A.Record), nonNil(l.B.Record), nonNil(l.A.Mapped), nonNil(l.B.Mapped), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
 						millis(l.A.Modified), millis(l.B.Modified), now, now)
 				}
 				var err error
@@ -209,16 +214,16 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 // values per link.
 const (
 	linkChunk = 64
-	linkCols  = 17
+	linkCols  = 19
 )
 
 // putLinksQuery is the upsert of n links.
 func putLinksQuery(n int) string {
 	return `INSERT INTO twoway_links (pipeline, a_partition, a_id, b_partition, b_id,
-		a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
+		a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
 		VALUES ` + placeholders(n, linkCols) + `
 		ON CONFLICT (pipeline, a_partition, a_id) DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
-		a_record = excluded.a_record, b_record = excluded.b_record, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
+		a_record = excluded.a_record, b_record = excluded.b_record, a_mapped = excluded.a_mapped, b_mapped = excluded.b_mapped, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
 		a_version = excluded.a_version, b_version = excluded.b_version, a_sent = excluded.a_sent, b_sent = excluded.b_sent,
 		a_modified = excluded.a_modified, b_modified = excluded.b_modified, updated_at = excluded.updated_at`
 }
@@ -230,12 +235,12 @@ func millis(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified`
+const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified`
 
 func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
 	var l Link
 	var am, bm int64
-	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Hash, &l.B.Hash,
+	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Mapped, &l.B.Mapped, &l.A.Hash, &l.B.Hash,
 		&l.A.Version, &l.B.Version, &l.A.Sent, &l.B.Sent, &am, &bm)
 	l.A.Modified, l.B.Modified = fromMillis(am), fromMillis(bm)
 	return l, err

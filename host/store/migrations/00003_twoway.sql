@@ -14,6 +14,8 @@ CREATE TABLE twoway_links (
     b_id        TEXT    NOT NULL,
     a_record    BLOB    NOT NULL,
     b_record    BLOB    NOT NULL,
+    a_mapped    BLOB    NOT NULL DEFAULT '',
+    b_mapped    BLOB    NOT NULL DEFAULT '',
     a_hash      TEXT    NOT NULL DEFAULT '',
     b_hash      TEXT    NOT NULL DEFAULT '',
     a_version   TEXT    NOT NULL DEFAULT '',
