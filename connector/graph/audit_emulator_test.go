@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -384,5 +385,69 @@ func TestEmulatorReadModifiedSince(t *testing.T) {
 			ids = append(ids, r.ID)
 		}
 		t.Errorf("Read since %v: %v, want only %s", since, ids, target)
+	}
+}
+
+// TestPrefetchCrashAndResume reads a mailbox full of series, whose next
+// pages are requested while a page's series are expanded: a host failing
+// mid-round leaves no page slot taken, and resuming from the last
+// checkpoint delivers exactly what an uninterrupted read delivers.
+func TestPrefetchCrashAndResume(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 1, EventsPerUser: 300, Seed: 13})
+	ctx := context.Background()
+	c := e.connect(t, map[string]any{"page_size": 40}, nil)
+	parts, err := c.ListPartitions(ctx, "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := parts.Partitions[0].ID
+	want := map[string]bool{}
+	all, _, _ := readAll(t, c, "event", mb, nil)
+	for _, ch := range all {
+		want[ch.Record.ID] = true
+	}
+	if c.aheadUsed.Load() == 0 {
+		t.Fatal("no page was requested ahead: the test does not exercise it")
+	}
+	for crashAt := 1; crashAt <= 3; crashAt++ {
+		c := e.connect(t, map[string]any{"page_size": 40}, nil)
+		got := map[string]bool{}
+		var cp []byte
+		batches := 0
+		errCrash := errors.New("host crashed")
+		err := c.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: mb}, func(b connector.ChangeBatch) error {
+			batches++
+			if batches > crashAt {
+				return errCrash
+			}
+			for _, ch := range b.Changes {
+				got[ch.Record.ID] = true
+			}
+			cp = b.Checkpoint
+			return nil
+		})
+		if !errors.Is(err, errCrash) {
+			t.Fatalf("crash after %d pages: %v", crashAt, err)
+		}
+		if n := len(c.pages); n != 0 {
+			t.Errorf("crash after %d pages: %d page slots still taken", crashAt, n)
+		}
+		rest, _, _ := readAll(t, c, "event", mb, cp)
+		for _, ch := range rest {
+			got[ch.Record.ID] = true
+		}
+		if len(got) != len(want) {
+			t.Errorf("crash after %d pages: %d records after resuming, want %d", crashAt, len(got), len(want))
+		}
+		for id := range want {
+			if !got[id] {
+				t.Errorf("crash after %d pages: %s lost", crashAt, id)
+				break
+			}
+		}
+		if n := len(c.pages); n != 0 {
+			t.Errorf("after resuming: %d page slots still taken", n)
+		}
 	}
 }

@@ -264,6 +264,8 @@ type round struct {
 	sel      *selection
 	// seriesDone lists series masters already expanded in this call.
 	seriesDone map[string]bool
+	// next is the next page, requested ahead (nil when none is).
+	next *prefetched
 }
 
 // full starts a round without a token.
@@ -292,14 +294,22 @@ func (r *round) full(ctx context.Context, resync bool) error {
 
 // run follows cp.Link to the end of the round, emitting a batch per page.
 func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
+	defer r.dropPrefetch()
 	link := cp.Link
 	first := true
 	for {
-		done, err := r.c.pageSlot(ctx)
-		if err != nil {
-			return err
+		var done func()
+		if r.next != nil && r.next.link == link {
+			// The page was requested ahead; its page slot passes to it.
+			done = r.next.release
+		} else {
+			r.dropPrefetch()
+			var err error
+			if done, err = r.c.pageSlot(ctx); err != nil {
+				return err
+			}
 		}
-		err = r.page(ctx, &cp, &link, &first, resync)
+		err := r.page(ctx, &cp, &link, &first, resync)
 		done()
 		if errors.Is(err, errRoundDone) {
 			return nil
@@ -334,7 +344,18 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, link *string, first *
 		req := request{method: http.MethodGet, url: *link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
 		var resp *response
 		var err error
-		if *first && cp.Complete && r.c.batch != nil {
+		if p := r.next; p != nil && p.link == *link {
+			r.next = nil
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				p.cancel()
+				<-p.done
+			}
+			p.cancel()
+			resp, err = p.resp, p.err
+			r.c.aheadUsed.Add(1)
+		} else if *first && cp.Complete && r.c.batch != nil {
 			// Resuming from a delta link: most such rounds find nothing,
 			// so they share $batch requests across mailboxes.
 			resp, err = r.c.batch.get(ctx, req)
@@ -351,6 +372,11 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, link *string, first *
 		page, warns, err := r.dec.decodePage(resp.body)
 		if err != nil {
 			return connector.Errorf(connector.Unavailable, "a %s delta page of %s cannot be decoded", r.entity, r.mailbox).WithDetail("%v", err)
+		}
+		if page.NextLink != "" && hasSeries(page.Items) {
+			// The page's series are expanded next, which takes round trips
+			// of their own: ask for the next page meanwhile.
+			r.startPrefetch(ctx, page.NextLink, req.header)
 		}
 		changes, more, err := r.changes(ctx, page.Items)
 		if err != nil {
@@ -376,6 +402,66 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, link *string, first *
 		}
 		*link = next.Link
 		return nil
+	}
+}
+
+// prefetched is the next page of a round, requested while the current
+// page's series are expanded. It holds a page slot of its own.
+type prefetched struct {
+	link    string
+	done    chan struct{}
+	resp    *response
+	err     error
+	release func()
+	cancel  context.CancelFunc
+}
+
+// startPrefetch requests link ahead when a page slot is free at once.
+func (r *round) startPrefetch(ctx context.Context, link string, h http.Header) {
+	r.dropPrefetch()
+	release, ok := r.c.tryPageSlot()
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p := &prefetched{link: link, done: make(chan struct{}), release: release, cancel: cancel}
+	go func() {
+		defer close(p.done)
+		p.resp, p.err = r.c.client.do(pctx, request{method: http.MethodGet, url: link, header: h, mailbox: r.mailbox})
+	}()
+	r.next = p
+}
+
+// dropPrefetch abandons a page requested ahead and not used.
+func (r *round) dropPrefetch() {
+	p := r.next
+	if p == nil {
+		return
+	}
+	r.next = nil
+	p.cancel()
+	<-p.done
+	p.release()
+}
+
+// hasSeries reports whether a page holds occurrences or exceptions of a
+// series (whose expansion follows the page).
+func hasSeries(items []deltaItem) bool {
+	for _, it := range items {
+		if m, _ := it.Fields["seriesMasterId"].(string); m != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// tryPageSlot takes a page slot if one is free now.
+func (c *Connector) tryPageSlot() (func(), bool) {
+	select {
+	case c.pages <- struct{}{}:
+		return func() { <-c.pages }, true
+	default:
+		return nil, false
 	}
 }
 

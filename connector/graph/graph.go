@@ -139,6 +139,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -169,6 +170,9 @@ type Connector struct {
 
 	// pages bounds the pages held at once (see pageSlot).
 	pages chan struct{}
+	// aheadUsed counts pages served from a request made ahead (see
+	// startPrefetch).
+	aheadUsed atomic.Int64
 
 	schemaMu sync.Mutex
 	schema   *schema.Schema
