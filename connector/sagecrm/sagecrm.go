@@ -119,7 +119,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,12 +140,9 @@ type Connector struct {
 	schema *schema.Schema
 	info   map[string]*entityInfo
 
-	now       func() time.Time
-	usageMu   sync.Mutex
-	lastSaved [2]int64 // requests and bytes already added to the day's totals
-
-	pruneMu   sync.Mutex
-	lastPrune time.Time // last sweep of expired idempotency keys
+	now   func() time.Time
+	usage connector.UsageSaver
+	idem  *connector.IdempotencyKeys
 }
 
 // New returns an unconfigured Sage CRM connector.
@@ -188,6 +184,7 @@ func (c *Connector) Configure(_ context.Context, req connector.ConfigureRequest)
 	if c.host == nil {
 		c.host = &connector.MemoryHost{}
 	}
+	c.idem = connector.NewIdempotencyKeys(c.host.Values(), idempotencyPrefix, IdempotencyRetention)
 	c.c = &client{hc: hc, base: cfg.base, user: cfg.Username, pass: cfg.Password, loc: cfg.loc}
 	return nil
 }
@@ -237,52 +234,16 @@ func (c *Connector) ListPartitions(ctx context.Context, entity string) (connecto
 }
 
 // saveUsage adds the requests and bytes sent since the last save to the
-// day's totals in the host's value store (see the package documentation).
+// day's totals in the host's value store (see the package documentation;
+// connector.AddUsage). A failure to store them is not the operation's: the
+// counts are added at the next save.
 func (c *Connector) saveUsage(ctx context.Context) {
 	if c.c == nil {
 		return
 	}
-	c.usageMu.Lock()
-	defer c.usageMu.Unlock()
-	now := [2]int64{c.c.requests.Load(), c.c.bytes.Load()}
-	delta := map[string]int64{"requests": now[0] - c.lastSaved[0], "bytes": now[1] - c.lastSaved[1]}
-	if err := addUsage(ctx, c.host.Values(), c.now(), delta); err == nil {
-		c.lastSaved = now
-	}
-}
-
-// addUsage adds counters to the totals of now's UTC day under
-// "usage/YYYY-MM-DD", keeping the counters it does not know; it writes
-// nothing when every delta is zero.
-func addUsage(ctx context.Context, store connector.Store, now time.Time, delta map[string]int64) error {
-	zero := true
-	for _, v := range delta {
-		zero = zero && v == 0
-	}
-	if zero {
-		return nil
-	}
-	key := "usage/" + now.UTC().Format(time.DateOnly)
-	day := map[string]json.RawMessage{}
-	b, ok, err := store.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", key, err)
-	}
-	if ok && json.Unmarshal(b, &day) != nil {
-		day = map[string]json.RawMessage{} // not a JSON object: start the day again
-	}
-	for k, v := range delta {
-		var n int64
-		_ = json.Unmarshal(day[k], &n) // absent or not an integer: from 0
-		day[k] = json.RawMessage(strconv.FormatInt(n+v, 10))
-	}
-	if b, err = json.Marshal(day); err != nil {
-		return fmt.Errorf("encoding %s: %w", key, err)
-	}
-	if err := store.Put(ctx, key, b); err != nil {
-		return fmt.Errorf("storing %s: %w", key, err)
-	}
-	return nil
+	_ = c.usage.Save(ctx, c.host, c.now(), func() map[string]int64 {
+		return map[string]int64{"requests": c.c.requests.Load(), "bytes": c.c.bytes.Load()}
+	})
 }
 
 // Close releases idle connections.

@@ -338,7 +338,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err != nil {
 		return nil, err
 	}
-	if err := c.pruneIdempotency(ctx); err != nil {
+	if err := c.idem.Prune(ctx, c.now()); err != nil {
 		return nil, err
 	}
 	out := make([]connector.WriteOutcome, 0, len(batch.Ops))
@@ -390,12 +390,12 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		return rejected(connector.Errorf(connector.InvalidInput, "unknown write action %d", op.Action)), nil
 	}
 	target := op.TargetID
-	idemKey := idempotencyPrefix + info.name + "/" + op.IdempotencyKey
 	if target == "" && op.IdempotencyKey != "" {
-		if v, found, err := c.host.Values().Get(ctx, idemKey); err == nil && found {
-			e, _ := decodeIdem(v)
-			target = e.ID
+		kept, _, err := c.idem.Lookup(ctx, info.name, op.IdempotencyKey)
+		if err != nil {
+			return connector.WriteOutcome{}, err
 		}
+		target = kept
 	}
 	var current *row
 	if target != "" {
@@ -431,7 +431,7 @@ func (c *Connector) writeOne(ctx context.Context, info *entityInfo, op connector
 		}
 		target, status = id, connector.Created
 		if op.IdempotencyKey != "" {
-			if err := c.host.Values().Put(ctx, idemKey, encodeIdem(id, c.now())); err != nil {
+			if err := c.idem.Remember(ctx, info.name, op.IdempotencyKey, id, c.now()); err != nil {
 				return connector.WriteOutcome{}, fmt.Errorf("remembering the idempotency key of %s %s: %w", info.name, id, err)
 			}
 		}
@@ -555,68 +555,15 @@ func sameValue(a, b any) bool {
 	return a == b
 }
 
-// idempotencyPrefix starts the value-store keys of idempotency keys.
+// idempotencyPrefix starts the value-store keys of idempotency keys: a
+// create's target id is kept under "idem/<entity>/<key>" (see
+// connector.IdempotencyKeys).
 const idempotencyPrefix = "idem/"
 
 // IdempotencyRetention is how long the id a create made is kept under its
-// idempotency key. The host retries a batch with the same keys until its
-// outcome is recorded in its ID map, which takes seconds to hours (an
-// outage); a create retried later than this can make a second record.
-const IdempotencyRetention = 7 * 24 * time.Hour
-
-// pruneEvery is the least time between two sweeps of expired keys.
-const pruneEvery = time.Hour
-
-// idemEntry is the value kept under an idempotency key. Values written by
-// earlier versions are the bare id.
-type idemEntry struct {
-	ID string `json:"id"`
-	At int64  `json:"at"` // Unix seconds of the create
-}
-
-func encodeIdem(id string, at time.Time) []byte {
-	b, _ := json.Marshal(idemEntry{ID: id, At: at.Unix()})
-	return b
-}
-
-// decodeIdem reads a kept value; dated is false for a bare id.
-func decodeIdem(b []byte) (e idemEntry, dated bool) {
-	if json.Unmarshal(b, &e) == nil && e.ID != "" && e.At > 0 {
-		return e, true
-	}
-	return idemEntry{ID: string(b)}, false
-}
-
-// pruneIdempotency deletes the idempotency keys older than
-// IdempotencyRetention, at most once per pruneEvery per connection. A bare
-// id kept by an earlier version is dated now, so it goes one retention
-// later.
-func (c *Connector) pruneIdempotency(ctx context.Context) error {
-	now := c.now()
-	c.pruneMu.Lock()
-	defer c.pruneMu.Unlock()
-	if !c.lastPrune.IsZero() && now.Sub(c.lastPrune) < pruneEvery {
-		return nil
-	}
-	kvs, err := c.host.Values().List(ctx, idempotencyPrefix)
-	if err != nil {
-		return fmt.Errorf("listing idempotency keys: %w", err)
-	}
-	for _, kv := range kvs {
-		e, dated := decodeIdem(kv.Value)
-		switch {
-		case !dated:
-			err = c.host.Values().Put(ctx, kv.Key, encodeIdem(e.ID, now))
-		case now.Sub(time.Unix(e.At, 0)) > IdempotencyRetention:
-			err = c.host.Values().Delete(ctx, kv.Key)
-		}
-		if err != nil {
-			return fmt.Errorf("pruning idempotency key %s: %w", kv.Key, err)
-		}
-	}
-	c.lastPrune = now
-	return nil
-}
+// idempotency key (connector.DefaultIdempotencyRetention); a create
+// retried later than this can make a second record.
+const IdempotencyRetention = connector.DefaultIdempotencyRetention
 
 // update sends a partial update with PATCH, or PUT once the server refused
 // PATCH (B5: both are documented).

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/syncplane/syncplane/connector"
 )
@@ -17,72 +16,16 @@ import (
 // call (crm-api-facts.md §A3.3, §A3.7).
 const maxWrite = 100
 
-// idempotencyPrefix starts the value-store keys of idempotency keys.
+// idempotencyPrefix starts the value-store keys of idempotency keys: a
+// create's target id is kept under "zoho/idem/<module>/<key>" (see
+// connector.IdempotencyKeys), so a retried create updates the record
+// instead of making a second one.
 const idempotencyPrefix = "zoho/idem/"
 
-// idempotencyKey is where the target id of a created record is kept, so
-// a retried create updates the record instead of making a second one.
-func idempotencyKey(entity, key string) string { return idempotencyPrefix + entity + "/" + key }
-
 // IdempotencyRetention is how long the id a create made is kept under its
-// idempotency key. The host retries a batch with the same keys until its
-// outcome is recorded in its ID map, which takes seconds to hours (an
-// outage); a create retried later than this can make a second record.
-const IdempotencyRetention = 7 * 24 * time.Hour
-
-// pruneEvery is the least time between two sweeps of expired keys.
-const pruneEvery = time.Hour
-
-// idemEntry is the value kept under an idempotency key. Values written by
-// earlier versions are the bare id.
-type idemEntry struct {
-	ID string `json:"id"`
-	At int64  `json:"at"` // Unix seconds of the create
-}
-
-func encodeIdem(id string, at time.Time) []byte {
-	b, _ := json.Marshal(idemEntry{ID: id, At: at.Unix()})
-	return b
-}
-
-// decodeIdem reads a kept value; dated is false for a bare id.
-func decodeIdem(b []byte) (e idemEntry, dated bool) {
-	if json.Unmarshal(b, &e) == nil && e.ID != "" && e.At > 0 {
-		return e, true
-	}
-	return idemEntry{ID: string(b)}, false
-}
-
-// pruneIdempotency deletes the idempotency keys older than
-// IdempotencyRetention, at most once per pruneEvery per connection. A bare
-// id kept by an earlier version is dated now, so it goes one retention
-// later.
-func (c *Connector) pruneIdempotency(ctx context.Context) error {
-	now := c.now()
-	c.pruneMu.Lock()
-	defer c.pruneMu.Unlock()
-	if !c.lastPrune.IsZero() && now.Sub(c.lastPrune) < pruneEvery {
-		return nil
-	}
-	kvs, err := c.host.Values().List(ctx, idempotencyPrefix)
-	if err != nil {
-		return fmt.Errorf("listing idempotency keys: %w", err)
-	}
-	for _, kv := range kvs {
-		e, dated := decodeIdem(kv.Value)
-		switch {
-		case !dated:
-			err = c.host.Values().Put(ctx, kv.Key, encodeIdem(e.ID, now))
-		case now.Sub(time.Unix(e.At, 0)) > IdempotencyRetention:
-			err = c.host.Values().Delete(ctx, kv.Key)
-		}
-		if err != nil {
-			return fmt.Errorf("pruning idempotency key %s: %w", kv.Key, err)
-		}
-	}
-	c.lastPrune = now
-	return nil
-}
+// idempotency key (connector.DefaultIdempotencyRetention); a create
+// retried later than this can make a second record.
+const IdempotencyRetention = connector.DefaultIdempotencyRetention
 
 // recordResult is one item of a write answer's data[] (§A3.3).
 type recordResult struct {
@@ -113,7 +56,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 		return nil, err
 	}
 	defer c.saveUsage(ctx)
-	if err := c.pruneIdempotency(ctx); err != nil {
+	if err := c.idem.Prune(ctx, c.now()); err != nil {
 		return nil, err
 	}
 	outs := make([]connector.WriteOutcome, len(batch.Ops))
@@ -140,14 +83,11 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 			}
 			id := op.TargetID
 			if id == "" && op.IdempotencyKey != "" {
-				b, ok, err := c.host.Values().Get(ctx, idempotencyKey(m.APIName, op.IdempotencyKey))
+				kept, _, err := c.idem.Lookup(ctx, m.APIName, op.IdempotencyKey)
 				if err != nil {
-					return nil, fmt.Errorf("reading idempotency key: %w", err)
+					return nil, err
 				}
-				if ok {
-					e, _ := decodeIdem(b)
-					id = e.ID
-				}
+				id = kept
 			}
 			if id != "" {
 				body["id"] = id
@@ -208,8 +148,8 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 				op := batch.Ops[it.i]
 				outs[it.i] = outcome(op, results[j], connector.Created)
 				if outs[it.i].Status == connector.Created && op.IdempotencyKey != "" {
-					if err := c.host.Values().Put(ctx, idempotencyKey(m.APIName, op.IdempotencyKey), encodeIdem(outs[it.i].TargetID, c.now())); err != nil {
-						return fmt.Errorf("storing idempotency key: %w", err)
+					if err := c.idem.Remember(ctx, m.APIName, op.IdempotencyKey, outs[it.i].TargetID, c.now()); err != nil {
+						return err
 					}
 				}
 			}

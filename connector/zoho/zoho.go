@@ -7,13 +7,19 @@
 // concurrency limit. Facts and their sources: the Zoho part of the
 // project's crm-api-facts.md; package zohotest is its emulator.
 //
+// Sign-in: the refresh token is the refresh_token setting, or the one a
+// one-time grant_code is exchanged for, or the one `syncplane consent
+// zoho --connection NAME` obtained through the authorization-code flow
+// (Consent) and stored in the connection's secret store under
+// RefreshTokenKey.
+//
 // API credits: Usage reports the requests and credits a connection used,
 // and after every Check, Read, ReadChanges, Query and Write the connector
 // adds what it used since to the day's totals in the host's value store
 // under "usage/YYYY-MM-DD" (the UTC day), a JSON object of integer counters
 // {"credits","requests","throttled"}, where the host's run summary reads
-// them. Counters other connectors' code or older versions put under the
-// key are kept.
+// them (connector.AddUsage). Counters other connectors' code or older
+// versions put under the key are kept.
 package zoho
 
 import (
@@ -22,7 +28,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -45,11 +50,8 @@ type Connector struct {
 	meta   map[string]*moduleMeta
 	schema *schema.Schema
 
-	usageMu   sync.Mutex
-	lastSaved Usage
-
-	pruneMu   sync.Mutex
-	lastPrune time.Time // last sweep of expired idempotency keys
+	usage connector.UsageSaver
+	idem  *connector.IdempotencyKeys
 }
 
 // New returns an unconfigured Zoho CRM connector.
@@ -108,6 +110,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	}
 	tok := &tokens{hc: hc, accountsURL: s.AccountsURL, clientID: s.ClientID, secret: s.ClientSecret, refresh: refresh,
 		grantCode: s.GrantCode, redirectURI: s.RedirectURI, host: host, now: c.now}
+	c.idem = connector.NewIdempotencyKeys(host.Values(), idempotencyPrefix, IdempotencyRetention)
 	c.api = &client{hc: hc, tok: tok, apiDomain: s.APIDomain, dcDomain: dataCenters[s.DataCenter][1], sem: make(chan struct{}, s.MaxConcurrency),
 		heavy: make(chan struct{}, min(10, s.MaxConcurrency)), sleep: sleepCtx, retries: 3}
 	return nil
@@ -153,51 +156,13 @@ func (c *Connector) Usage() Usage {
 }
 
 // saveUsage adds the usage since the last save to the day's totals in the
-// host's value store.
+// host's value store (connector.AddUsage). A failure to store them is not
+// the operation's: the counts are added at the next save.
 func (c *Connector) saveUsage(ctx context.Context) {
-	c.usageMu.Lock()
-	defer c.usageMu.Unlock()
-	u := c.api.usage()
-	delta := map[string]int64{"requests": u.Requests - c.lastSaved.Requests, "credits": u.Credits - c.lastSaved.Credits, "throttled": u.Throttled - c.lastSaved.Throttled}
-	if err := addUsage(ctx, c.host.Values(), c.now(), delta); err == nil {
-		c.lastSaved = u
-	}
-}
-
-// usageKey is the value-store key of a UTC day's usage totals.
-func usageKey(now time.Time) string { return "usage/" + now.UTC().Format(time.DateOnly) }
-
-// addUsage adds counters to the totals of now's UTC day, keeping the
-// counters it does not know; it writes nothing when every delta is zero.
-func addUsage(ctx context.Context, store connector.Store, now time.Time, delta map[string]int64) error {
-	zero := true
-	for _, v := range delta {
-		zero = zero && v == 0
-	}
-	if zero {
-		return nil
-	}
-	key := usageKey(now)
-	day := map[string]json.RawMessage{}
-	b, ok, err := store.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", key, err)
-	}
-	if ok && json.Unmarshal(b, &day) != nil {
-		day = map[string]json.RawMessage{} // not a JSON object: start the day again
-	}
-	for k, v := range delta {
-		var n int64
-		_ = json.Unmarshal(day[k], &n) // absent or not an integer: from 0
-		day[k] = json.RawMessage(strconv.FormatInt(n+v, 10))
-	}
-	if b, err = json.Marshal(day); err != nil {
-		return fmt.Errorf("encoding %s: %w", key, err)
-	}
-	if err := store.Put(ctx, key, b); err != nil {
-		return fmt.Errorf("storing %s: %w", key, err)
-	}
-	return nil
+	_ = c.usage.Save(ctx, c.host, c.now(), func() map[string]int64 {
+		u := c.api.usage()
+		return map[string]int64{"requests": u.Requests, "credits": u.Credits, "throttled": u.Throttled}
+	})
 }
 
 // Close releases idle connections.
