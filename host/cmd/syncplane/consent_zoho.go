@@ -37,19 +37,9 @@ func newConsentZohoCmd() *cobra.Command {
 			"state store. The connection then needs no refresh_token setting.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if connection == "" {
-				return errors.New("--connection is required")
-			}
-			f, err := config.Load(file)
+			f, conn, err := consentConnection(file, connection, "zoho")
 			if err != nil {
 				return err
-			}
-			conn, ok := f.Connection(connection)
-			if !ok {
-				return fmt.Errorf("%s has no connection %q (it has: %s)", file, connection, strings.Join(f.ConnectionNames(), ", "))
-			}
-			if conn.Connector != "zoho" {
-				return fmt.Errorf("connection %s uses connector %s; consent zoho is for zoho connections", connection, conn.Connector)
 			}
 			flow, err := zoho.NewConsent(conn.Settings)
 			if err != nil {
@@ -93,6 +83,26 @@ func newConsentZohoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&connection, "connection", "", "zoho connection name")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the answer (Zoho's authorization codes live 2 minutes)")
 	return cmd
+}
+
+// consentConnection loads the pipeline file and returns it with the named
+// connection, which must exist and use connector want.
+func consentConnection(file, connection, want string) (*config.File, *config.Connection, error) {
+	if connection == "" {
+		return nil, nil, errors.New("--connection is required")
+	}
+	f, err := config.Load(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, ok := f.Connection(connection)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s has no connection %q (it has: %s)", file, connection, strings.Join(f.ConnectionNames(), ", "))
+	}
+	if conn.Connector != want {
+		return nil, nil, fmt.Errorf("connection %s uses connector %s; this consent command is for %s connections", connection, conn.Connector, want)
+	}
+	return f, conn, nil
 }
 
 // awaitRedirect listens on redirect (an http://localhost or 127.0.0.1 URL
