@@ -41,7 +41,8 @@
 // across mailboxes for the first request of rounds resuming from a delta
 // link, and for series expansions when most HTTP slots are taken (a GET
 // waiting in a batch holds its mailbox's slot, so batches stay within four
-// requests per mailbox).
+// requests per mailbox). While a page's series are expanded, the round's
+// next page is already requested, when a page slot is free.
 //
 // Pages are decoded by the connector's decoder (decode.go), not by
 // msgraph-sdk-go: one encoding/json pass into maps, then conversion in place
@@ -105,14 +106,17 @@
 // of the shared machine — so its wall time measures the machine, not
 // latency hiding; even two idle cores would need 18 s for that CPU work
 // (about 210 µs per event for emulator encoding, TLS and connector
-// decoding together), 5.6× the bound. Where latency dominates (10
-// mailboxes × 500 events, 300 ms latency, 1.7 s of CPU) the same
-// benchmark gives 1.73–1.90× its bound of 6.3 s; sending every series
-// expansion through shared $batch requests gave 3.05× there, and never
-// batching 1.82×. What remains is that a mailbox's next page is not
-// fetched while the series masters of the current page are read.
+// decoding together), 5.6× the bound. Where latency dominates (300 ms
+// latency, 500 events per mailbox) the same benchmark gives, for one
+// mailbox, 7.3 s against a bound of 6.0 s (1.22×); for 10 mailboxes
+// (1.7–2.8 s of CPU), 1.64–1.99× a bound of 6.3 s, varying with the
+// machine's load. Before a round requested its next page while the
+// current page's series were expanded, 10 mailboxes gave 1.73–1.90×;
+// sending every series expansion through shared $batch requests gave
+// 3.05×, never batching them 1.82×.
 //
 //	GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x -timeout 30m ./connector/graph/
+//	GRAPH_BENCH_MAILBOXES=1 GRAPH_BENCH_EVENTS=500 GRAPH_BENCH_LATENCY_MS=300 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
 //	GRAPH_BENCH_MAILBOXES=10 GRAPH_BENCH_EVENTS=500 GRAPH_BENCH_LATENCY_MS=300 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
 //
 // Peak heap growth while reading 200 against 50 mailboxes (50 events
