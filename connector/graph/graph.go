@@ -93,8 +93,8 @@
 //
 // Initial sync of 200 mailboxes × 500 seeded events (171,000 events and
 // occurrences in the window) at page size 100 with 50 ms latency on every
-// request: 99–116 s wall against a lower bound of 3.2 s (31–36×), with
-// 36 s of CPU time used by the process (connector and in-process
+// request: 99–120 s wall against a lower bound of 3.2 s (31–37×), with
+// 36–39 s of CPU time used by the process (connector and in-process
 // emulator) during the sync. The bound, computed from the requests the
 // emulator served (2,170 delta pages and 14,200 series-master reads:
 // 16,370 mailbox requests, no 429), is latency × the largest of: the
