@@ -743,7 +743,11 @@ type pairDiffs struct {
 	both [2]map[string]bool
 	// skipped[i] is set when side i's filter leaves its record out.
 	skipped [2]bool
-	base    [2]connector.Record
+	// base[i] is side i's record as last synced; cur[i] is what side i
+	// holds now as far as the host knows (its change this round, else
+	// base[i]).
+	base [2]connector.Record
+	cur  [2]connector.Record
 }
 
 // diffs computes what each side of a linked pair changed.
@@ -763,6 +767,7 @@ func (rd *twRound) diffs(ctx context.Context, pr *twPair) (*pairDiffs, error) {
 		if c := pr.ch[i]; c != nil && !c.deleted {
 			cur[i] = c.rec
 		}
+		d.cur[i] = cur[i]
 	}
 	for i := range 2 {
 		s := rd.sides[i]
@@ -780,9 +785,14 @@ func (rd *twRound) diffs(ctx context.Context, pr *twPair) (*pairDiffs, error) {
 		if now.Skipped {
 			continue
 		}
-		// The record mapped at the last sync; unknown (a write whose
-		// echo has not come back, from a target that does not say what
-		// it stored), every field counts as changed.
+		// The record mapped at the last sync. When it is unknown (a write
+		// whose echo has not come back, to a target that does not say
+		// what it stored), the record the host wrote there (the link's
+		// base) mapped now stands in for it, so only the fields the side
+		// changed since, and those its normalisation altered, count as
+		// changed — not every field, which would let an unchanged value
+		// overwrite the other side's change. Without a base, every field
+		// counts as changed.
 		var before map[string]any
 		if ls := linkSide(pr.link, i); len(ls.Mapped) > 0 {
 			m, err := decodeRecord(ls.Mapped)
@@ -790,6 +800,10 @@ func (rd *twRound) diffs(ctx context.Context, pr *twPair) (*pairDiffs, error) {
 				return nil, fmt.Errorf("link %s/%s: %w", pr.link.APartition, pr.link.AID, err)
 			}
 			before = m.Fields
+		} else if len(d.base[i].Fields) > 0 {
+			if res, err := s.mapping.Apply(ctx, d.base[i]); err == nil && !res.Skipped {
+				before = res.Record.Fields
+			}
 		}
 		for f, v := range now.Record.Fields {
 			if old, ok := before[f]; !ok || !sameValue(old, v) {
@@ -901,7 +915,10 @@ func (rd *twRound) update(ctx context.Context, pr *twPair, i int, d *pairDiffs, 
 	}
 	part, id := linkID(pr.link, o)
 	rec := connector.Record{ID: id, Partition: part, Fields: fields}
-	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, base: d.base[o], merge: fields,
+	// What side o holds after the write is its current record (its own
+	// change this round included, not the last-synced one) with these
+	// fields merged in.
+	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, base: d.cur[o], merge: fields,
 		op: connector.WriteOp{Action: connector.ActionUpsert, TargetID: id, Partition: part, Record: rec,
 			IdempotencyKey: rd.p.Name + "/" + rd.sides[i].name + "2" + rd.sides[o].name + "/" + part + "/" + id + "/" + sent}})
 	return nil
