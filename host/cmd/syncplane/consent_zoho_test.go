@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -172,5 +173,16 @@ pipelines:
 	err = connector.Local(zoho.New()).Configure(ctx, connector.ConfigureRequest{Connection: "crm", Settings: []byte(settings), Host: &connector.MemoryHost{}})
 	if err == nil || !strings.Contains(err.Error(), "syncplane consent zoho --connection crm") {
 		t.Errorf("Configure without any refresh token: want an error naming the consent command, got %v", err)
+	}
+	// syncplane validate configures the connector with the state store's
+	// host services, so it finds the stored token too.
+	var vout bytes.Buffer
+	v := newRootCmd()
+	v.SetArgs([]string{"validate", "-c", file, "--in-process"})
+	v.SetOut(&vout)
+	v.SetErr(io.Discard)
+	_ = v.ExecuteContext(ctx) // the jsonl side has no "contacts" file yet: an error about that only
+	if got := vout.String(); strings.Contains(got, "consent") || strings.Contains(got, "refresh_token") || !strings.Contains(got, `no entity "contacts"`) {
+		t.Errorf("validate after consent: want the connection crm accepted (and the live check to have run), got:\n%s", got)
 	}
 }

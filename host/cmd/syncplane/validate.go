@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/syncplane/syncplane/connector"
 	"github.com/syncplane/syncplane/host/config"
 	"github.com/syncplane/syncplane/host/plugin"
+	"github.com/syncplane/syncplane/host/store"
 	"github.com/syncplane/syncplane/schema"
 )
 
@@ -111,6 +113,17 @@ func validateFile(ctx context.Context, path string, src config.SchemaSource) con
 	}
 	if cs, ok := src.(*connectorSource); ok {
 		cs.file = f
+		// Connectors see the state store's secrets and values when the
+		// store exists, as they do in a run: a token stored by
+		// `syncplane consent` is then found, and a one-time grant
+		// exchanged here is kept rather than used up.
+		if _, err := os.Stat(f.State); err == nil {
+			st, err := store.Open(ctx, f.State, store.Options{})
+			if err != nil {
+				return config.Errors{{Msg: fmt.Sprintf("opening the state store %s: %v", f.State, err)}}
+			}
+			cs.st = st
+		}
 	}
 	return f.Validate(ctx, src)
 }
@@ -147,6 +160,10 @@ func printValidation(w io.Writer, file string, errs config.Errors, asJSON bool) 
 type connectorSource struct {
 	m    *plugin.Manager
 	file *config.File
+
+	// st, when set, is the pipeline file's state store: connectors are
+	// configured with its host services instead of throwaway ones.
+	st *store.Store
 
 	mu      sync.Mutex
 	clients map[string]connector.Client
@@ -220,7 +237,11 @@ func (s *connectorSource) Schema(ctx context.Context, connection string) (*schem
 		if err != nil {
 			return nil, err
 		}
-		if err := cl.Configure(ctx, connector.ConfigureRequest{Connection: connection, Settings: c.Settings, Host: &connector.MemoryHost{}}); err != nil {
+		var host connector.Host = &connector.MemoryHost{}
+		if s.st != nil {
+			host = s.st.Host(connection)
+		}
+		if err := cl.Configure(ctx, connector.ConfigureRequest{Connection: connection, Settings: c.Settings, Host: host}); err != nil {
 			_ = cl.Close()
 			return nil, fmt.Errorf("configuring: %w", err)
 		}
@@ -242,5 +263,9 @@ func (s *connectorSource) Close() {
 	for name, c := range s.clients {
 		_ = c.Close()
 		delete(s.clients, name)
+	}
+	if s.st != nil {
+		_ = s.st.Close()
+		s.st = nil
 	}
 }
