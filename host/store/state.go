@@ -118,7 +118,7 @@ type Mapping struct {
 
 const mappingColumns = `source_entity, source_partition, source_id, target_entity, target_partition, target_id, source_hash, target_hash, target_version, created_at, updated_at, seen_at`
 
-func scanMapping(sc interface{ Scan(...any) error }) (Mapping, error) {
+func scanMapping(sc rowScanner) (Mapping, error) {
 	var m Mapping
 	var c, u, seen int64
 	err := sc.Scan(&m.SourceEntity, &m.SourcePartition, &m.SourceID, &m.TargetEntity, &m.TargetPartition, &m.TargetID,
@@ -187,41 +187,15 @@ func (s *Store) MappingsOf(ctx context.Context, pipeline string, sourcePartition
 		q += ` AND source_partition = ?`
 		args = append(args, *sourcePartition)
 	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY source_entity, source_partition, source_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing the ID map of %s: %w", pipeline, err)
-	}
-	defer rows.Close()
-	var out []Mapping
-	for rows.Next() {
-		m, err := scanMapping(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing the ID map of %s: %w", pipeline, err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, "listing the ID map of "+pipeline, scanMapping, q+` ORDER BY source_entity, source_partition, source_id`, args...)
 }
 
 // Unseen returns the ID-map rows of partition k not reported by the source
 // since the given time: after a full resync, the records that are gone.
 func (s *Store) Unseen(ctx context.Context, k PartitionKey, since time.Time) ([]Mapping, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mappingColumns+` FROM id_map
+	return queryAll(ctx, s.r, "listing unseen records of "+k.String(), scanMapping, `SELECT `+mappingColumns+` FROM id_map
 		WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND seen_at < ? ORDER BY source_id`,
 		k.Pipeline, k.Entity, k.Partition, since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("listing unseen records of %s: %w", k, err)
-	}
-	defer rows.Close()
-	var out []Mapping
-	for rows.Next() {
-		m, err := scanMapping(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing unseen records of %s: %w", k, err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // Counts are what a run did.

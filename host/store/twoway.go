@@ -237,7 +237,7 @@ func millis(t time.Time) int64 {
 
 const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified`
 
-func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
+func scanLink(sc rowScanner) (Link, error) {
 	var l Link
 	var am, bm int64
 	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Mapped, &l.B.Mapped, &l.A.Hash, &l.B.Hash,
@@ -306,20 +306,7 @@ func (s *Store) AllLinks(ctx context.Context, pipeline, side string, partition *
 		}
 		args = append(args, *partition)
 	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY a_partition, a_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
-	}
-	defer rows.Close()
-	var out []Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading links of %s: %w", pipeline, err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.r, "reading links of "+pipeline, scanLink, q+` ORDER BY a_partition, a_id`, args...)
 }
 
 // Conflicts returns the conflicts not yet closed (open, or resolved and
