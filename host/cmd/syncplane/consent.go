@@ -45,19 +45,9 @@ func newConsentAdminCmd() *cobra.Command {
 			"redeems it and stores the refresh token encrypted in the state store.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if connection == "" {
-				return errors.New("--connection is required")
-			}
-			f, err := config.Load(file)
+			f, conn, err := consentConnection(file, connection, "graph")
 			if err != nil {
 				return err
-			}
-			conn, ok := f.Connection(connection)
-			if !ok {
-				return fmt.Errorf("%s has no connection %q (it has: %s)", file, connection, strings.Join(f.ConnectionNames(), ", "))
-			}
-			if conn.Connector != "graph" {
-				return fmt.Errorf("connection %s uses connector %s; consent is for graph connections", connection, conn.Connector)
 			}
 			flow, err := graph.NewConsent(conn.Settings)
 			if err != nil {
@@ -91,31 +81,73 @@ func consentDescribe(err error) error {
 	return fmt.Errorf("the connection's settings cannot be used for consent: %w", err)
 }
 
-// runConsent listens on the redirect URI, prints the sign-in URL and
-// redeems the code that arrives.
+// runConsent prints the sign-in URL, waits for the code on the redirect URI
+// and redeems it.
 func runConsent(ctx context.Context, flow *graph.Consent, cmd *cobra.Command) (string, string, error) {
 	redirect, err := flow.RedirectURI()
 	if err != nil {
 		return "", "", err
 	}
-	ru, err := url.Parse(redirect)
-	if err != nil || ru.Scheme != "http" || (ru.Hostname() != "localhost" && ru.Hostname() != "127.0.0.1") || ru.Port() == "" {
-		return "", "", fmt.Errorf("redirect_uri %q must be http://localhost:PORT/… (or 127.0.0.1) for the local listener", redirect)
-	}
-	stateBytes := make([]byte, 16)
-	if _, err := rand.Read(stateBytes); err != nil {
+	q, err := awaitRedirect(ctx, redirect, func(state string) error {
+		authURL, err := flow.AuthorizeURL(ctx, redirect, state, "")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "Open this URL in a browser and sign in as an administrator:\n\n  %s\n\nWaiting for the sign-in on %s …\n", authURL, redirect)
+		return err
+	})
+	if err != nil {
 		return "", "", err
 	}
-	state := hex.EncodeToString(stateBytes)
+	return flow.Redeem(ctx, q.Get("code"), redirect)
+}
+
+// consentConnection loads the pipeline file and returns it with the named
+// connection, which must exist and use connector want.
+func consentConnection(file, connection, want string) (*config.File, *config.Connection, error) {
+	if connection == "" {
+		return nil, nil, errors.New("--connection is required")
+	}
+	f, err := config.Load(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, ok := f.Connection(connection)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s has no connection %q (it has: %s)", file, connection, strings.Join(f.ConnectionNames(), ", "))
+	}
+	if conn.Connector != want {
+		return nil, nil, fmt.Errorf("connection %s uses connector %s; this consent command is for %s connections", connection, conn.Connector, want)
+	}
+	return f, conn, nil
+}
+
+// awaitRedirect listens on redirect (an http://localhost or 127.0.0.1 URL
+// with a port), calls show with a fresh random state once it listens (an
+// error from show ends the wait with it), and
+// returns the query of the first request to the redirect's path that
+// carries that state and a code. A request with another state is answered
+// 400 and ignored; one with the right state and an error ends the wait
+// with that error.
+func awaitRedirect(ctx context.Context, redirect string, show func(state string) error) (url.Values, error) {
+	ru, err := url.Parse(redirect)
+	if err != nil || ru.Scheme != "http" || (ru.Hostname() != "localhost" && ru.Hostname() != "127.0.0.1") || ru.Port() == "" {
+		return nil, fmt.Errorf("redirect_uri %q must be http://localhost:PORT/… (or 127.0.0.1) for the local listener", redirect)
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	state := hex.EncodeToString(b)
 	ln, err := net.Listen("tcp", net.JoinHostPort(ru.Hostname(), ru.Port()))
 	if err != nil {
-		return "", "", fmt.Errorf("listening on the redirect URI %s: %w", redirect, err)
+		return nil, fmt.Errorf("listening on the redirect URI %s: %w", redirect, err)
 	}
-	type result struct {
-		code string
-		err  error
+	type answer struct {
+		q   url.Values
+		err error
 	}
-	got := make(chan result, 1)
+	got := make(chan answer, 1)
 	path := ru.Path
 	if path == "" {
 		path = "/"
@@ -123,42 +155,41 @@ func runConsent(ctx context.Context, flow *graph.Consent, cmd *cobra.Command) (s
 	mux := http.NewServeMux()
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		var res result
-		switch {
-		case q.Get("state") != state:
-			res.err = errors.New("the sign-in answer carries a different state; ignoring it")
-		case q.Get("error") != "":
-			res.err = fmt.Errorf("sign-in failed: %s: %s", q.Get("error"), q.Get("error_description"))
-		case q.Get("code") == "":
-			res.err = errors.New("the sign-in answer has no code")
-		default:
-			res.code = q.Get("code")
+		if q.Get("state") != state {
+			// Not the answer to this sign-in (a stale tab, a forged
+			// request): refuse it and keep waiting.
+			http.Error(w, "unexpected state; this answer is not for the running consent command", http.StatusBadRequest)
+			return
 		}
-		if res.err != nil {
-			http.Error(w, html.EscapeString(res.err.Error()), http.StatusBadRequest)
+		var a answer
+		switch {
+		case q.Get("error") != "":
+			a.err = fmt.Errorf("the sign-in was refused: %s", strings.TrimSuffix(q.Get("error")+": "+q.Get("error_description"), ": "))
+		case q.Get("code") == "":
+			a.err = errors.New("the sign-in answer has no code")
+		default:
+			a.q = q
+		}
+		if a.err != nil {
+			http.Error(w, html.EscapeString(a.err.Error()), http.StatusBadRequest)
 		} else {
-			fmt.Fprintln(w, "Signed in. You can close this window and return to the terminal.")
+			fmt.Fprintln(w, "Access granted. You can close this window and return to the terminal.")
 		}
 		select {
-		case got <- res:
+		case got <- a:
 		default:
 		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	authURL, err := flow.AuthorizeURL(ctx, redirect, state, "")
-	if err != nil {
-		return "", "", err
+	if err := show(state); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "Open this URL in a browser and sign in as an administrator:\n\n  %s\n\nWaiting for the sign-in on %s …\n", authURL, redirect)
 	select {
 	case <-ctx.Done():
-		return "", "", fmt.Errorf("no sign-in arrived: %w", ctx.Err())
-	case res := <-got:
-		if res.err != nil {
-			return "", "", res.err
-		}
-		return flow.Redeem(ctx, res.code, redirect)
+		return nil, fmt.Errorf("no answer arrived on %s: %w", redirect, ctx.Err())
+	case a := <-got:
+		return a.q, a.err
 	}
 }
