@@ -141,6 +141,11 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		// The writer's page cache holds the ID map's hot pages between
 		// commits (SQLite's default is 2 MB); memory is taken as used.
 		q.Add("_pragma", "cache_size(-65536)")
+		// Statement journals (an upsert into a table with a unique index
+		// inside a transaction keeps one) live in memory instead of a
+		// temporary file: each batch commit otherwise writes every page
+		// it touches a second time through the file system.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
