@@ -422,9 +422,11 @@ func (k *kit) checkUnimplemented(t *testing.T) {
 // checkGoroutines runs one whole connection (configure, discover, read,
 // changes, write, query, close) and expects the goroutine count to return
 // to where it was. In the plugin run this covers the host side of the
-// plugin connection.
+// plugin connection. Goroutines are told apart by id, so one that started
+// before the connection and ends during it cannot hide one the connection
+// leaves behind.
 func (k *kit) checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	t.Run("connection", func(t *testing.T) {
 		ctx := k.ctx(t)
 		cn := k.open(t, ctx)
@@ -454,25 +456,50 @@ func (k *kit) checkGoroutines(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	})
-	after := settle(before, 5*time.Second)
-	if after > before {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		t.Errorf("goroutines: expected at most %d after the connection closed, got %d; their stacks:\n%s", before, after, buf)
+	if left := settle(before, 5*time.Second); len(left) > 0 {
+		t.Errorf("goroutines: expected none of the connection's to remain after the connection closed, got %d; their stacks:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
 
-// settle waits until the goroutine count is at most want or the time is up,
-// and returns the last count.
-func settle(want int, within time.Duration) int {
+// goroutines returns the stacks of the running goroutines by id.
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := map[string]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		// "goroutine 18 [running]:\n..."
+		if f := strings.Fields(g); len(f) > 1 && f[0] == "goroutine" {
+			out[f[1]] = g
+		}
+	}
+	return out
+}
+
+// settle waits until every goroutine not in before has ended or the time
+// is up, and returns the stacks of those still running.
+func settle(before map[string]string, within time.Duration) []string {
 	deadline := time.Now().Add(within)
-	n := runtime.NumGoroutine()
-	for n > want && time.Now().Before(deadline) {
+	for {
+		var left []string
+		for id, st := range goroutines() {
+			if _, ok := before[id]; !ok {
+				left = append(left, st)
+			}
+		}
+		if len(left) == 0 || !time.Now().Before(deadline) {
+			sort.Strings(left)
+			return left
+		}
 		time.Sleep(20 * time.Millisecond)
 		runtime.GC()
-		n = runtime.NumGoroutine()
 	}
-	return n
 }
 
 // sortedIDs returns the ids of a set, sorted, for messages.
