@@ -151,24 +151,11 @@ pipelines:
 	fmt.Fprintf(out, "syncplane demo in %s\n\n", dir)
 	fmt.Fprintf(out, "1. Seeded a calendar with %d events (one cancelled) in %s\n", demoEvents, srcDir)
 
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	f, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	e, err := openEngineFile(ctx, f, engineFlags{inProcess: inProcess, concurrency: 4}, log, stderr, nil)
+	e, mode, err := openDemoEngine(ctx, cfgPath, verbose, inProcess, stderr)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	mode := "as plugin processes"
-	if inProcess {
-		mode = "in-process"
-	}
 	fmt.Fprintf(out, "2. First run of pipeline events-to-meetings (connectors %s):\n   ", mode)
 	s1, err := e.runner.RunOnce(ctx, "events-to-meetings")
 	printSummary(out, s1)
@@ -202,7 +189,7 @@ pipelines:
 	fmt.Fprintf(out, "  pipeline file: %s\n", cfgPath)
 	fmt.Fprintf(out, "  source:        %s\n", filepath.Join(srcDir, "events.jsonl"))
 	fmt.Fprintf(out, "  output:        %s\n", filepath.Join(outDir, "meetings.jsonl"))
-	fmt.Fprintf(out, "  state:         %s (secret key in %s)\n", f.State, store.DefaultKeyFile(f.State))
+	fmt.Fprintf(out, "  state:         %s (secret key in %s)\n", e.file.State, store.DefaultKeyFile(e.file.State))
 	fmt.Fprintf(out, "Try next:\n")
 	fmt.Fprintf(out, "  syncplane status  -c %s\n", cfgPath)
 	fmt.Fprintf(out, "  syncplane preview -c %s events-to-meetings\n", cfgPath)
@@ -258,4 +245,27 @@ func checkDemo(ctx context.Context, st *store.Store, outDir string, s runner.Sum
 		return fmt.Errorf("demo: the ID map holds %d rows for %d meetings", len(ms), live)
 	}
 	return nil
+}
+
+// openDemoEngine opens the demo's pipeline file with the embedded store,
+// logging warnings (everything with verbose) to stderr, and says how the
+// connectors run.
+func openDemoEngine(ctx context.Context, cfgPath string, verbose, inProcess bool, stderr io.Writer) (*engine, string, error) {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	f, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, "", err
+	}
+	e, err := openEngineFile(ctx, f, engineFlags{inProcess: inProcess, concurrency: 4}, log, stderr, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if inProcess {
+		return e, "in-process", nil
+	}
+	return e, "as plugin processes", nil
 }

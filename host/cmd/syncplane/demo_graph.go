@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -105,24 +104,11 @@ connections:
 		return fmt.Errorf("writing %s: %w", cfgPath, err)
 	}
 
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	f, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	e, err := openEngineFile(ctx, f, engineFlags{inProcess: inProcess, concurrency: 4}, log, stderr, nil)
+	e, mode, err := openDemoEngine(ctx, cfgPath, verbose, inProcess, stderr)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	mode := "as plugin processes"
-	if inProcess {
-		mode = "in-process"
-	}
 	fmt.Fprintf(out, "2. First run (Graph → %s, connectors %s):\n", tgt.name(), mode)
 	if err := runDemoPipelines(ctx, out, e, tgt.pipelines()); err != nil {
 		return err
@@ -199,7 +185,7 @@ connections:
 	fmt.Fprintf(out, "\nDone in %s.\n", time.Since(started).Round(100*time.Millisecond))
 	fmt.Fprintf(out, "  pipeline file: %s\n", cfgPath)
 	fmt.Fprintf(out, "  output:        %s\n", output)
-	fmt.Fprintf(out, "  state:         %s (secret key in %s)\n", f.State, store.DefaultKeyFile(f.State))
+	fmt.Fprintf(out, "  state:         %s (secret key in %s)\n", e.file.State, store.DefaultKeyFile(e.file.State))
 	if !keep {
 		fmt.Fprintf(out, "The emulators stop with the demo. To run the pipeline file yourself, start the demo with --keep\n")
 		fmt.Fprintf(out, "(it keeps the emulators running), then in another terminal:\n")
