@@ -181,24 +181,12 @@ func runBench(ctx context.Context, stderr io.Writer, source string, records, bat
       Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy }
       Source: id`
 	case "graph":
-		users := 20
-		if records < users {
-			users = 1
-		}
-		srv, err := graphtest.Start(graphtest.Options{Users: users, Seed: 1, EventsPerUser: records / users, MailboxRequestBudget: 1 << 30})
+		srv, settings, err := startBenchGraph(dir, records)
 		if err != nil {
-			return nil, fmt.Errorf("starting the Graph emulator: %w", err)
-		}
-		defer srv.Close()
-		caFile := filepath.Join(dir, "ca.pem")
-		if err := srv.WriteCAFile(caFile); err != nil {
 			return nil, err
 		}
-		app := srv.App()
-		b, _ := json.Marshal(map[string]any{"tenant_id": srv.TenantID(), "client_id": app.ClientID, "auth": "client_secret",
-			"client_secret": app.ClientSecret, "cloud": "custom", "authority_host": srv.AuthorityHost(), "graph_endpoint": srv.GraphEndpoint(),
-			"ca_file": caFile, "users": map[string]any{"filter": "userType eq 'Member'"}, "page_size": 1000})
-		srcConnector, srcEntity, srcSettings = "graph", "event", string(b)
+		defer srv.Close()
+		srcConnector, srcEntity, srcSettings = "graph", "event", settings
 		records = -1 // the emulator's seed decides: series and shared meetings change the count
 		srcMapping = `
       Subject: subject
@@ -415,3 +403,32 @@ func (*discardTarget) Write(_ context.Context, b connector.WriteBatch) ([]connec
 }
 
 var _ config.SchemaSource = (*connectorSource)(nil)
+
+// startBenchGraph starts the Graph emulator seeded with about records
+// events over 20 mailboxes (one when fewer), without a request budget, and
+// returns it with the graph connector settings that reach it (its CA file
+// written into dir).
+func startBenchGraph(dir string, records int) (*graphtest.Server, string, error) {
+	users := 20
+	if records < users {
+		users = 1
+	}
+	srv, err := graphtest.Start(graphtest.Options{Users: users, Seed: 1, EventsPerUser: records / users, MailboxRequestBudget: 1 << 30})
+	if err != nil {
+		return nil, "", fmt.Errorf("starting the Graph emulator: %w", err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := srv.WriteCAFile(caFile); err != nil {
+		srv.Close()
+		return nil, "", err
+	}
+	app := srv.App()
+	b, err := json.Marshal(map[string]any{"tenant_id": srv.TenantID(), "client_id": app.ClientID, "auth": "client_secret",
+		"client_secret": app.ClientSecret, "cloud": "custom", "authority_host": srv.AuthorityHost(), "graph_endpoint": srv.GraphEndpoint(),
+		"ca_file": caFile, "users": map[string]any{"filter": "userType eq 'Member'"}, "page_size": 1000})
+	if err != nil {
+		srv.Close()
+		return nil, "", err
+	}
+	return srv, string(b), nil
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/syncplane/syncplane/connector/graph/graphtest"
 	"github.com/syncplane/syncplane/host/plugin"
 	"github.com/syncplane/syncplane/host/runner"
 )
@@ -77,24 +76,12 @@ func runTwoWayBench(ctx context.Context, stderr io.Writer, source string, record
 		mapping = `{ Subject: subject, Start: start, End: end, Owner: organizer, Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy } }`
 		reverse = `{ subject: Subject, start: Start, end: End, organizer: Owner, showAs: { expr: Status, map: { Busy: busy, Free: free, Tentative: tentative }, default: busy } }`
 	case "graph":
-		users := 20
-		if records < users {
-			users = 1
-		}
-		srv, err := graphtest.Start(graphtest.Options{Users: users, Seed: 1, EventsPerUser: records / users, MailboxRequestBudget: 1 << 30})
+		srv, settings, err := startBenchGraph(dir, records)
 		if err != nil {
-			return nil, fmt.Errorf("starting the Graph emulator: %w", err)
-		}
-		defer srv.Close()
-		caFile := filepath.Join(dir, "ca.pem")
-		if err := srv.WriteCAFile(caFile); err != nil {
 			return nil, err
 		}
-		app := srv.App()
-		b, _ := json.Marshal(map[string]any{"tenant_id": srv.TenantID(), "client_id": app.ClientID, "auth": "client_secret",
-			"client_secret": app.ClientSecret, "cloud": "custom", "authority_host": srv.AuthorityHost(), "graph_endpoint": srv.GraphEndpoint(),
-			"ca_file": caFile, "users": map[string]any{"filter": "userType eq 'Member'"}, "page_size": 1000})
-		srcConnector, srcEntity, srcSettings = "graph", "event", string(b)
+		defer srv.Close()
+		srcConnector, srcEntity, srcSettings = "graph", "event", settings
 		records = -1 // the emulator's seed decides
 		mapping = `{ Subject: subject, Start: start.dateTime, End: end.dateTime, Owner: organizer.emailAddress.address, Status: { expr: showAs, map: { busy: Busy, free: Free, tentative: Tentative }, default: Busy } }`
 		reverse = `{ user: Owner, subject: Subject, start: '{"dateTime": Start, "timeZone": "UTC"}', end: '{"dateTime": End, "timeZone": "UTC"}' }`
