@@ -31,15 +31,15 @@ func modelFactory(entity string) (absser.ParsableFactory, bool) {
 // encodeBody renders the request body of a write of entity with the typed
 // models of msgraph-sdk-go: body (a record already checked against the
 // discovered schema and rendered by wireValue) is read into the entity's
-// model through kiota's JSON parse node, tx (when not empty) is set with
-// Event.SetTransactionId, and kiota's JSON serialization writer renders
+// model through kiota's JSON parse node, stamp (when not empty) is set on
+// the model by stampModel, and kiota's JSON serialization writer renders
 // the result. Property names, enum members and value shapes are therefore
 // the SDK's. A value the model refuses rejects the op naming the field; a
 // value it would silently drop (kiota reads an unknown enum member as
 // absent) is found by comparing the rendered body with body, and rejected
 // the same way. Top-level nulls — on PATCH they clear a property — are
 // kept, which kiota's writer would leave out.
-func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connector.Diagnostic) {
+func encodeBody(entity string, body map[string]any, stamp string) ([]byte, *connector.Diagnostic) {
 	factory, ok := modelFactory(entity)
 	if !ok {
 		return nil, connector.Errorf(connector.NotFound, "entity %q is not writable", entity)
@@ -61,7 +61,7 @@ func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connect
 		if err != nil {
 			return nil, modelFieldError(entity, body, factory, err)
 		}
-		out, d := renderModel(entity, item, tx)
+		out, d := renderModel(entity, item, stamp)
 		if d != nil {
 			return nil, d
 		}
@@ -99,15 +99,13 @@ func encodeBody(entity string, body map[string]any, tx string) ([]byte, *connect
 	}
 }
 
-// renderModel sets the transactionId of an event model, if any, and
-// renders the model with kiota's JSON serialization writer.
-func renderModel(entity string, item absser.Parsable, tx string) ([]byte, *connector.Diagnostic) {
-	if tx != "" {
-		ev, ok := item.(models.Eventable)
-		if !ok {
-			return nil, connector.Errorf(connector.Internal, "the %s model is not an event", entity)
+// renderModel stamps the model with stamp, if any (stampModel), and
+// renders it with kiota's JSON serialization writer.
+func renderModel(entity string, item absser.Parsable, stamp string) ([]byte, *connector.Diagnostic) {
+	if stamp != "" {
+		if d := stampModel(entity, item, stamp); d != nil {
+			return nil, d
 		}
-		ev.SetTransactionId(&tx)
 	}
 	w := jsonserialization.NewJsonSerializationWriter()
 	if err := w.WriteObjectValue("", item); err != nil {
@@ -243,4 +241,46 @@ func sameString(in, out string) bool {
 	a, errA := time.Parse(time.RFC3339Nano, in)
 	b, errB := time.Parse(time.RFC3339Nano, out)
 	return errA == nil && errB == nil && a.Equal(b)
+}
+
+// stampPropertyID is the single-value extended property a contact is
+// created with, holding its create's stamp: a String property in the
+// connector's own property set, named by GUID and name, one of the
+// documented id formats (extended-properties-overview.md; creating it with
+// the contact: singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md).
+const stampPropertyID = "String {5d0f6a43-8c1e-4b7a-9e2d-3a6c0b9f7e15} Name syncplaneIdempotencyKey"
+
+// stampApplication is the applicationName of the linked resource a To Do
+// task is created with (resources/linkedresource.md).
+const stampApplication = "syncplane"
+
+// stampModel sets a create's stamp — derived from its idempotency key
+// (transactionID) — on the model, where the connector can find the item
+// again: an event's transactionId (Graph itself de-duplicates on it,
+// graph-api-facts §6), a contact's single-value extended property
+// stampPropertyID (found with $filter=singleValueExtendedProperties/Any(…),
+// singlevaluelegacyextendedproperty-get.md), a To Do task's linked
+// resource with externalId = stamp (a linked resource may be created with
+// the task, todotasklist-post-tasks.md).
+func stampModel(entity string, item absser.Parsable, stamp string) *connector.Diagnostic {
+	switch m := item.(type) {
+	case models.Eventable:
+		m.SetTransactionId(&stamp)
+	case models.Contactable:
+		ep := models.NewSingleValueLegacyExtendedProperty()
+		id := stampPropertyID
+		ep.SetId(&id)
+		ep.SetValue(&stamp)
+		m.SetSingleValueExtendedProperties(append(m.GetSingleValueExtendedProperties(), ep))
+	case models.TodoTaskable:
+		lr := models.NewLinkedResource()
+		app := stampApplication
+		lr.SetApplicationName(&app)
+		lr.SetDisplayName(&app)
+		lr.SetExternalId(&stamp)
+		m.SetLinkedResources(append(m.GetLinkedResources(), lr))
+	default:
+		return connector.Errorf(connector.Internal, "the %s model cannot carry a stamp", entity)
+	}
+	return nil
 }

@@ -88,14 +88,23 @@ func transactionID(connection, key string) string {
 // encoding/json on the same map (BenchmarkEncodeBody), so bodies are
 // rendered on all processors at once.
 //
-// Contacts and To Do tasks have no transactionId: the connector remembers
-// the id each create made under its idempotency key (Values
-// "created/<entity>/<hash of the key>"), and a create sent again under the
-// same key — the host retrying a batch — updates that item (Updated), or
-// makes it anew if it was deleted meanwhile. A create whose answer was
-// lost on the way back (a 5xx or reset after the service committed it) is
-// still sent again by the client's retries and can leave a duplicate
-// contact or task; events are safe through their transactionId.
+// Contacts and To Do tasks have no transactionId. Each create is stamped
+// with a value derived from the connection and the idempotency key (as the
+// transactionId is): a contact with a single-value extended property
+// (stampPropertyID), a task with a linked resource whose externalId is the
+// stamp (stampModel). The connector records every create under its key
+// (Values "created/<entity>/<hash of the key>"): without an id before it is
+// sent, with the id it made after. A create whose answer may have been lost
+// after the service committed it — a 5xx or broken connection on the
+// request or on its $batch, a part missing from a batch answer, or a key
+// the host sends again whose create was recorded as sent but never
+// answered — is looked up by its stamp ($filter over the stamp,
+// findStamped) before it is sent again, and the item found is the
+// create's answer; a batch holding such creates is not retried as a whole
+// by the client. A create sent again under a key whose id is recorded
+// updates that item (Updated), or makes it anew if it was deleted
+// meanwhile. The lookup of tasks relies on a filter Graph does not
+// document (UNCONFIRMED, see stampFilter).
 //
 // Outcomes: Created, Updated or Deleted with the target id; Version is the
 // item's changeKey from the answer (for To Do tasks, which have no
@@ -151,6 +160,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 		return nil, err
 	}
 	jobs = w.encodeJobs(jobs, out)
+	w.markSent(ctx, jobs)
 	for _, wave := range waves(jobs) {
 		c.send(ctx, wave)
 		if err := ctx.Err(); err != nil {
@@ -228,10 +238,27 @@ type writeJob struct {
 	mailbox string
 	req     request
 	fields  map[string]any // the body as a map, for the contact copy
-	tx      string         // the transactionId of an event create
+	entity  string         // event, contact or todoTask ("" for a contact's copy)
+	// tx is the stamp of a create (transactionID of the idempotency
+	// key): an event's transactionId, a contact's extended property, a
+	// task's linked resource (stampModel).
+	tx string
 	// replay is set when a create of a contact or task was made before
 	// under the same idempotency key: the op updates that item instead.
 	replay bool
+	// stamped is set for a POST of a contact or task carrying its stamp:
+	// before it is sent again after an answer that may have been lost, the
+	// connector looks for the item by its stamp (doCreate).
+	stamped bool
+	// suspect is set when the create may already have been committed —
+	// an earlier attempt failed after it could have reached Graph, or the
+	// host sends again a key whose create was sent and never recorded —
+	// so the next attempt looks for the item first.
+	suspect bool
+	// found is set when the answer is the item the lookup found.
+	found bool
+	// warn is a warning for the op's outcome.
+	warn *connector.Diagnostic
 
 	resp *response
 	err  error
@@ -277,7 +304,7 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	if err != nil {
 		return nil, rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
 	}
-	j := &writeJob{op: op, mailbox: mailbox}
+	j := &writeJob{op: op, mailbox: mailbox, entity: w.entity}
 	if op.Action == connector.ActionDelete {
 		if op.TargetID == "" {
 			return nil, rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "id", "a delete needs the target id"))
@@ -292,10 +319,20 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	method, u, tx := http.MethodPost, collection, ""
 	if op.TargetID != "" {
 		method, u = http.MethodPatch, collection+"/"+url.PathEscape(op.TargetID)
-	} else if w.entity == "event" {
+	} else {
 		tx = transactionID(c.connect, op.IdempotencyKey)
-	} else if ref, ok := c.createdBefore(ctx, w.entity, op.IdempotencyKey); ok && ref.Mailbox == mailbox {
-		method, u, j.replay = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), true
+		if w.entity != "event" {
+			j.stamped = true
+			if ref, ok := c.createdBefore(ctx, w.entity, op.IdempotencyKey); ok && ref.Mailbox == mailbox {
+				if ref.ID != "" {
+					method, u, j.replay, j.stamped = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), true, false
+				} else {
+					// Sent before and never recorded: the create may
+					// have been committed with its answer lost.
+					j.suspect = true
+				}
+			}
+		}
 	}
 	// The body is rendered later, by encodeJobs, in parallel.
 	j.fields, j.tx = body, tx
@@ -320,7 +357,11 @@ func (w *writeRun) encodeJobs(jobs []*writeJob, out []connector.WriteOutcome) []
 				if j.req.method == http.MethodDelete {
 					continue
 				}
-				j.req.body, bad[i] = encodeBody(w.entity, j.fields, j.tx)
+				stamp := ""
+				if j.req.method == http.MethodPost {
+					stamp = j.tx // a replayed create (PATCH) is not stamped again
+				}
+				j.req.body, bad[i] = encodeBody(w.entity, j.fields, stamp)
 			}
 		}()
 	}
@@ -392,10 +433,16 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 	if j.replay {
 		var ge *graphError
 		if errors.As(j.err, &ge) && ge.Status == http.StatusNotFound && !ge.is("MailboxNotEnabledForRESTAPI") {
-			// The item the first attempt made is gone: create it again.
+			// The item the first attempt made is gone: create it again,
+			// stamped.
 			j.replay = false
 			j.req.method, j.req.url = http.MethodPost, strings.TrimSuffix(j.req.url, "/"+path.Base(j.req.url))
-			j.resp, j.err = c.client.do(ctx, j.req)
+			var d *connector.Diagnostic
+			if j.req.body, d = encodeBody(w.entity, j.fields, j.tx); d != nil {
+				return rejected(op.IdempotencyKey, d), nil
+			}
+			j.stamped = true
+			j.resp, j.err = c.doCreate(ctx, j)
 		}
 	}
 	if j.err != nil {
@@ -428,6 +475,9 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 		status = connector.Updated
 	}
 	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: version, Stored: &stored}
+	if j.warn != nil {
+		outcome.Diagnostics = append(outcome.Diagnostics, j.warn)
+	}
 	if j.req.method == http.MethodPost && w.entity != "event" {
 		if err := c.rememberCreate(ctx, w.entity, op.IdempotencyKey, j.mailbox, it.ID); err != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the id of the new %s was not remembered: a retry of this op would create it again", w.entity).WithDetail("%v", err))
@@ -771,10 +821,13 @@ func (c *Connector) completeCopy(ctx context.Context, dec *decoder, cj *copyJob)
 // createdRef is what the connector remembers of a contact or task it
 // created: Graph has no transactionId for them, so a create sent again
 // under the same idempotency key (the host retrying a batch) updates the
-// item the first attempt made instead of making a second one.
+// item the first attempt made instead of making a second one. Before the
+// create is sent the entry is written without an id (sent): a key found
+// so is looked up by its stamp before it is sent again.
 type createdRef struct {
 	Mailbox string `json:"mailbox"`
-	ID      string `json:"id"`
+	ID      string `json:"id,omitempty"`
+	At      int64  `json:"at,omitempty"` // Unix seconds the entry was written
 }
 
 // createdKey names the Values entry of a create by its idempotency key
@@ -784,19 +837,38 @@ func createdKey(entity, key string) string {
 	return "created/" + entity + "/" + hex.EncodeToString(sum[:16])
 }
 
+// createdBefore returns the entry of a create under key: with the id it
+// made, or (ID "") one sent whose answer was never recorded.
 func (c *Connector) createdBefore(ctx context.Context, entity, key string) (createdRef, bool) {
 	b, ok, err := c.host.Values().Get(ctx, createdKey(entity, key))
 	if err != nil || !ok {
 		return createdRef{}, false
 	}
 	var ref createdRef
-	return ref, json.Unmarshal(b, &ref) == nil && ref.ID != ""
+	return ref, json.Unmarshal(b, &ref) == nil && ref.Mailbox != ""
 }
 
 func (c *Connector) rememberCreate(ctx context.Context, entity, key, mailbox, id string) error {
-	b, err := json.Marshal(createdRef{Mailbox: mailbox, ID: id})
+	b, err := json.Marshal(createdRef{Mailbox: mailbox, ID: id, At: c.now().Unix()})
 	if err != nil {
 		return err
 	}
 	return c.host.Values().Put(ctx, createdKey(entity, key), b)
+}
+
+// markSent writes the entry of every stamped create about to be sent for
+// the first time (no id yet), so that a create whose answer is never
+// recorded — the connection lost, the process ended — is looked up by its
+// stamp when the host sends its key again. A failed write is a warning on
+// the op's outcome.
+func (w *writeRun) markSent(ctx context.Context, jobs []*writeJob) {
+	for _, j := range jobs {
+		if !j.stamped || j.suspect {
+			continue
+		}
+		b, _ := json.Marshal(createdRef{Mailbox: j.mailbox, At: w.c.now().Unix()})
+		if err := w.c.host.Values().Put(ctx, createdKey(w.entity, j.op.IdempotencyKey), b); err != nil {
+			j.warn = connector.Warnf(connector.Unavailable, "the create of this %s was not recorded before sending: if its answer is lost, a retry of this op may create it again", w.entity).WithDetail("%v", err)
+		}
+	}
 }

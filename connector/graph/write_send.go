@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,13 +24,27 @@ func (c *Connector) send(ctx context.Context, jobs []*writeJob) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				j.resp, j.err = c.client.do(ctx, j.req)
+				j.resp, j.err = c.sendOne(ctx, j)
 			}()
 		}
 		wg.Wait()
 		return
 	}
-	for _, b := range packBatches(jobs, maxBatch) {
+	// A create that may have been committed already is looked up first,
+	// on its own (doCreate); the others share batches.
+	var batched []*writeJob
+	for _, j := range jobs {
+		if !j.suspect {
+			batched = append(batched, j)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j.resp, j.err = c.sendOne(ctx, j)
+		}()
+	}
+	for _, b := range packBatches(batched, maxBatch) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -79,8 +94,12 @@ type batchAnswer struct {
 // apply.
 func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 	if len(jobs) == 1 {
-		jobs[0].resp, jobs[0].err = c.client.do(ctx, jobs[0].req)
+		jobs[0].resp, jobs[0].err = c.sendOne(ctx, jobs[0])
 		return
+	}
+	stamped := false
+	for _, j := range jobs {
+		stamped = stamped || j.stamped
 	}
 	parts := make([]batchPart, len(jobs))
 	counts := map[string]int{}
@@ -113,7 +132,16 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		}
 		return
 	}
-	resp, err := c.client.do(ctx, request{method: http.MethodPost, url: "/v1.0/$batch", body: body})
+	batchReq := request{method: http.MethodPost, url: "/v1.0/$batch", body: body}
+	var resp *response
+	if stamped {
+		// The client would send a failed batch again as it is, creates
+		// of contacts and tasks included: such a batch is sent once, and
+		// its parts, if it fails, on their own through doCreate.
+		resp, err = c.doOnce(ctx, batchReq)
+	} else {
+		resp, err = c.client.do(ctx, batchReq)
+	}
 	release()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -121,6 +149,12 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 				j.err = ctx.Err()
 			}
 			return
+		}
+		if stamped {
+			for _, j := range jobs {
+				j.err = err // its Retry-After applies to the resends
+				j.suspect = j.suspect || (j.stamped && mayHaveCommitted(err))
+			}
 		}
 		c.sendAlone(ctx, jobs)
 		return
@@ -156,6 +190,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 			// request … using the value provided in the retry-after
 			// response header from the JSON content").
 			j.err = ge
+			j.suspect = j.suspect || (j.stamped && mayHaveCommitted(ge))
 			again = append(again, j)
 			continue
 		}
@@ -163,6 +198,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 	}
 	for i, j := range jobs {
 		if !answered[i] {
+			j.suspect = j.suspect || j.stamped
 			again = append(again, j)
 		}
 	}
@@ -184,10 +220,122 @@ func (c *Connector) sendAlone(ctx context.Context, jobs []*writeJob) {
 					return
 				}
 			}
-			j.resp, j.err = c.client.do(ctx, j.req)
+			j.resp, j.err = c.sendOne(ctx, j)
 		}()
 	}
 	wg.Wait()
+}
+
+// sendOne sends one job's request on its own: a stamped create through
+// doCreate, anything else through the client with its retries.
+func (c *Connector) sendOne(ctx context.Context, j *writeJob) (*response, error) {
+	if j.stamped {
+		return c.doCreate(ctx, j)
+	}
+	return c.client.do(ctx, j.req)
+}
+
+// doOnce sends r once (and once more with a fresh token when the token
+// was refused, as the client does).
+func (c *Connector) doOnce(ctx context.Context, r request) (*response, error) {
+	u := r.url
+	if strings.HasPrefix(u, "/") {
+		u = c.client.root + u
+	}
+	resp, err := c.client.once(ctx, r, u)
+	var ge *graphError
+	if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized && ge.token != "" {
+		c.client.tokens.invalidate(r.mailbox, ge.token)
+		resp, err = c.client.once(ctx, r, u)
+	}
+	return resp, err
+}
+
+// mayHaveCommitted reports whether a failed request may still have been
+// carried out by the service: a 5xx or a connection that broke may come
+// after the change was made (graph-api-facts §4.4), a 4xx answer — 429
+// included, the request was refused before it ran (§4.3) — was not.
+func mayHaveCommitted(err error) bool {
+	var ge *graphError
+	if errors.As(err, &ge) {
+		return ge.Status >= 500
+	}
+	return true
+}
+
+// doCreate sends the stamped create of a contact or To Do task with the
+// client's retry rules (retryable: 429, 503, 504, broken connections,
+// Retry-After), but before an attempt that follows a failure which may
+// have been committed (mayHaveCommitted), or when the job is already
+// suspect, it looks for the item by its stamp (findStamped) and, when
+// found, answers with it instead of creating a second one. A lookup that
+// fails ends the op with that error: sending the create blind could make
+// a duplicate.
+func (c *Connector) doCreate(ctx context.Context, j *writeJob) (*response, error) {
+	for attempt := 1; ; attempt++ {
+		if j.suspect {
+			resp, found, err := c.findStamped(ctx, j)
+			if err != nil {
+				return nil, fmt.Errorf("looking for the %s an earlier attempt may have created: %w", j.entity, err)
+			}
+			if found {
+				j.found = true
+				return resp, nil
+			}
+		}
+		resp, err := c.doOnce(ctx, j.req)
+		if err == nil {
+			return resp, nil
+		}
+		wait, retry := retryable(err, attempt)
+		if !retry || attempt >= c.client.maxAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		j.suspect = j.suspect || mayHaveCommitted(err)
+		if serr := c.client.sleep(ctx, wait); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+// stampFilter is the $filter that finds the items of entity carrying
+// stamp: for contacts the documented lambda over single-value extended
+// properties (singlevaluelegacyextendedproperty-get.md, "GET resource
+// instances that include … extended properties matching a filter", which
+// lists /users/{id}/contacts and /users/{id}/contactFolders/{id}/contacts;
+// the value compares without regard to case). For To Do tasks Graph
+// documents no filter over linkedResources: the lambda over
+// externalId and applicationName used here is UNCONFIRMED — should the
+// service refuse it, the lookup fails and the op is rejected rather than
+// sent blind.
+func stampFilter(entity, stamp string) string {
+	lit := strings.ReplaceAll(stamp, "'", "''")
+	if entity == "todoTask" {
+		return "linkedResources/any(r: r/externalId eq '" + lit + "' and r/applicationName eq '" + stampApplication + "')"
+	}
+	return "singleValueExtendedProperties/Any(ep: ep/id eq '" + stampPropertyID + "' and ep/value eq '" + lit + "')"
+}
+
+// findStamped lists the items of the job's collection carrying its stamp
+// and returns the first as the answer of the create.
+func (c *Connector) findStamped(ctx context.Context, j *writeJob) (*response, bool, error) {
+	// Spaces, colons and slashes of the filter are percent-encoded
+	// (singlevaluelegacyextendedproperty-get.md: "apply URL encoding").
+	q := strings.ReplaceAll(url.QueryEscape(stampFilter(j.entity, j.tx)), "+", "%20")
+	resp, err := c.client.do(ctx, request{method: http.MethodGet, url: j.req.url + "?$filter=" + q, header: j.req.header, mailbox: j.mailbox})
+	if err != nil {
+		return nil, false, err
+	}
+	var page struct {
+		Value []json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(resp.body, &page); err != nil {
+		return nil, false, fmt.Errorf("decoding the items found by their stamp: %w", err)
+	}
+	if len(page.Value) == 0 {
+		return nil, false, nil
+	}
+	return &response{status: http.StatusOK, header: resp.header, body: page.Value[0]}, true, nil
 }
 
 // batchURL turns a request URL under the Graph root into the form a batch

@@ -32,7 +32,7 @@ var contactsColl = collection{
 		"mobilePhone", "businessAddress", "homeAddress", "otherAddress", "birthday", "personalNotes",
 		"categories", "fileAs", "initials", "imAddresses", "manager", "assistantName", "profession",
 		"spouseName", "children", "generation", "businessHomePage", "yomiGivenName", "yomiSurname",
-		"yomiCompanyName"},
+		"yomiCompanyName", extPropsKey},
 	readOnly: []string{"id", "createdDateTime", "lastModifiedDateTime", "changeKey", "parentFolderId"},
 	items:    func(b *mailbox) map[string]*item { return b.contacts },
 	defaults: func(*Server, *mailbox) map[string]any {
@@ -70,6 +70,13 @@ var contactsColl = collection{
 func validateContact(d, body map[string]any, create bool) *Error {
 	for k, v := range body {
 		switch k {
+		case extPropsKey:
+			// Extended properties stamped on the contact (stamps.go).
+			props, e := mergeExtendedProperties(d[k], v)
+			if e != nil {
+				return e
+			}
+			d[k] = props
 		case "emailAddresses":
 			list, ok := v.([]any)
 			if !ok && v != nil {
@@ -132,7 +139,7 @@ func validateContact(d, body map[string]any, create bool) *Error {
 var tasksColl = collection{
 	kind: "tasks", typeName: "todoTask",
 	writable: []string{"title", "body", "importance", "status", "dueDateTime", "startDateTime", "completedDateTime",
-		"reminderDateTime", "isReminderOn", "categories", "recurrence"},
+		"reminderDateTime", "isReminderOn", "categories", "recurrence", linkedKey},
 	readOnly: []string{"id", "createdDateTime", "lastModifiedDateTime", "bodyLastModifiedDateTime", "hasAttachments"},
 	items:    func(b *mailbox) map[string]*item { return b.tasks },
 	defaults: func(*Server, *mailbox) map[string]any {
@@ -194,6 +201,13 @@ func validateTask(d, body map[string]any, create bool) *Error {
 		case "categories":
 			list, _ := v.([]any)
 			d[k] = nonNilList(cloneValue(list).([]any))
+		case linkedKey:
+			// Linked resources given with a new task (stamps.go).
+			list, e := addLinkedResources(v, create)
+			if e != nil {
+				return e
+			}
+			d[k] = list
 		case "isReminderOn":
 			b, ok := v.(bool)
 			if !ok {
@@ -257,6 +271,12 @@ var messagesColl = collection{
 // render renders an item of a simple collection.
 func (co *collection) render(it *item, immutable bool) map[string]any {
 	m := cloneMap(it.data)
+	// Stamps (stamps.go) are not properties of a GET: extended properties
+	// come back only through $expand ("The response does not include any
+	// newly created extended properties", post-singlevalueextendedproperties.md),
+	// linkedResources is a navigation property (UNCONFIRMED for GET).
+	delete(m, extPropsKey)
+	delete(m, linkedKey)
 	im := immutable && co.immutable
 	m["id"] = extID(it.id, im)
 	m["createdDateTime"] = it.created.UTC().Format("2006-01-02T15:04:05.0000000Z")
@@ -328,9 +348,19 @@ func (s *Server) serveCollection(c *call, co *collection, box *mailbox, folderID
 	items := co.items(box)
 	switch {
 	case n == 1 && m == http.MethodGet:
+		keep := func(*item) bool { return true }
+		if f := c.query.Get("$filter"); f != "" {
+			// Finding items by their stamps (stamps.go, itemFilter).
+			pred, e := itemFilter(co.kind, f)
+			if e != nil {
+				c.failErr(e)
+				return
+			}
+			keep = pred
+		}
 		var ids []string
 		for id, it := range items {
-			if it.container == folderID && !it.deleted {
+			if it.container == folderID && !it.deleted && keep(it) {
 				ids = append(ids, id)
 			}
 		}
@@ -352,6 +382,11 @@ func (s *Server) serveCollection(c *call, co *collection, box *mailbox, folderID
 			return
 		}
 		out := co.render(it, c.prefer.immutableID)
+		if lr, ok := it.data[linkedKey]; ok {
+			// The 201 answer lists the new task's linked resources with
+			// their ids (todotasklist-post-tasks.md, example response).
+			out[linkedKey] = cloneValue(lr)
+		}
 		out["@odata.context"] = s.contextURL(strings.TrimPrefix(pathPrefix, "/") + "/$entity")
 		c.writeJSON(http.StatusCreated, out)
 	case n == 2 && rest[1] == "delta" && m == http.MethodGet:
