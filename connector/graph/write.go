@@ -184,6 +184,10 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 			return nil, err
 		}
 	}
+	// Entries of the write path past their lifetime are deleted, a
+	// bounded number per call; a failed sweep is tried again by the next
+	// Write (it changes no outcome).
+	_ = c.sweepWriteState(ctx)
 	return out, nil
 }
 
@@ -689,9 +693,12 @@ func (c *Connector) rememberSeries(ctx context.Context, dec *decoder, mailbox, m
 	}
 	// An index from each occurrence to its series: a deleted occurrence
 	// comes back through delta with nothing but its id (graph-api-facts
-	// §1.1), and this is how its tombstone finds its series.
+	// §1.1), and this is how its tombstone finds its series. Each entry
+	// carries the occurrence's start, which bounds its lifetime
+	// (sweepWriteState).
 	for _, o := range occ {
-		if err := c.host.Values().Put(ctx, occurrenceKey(mailbox, o.ID), []byte(masterID)); err != nil {
+		b, _ := json.Marshal(occurrenceRef{Master: masterID, Start: occurrenceStart(o.Start, c.now()).Unix()})
+		if err := c.host.Values().Put(ctx, occurrenceKey(mailbox, o.ID), b); err != nil {
 			return err
 		}
 	}
@@ -708,7 +715,9 @@ func occurrenceKey(mailbox, id string) string { return "occurrence/" + mailbox +
 func (c *Connector) eventTombstone(ctx context.Context, id, mailbox string) connector.Record {
 	rec := tombstone(id, mailbox)
 	if b, ok, err := c.host.Values().Get(ctx, occurrenceKey(strings.ToLower(mailbox), id)); err == nil && ok && len(b) > 0 {
-		rec.Fields["seriesMasterId"] = string(b)
+		if ref, _ := decodeOccurrence(b); ref.Master != "" {
+			rec.Fields["seriesMasterId"] = ref.Master
+		}
 	}
 	return rec
 }
