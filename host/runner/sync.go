@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -86,6 +88,7 @@ func (j *job) sync(ctx context.Context) error {
 		return err
 	}
 	if j.src.Spec().Capabilities.ReadChanges {
+		q := j.startBatches(ctx)
 		err = j.src.ReadChanges(ctx, connector.ChangesRequest{
 			Entity: j.p.From.Entity, Partition: j.key.Partition, Checkpoint: cp.Checkpoint, BatchSize: j.p.BatchSize,
 		}, func(b connector.ChangeBatch) error {
@@ -94,10 +97,15 @@ func (j *job) sync(ctx context.Context) error {
 			}
 			if b.FullResync {
 				j.r.log.Info("full resync", "pipeline", j.p.Name, "partition", j.key.Partition)
-				j.resyncing = true
 			}
-			return j.batch(ctx, b.Changes, append([]byte{}, b.Checkpoint...), true, b.FullResync)
+			// The slice is copied: the connector may reuse its array once
+			// emit returns (its records are its own no longer).
+			return q.push(ctx, queuedBatch{changes: slices.Clone(b.Changes), checkpoint: append([]byte{}, b.Checkpoint...),
+				hasCheckpoint: true, fullResync: b.FullResync})
 		})
+		if qerr := q.finish(); qerr != nil {
+			return fmt.Errorf("reading changes of %s: %w", j.p.From.Entity, qerr)
+		}
 		if err != nil {
 			return fmt.Errorf("reading changes of %s: %w", j.p.From.Entity, err)
 		}
@@ -107,14 +115,18 @@ func (j *job) sync(ctx context.Context) error {
 			return err
 		}
 		j.resyncing = true
+		q := j.startBatches(ctx)
 		err = j.src.Read(ctx, connector.ReadRequest{Entity: j.p.From.Entity, Partition: j.key.Partition, BatchSize: j.p.BatchSize},
 			func(recs []connector.Record) error {
 				changes := make([]connector.Change, len(recs))
 				for i := range recs {
 					changes[i] = connector.Change{Op: connector.Upsert, Record: recs[i].Clone()}
 				}
-				return j.batch(ctx, changes, nil, false, false)
+				return q.push(ctx, queuedBatch{changes: changes})
 			})
+		if qerr := q.finish(); qerr != nil {
+			return fmt.Errorf("reading %s: %w", j.p.From.Entity, qerr)
+		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", j.p.From.Entity, err)
 		}
@@ -148,6 +160,84 @@ func (j *job) reconcile(ctx context.Context) error {
 		j.r.log.Info("resync reconciles records no longer in the source", "pipeline", j.p.Name, "partition", j.key.Partition, "records", len(unseen), "on_delete", j.p.OnDelete.String())
 	}
 	return j.batchWith(ctx, changes, store.Commit{Key: j.key, EndResync: true}, false)
+}
+
+// queuedBatch is one source batch waiting to be processed.
+type queuedBatch struct {
+	changes       []connector.Change
+	checkpoint    []byte
+	hasCheckpoint bool
+	fullResync    bool
+}
+
+// batchQueue processes a partition's source batches in a goroutine of its
+// own, in the order they were read, while the source reads the next one:
+// the source's read and the host's mapping, writing and commit overlap
+// instead of taking turns. At most one batch waits while one is processed,
+// so a slow target holds the source back. Batches are committed one after
+// the other exactly as without the queue, so a checkpoint still follows
+// everything before it.
+type batchQueue struct {
+	ch   chan queuedBatch
+	stop chan struct{} // closed when processing failed; err is set
+	done chan struct{} // closed when the goroutine returned
+	err  error
+}
+
+// startBatches starts processing the batches pushed to the returned
+// queue; finish it before reading the job's state.
+func (j *job) startBatches(ctx context.Context) *batchQueue {
+	q := &batchQueue{ch: make(chan queuedBatch, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(q.done)
+		fail := func(err error) {
+			q.err = err
+			close(q.stop)
+			for range q.ch { // let push and finish return
+			}
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				fail(fmt.Errorf("processing a batch panicked: %v\n%s", p, debug.Stack()))
+			}
+		}()
+		for b := range q.ch {
+			if b.fullResync {
+				j.resyncing = true
+			}
+			if err := j.batch(ctx, b.changes, b.checkpoint, b.hasCheckpoint, b.fullResync); err != nil {
+				fail(err)
+				return
+			}
+		}
+	}()
+	return q
+}
+
+// push queues a batch, waiting while another one waits; it returns the
+// processing error once processing failed, which ends the source's read.
+func (q *batchQueue) push(ctx context.Context, b queuedBatch) error {
+	select {
+	case <-q.stop:
+		return q.err
+	default:
+	}
+	select {
+	case q.ch <- b:
+		return nil
+	case <-q.stop:
+		return q.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish waits until every queued batch is processed and returns the
+// processing error, if any.
+func (q *batchQueue) finish() error {
+	close(q.ch)
+	<-q.done
+	return q.err
 }
 
 // batch processes one source batch in chunks of the pipeline's batch size;

@@ -68,6 +68,7 @@ func newBenchCmd() *cobra.Command {
 		dir       string
 		asJSON    bool
 		cpuProf   string
+		plugProf  string
 		twoWay    int
 	)
 	cmd := &cobra.Command{
@@ -93,7 +94,7 @@ func newBenchCmd() *cobra.Command {
 				prof = f
 				defer f.Close()
 			}
-			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, prof)
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, prof, plugProf)
 			if err != nil {
 				return err
 			}
@@ -124,6 +125,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
 	cmd.Flags().IntVar(&twoWay, "two-way", 0, "instead: time the initial sync as one-way and as two-way pipelines (jsonl target), this many runs of each, and print the two-way overhead")
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of this process during the timed sync to this file (with --in-process it covers the connectors too)")
+	cmd.Flags().StringVar(&plugProf, "plugin-cpuprofile", "", "write a CPU profile of every connector plugin process, for its whole life, into this directory (NAME-PID.prof)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "serve-connector NAME",
 		Short:  "Serve a bench connector as a plugin process (started by bench)",
@@ -134,6 +136,18 @@ func newBenchCmd() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("no bench connector %q", args[0])
 			}
+			if dir := os.Getenv(benchProfileEnv); dir != "" {
+				pf, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", args[0], os.Getpid())))
+				if err != nil {
+					return fmt.Errorf("creating the plugin's CPU profile: %w", err)
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return fmt.Errorf("starting the plugin's CPU profile: %w", err)
+				}
+				// Serve returns when the host shuts the plugin down.
+				defer pprof.StopCPUProfile()
+			}
 			connector.Serve(f())
 			return nil
 		},
@@ -141,7 +155,11 @@ func newBenchCmd() *cobra.Command {
 	return cmd
 }
 
-func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, cpuProf io.Writer) (*benchResult, error) {
+// benchProfileEnv names, in a bench plugin's environment, the directory
+// its CPU profile goes to (see --plugin-cpuprofile).
+const benchProfileEnv = "SYNCPLANE_BENCH_CPUPROFILE_DIR"
+
+func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, cpuProf io.Writer, pluginProfDir string) (*benchResult, error) {
 	if source != "jsonl" && source != "graph" {
 		return nil, fmt.Errorf("--source must be jsonl or graph, not %q", source)
 	}
@@ -222,8 +240,19 @@ pipelines:
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	env := plugin.NetworkEnv()
+	if pluginProfDir != "" {
+		abs, err := filepath.Abs(pluginProfDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, err
+		}
+		env = append(env, benchProfileEnv+"="+abs)
+	}
 	m, err := plugin.New(plugin.Options{Bundled: benchConnectors(), Args: []string{"bench", "serve-connector"}, InProcess: inProcess,
-		Logger: log, PluginDir: filepath.Join(dir, "no-plugins")})
+		Logger: log, PluginDir: filepath.Join(dir, "no-plugins"), Env: env})
 	if err != nil {
 		return nil, err
 	}
