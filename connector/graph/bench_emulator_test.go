@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -229,10 +230,11 @@ func externalEmulator(b *testing.B, users, events int) map[string]any {
 // its own process, and reports the growth of this process's heap during
 // the read over the heap before it, sampled every millisecond, and the
 // ratio of the two. Changes are discarded as they arrive, as a host that
-// streams them to a target would. The pages held at once are bounded by
-// max_concurrency (GRAPH_BENCH_CONCURRENCY, default 64): the heap follows
-// the concurrency a run reaches, so a small run with fewer mailboxes than
-// max_concurrency holds fewer pages than a large one.
+// streams them to a target would. GRAPH_BENCH_CONCURRENCY sets
+// max_concurrency (default: the connector's default). With
+// GRAPH_BENCH_HEAPPROFILE set, the large run writes a heap profile there
+// each time the peak grows by a tenth (the objects live at the collection
+// before the peak).
 func BenchmarkPeakHeap(b *testing.B) {
 	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
@@ -259,6 +261,7 @@ func BenchmarkPeakHeap(b *testing.B) {
 		runtime.ReadMemStats(&ms)
 		base := ms.HeapInuse
 		var top atomic.Uint64
+		var profiled uint64
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
@@ -274,6 +277,15 @@ func BenchmarkPeakHeap(b *testing.B) {
 					runtime.ReadMemStats(&m)
 					if m.HeapInuse > top.Load() {
 						top.Store(m.HeapInuse)
+						if prof := os.Getenv("GRAPH_BENCH_HEAPPROFILE"); prof != "" && mailboxes == large && m.HeapInuse > profiled*11/10 {
+							// The profile shows the objects live at the
+							// last collection before this peak.
+							profiled = m.HeapInuse
+							if f, err := os.Create(prof); err == nil {
+								_ = pprof.Lookup("heap").WriteTo(f, 0)
+								f.Close()
+							}
+						}
 					}
 				}
 			}

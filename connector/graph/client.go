@@ -11,12 +11,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/schema"
 )
 
 // newHTTPClient returns the one http.Client the connection uses for sign-in
@@ -49,6 +51,11 @@ type request struct {
 	// picks the per-mailbox concurrency slot and, for per-user sign-in,
 	// the token.
 	mailbox string
+	// gate, when set, is taken after a 2xx answer's headers arrive and
+	// before its body is read; the response's release gives it back. The
+	// body so waits in the connection (the service's flow control), not in
+	// memory, until its reader is ready for it.
+	gate func(context.Context) (func(), error)
 }
 
 // graphClient sends requests with a bearer token, bounded concurrency and
@@ -59,9 +66,15 @@ type graphClient struct {
 	tokens tokenSource
 	cfg    *config
 	global chan struct{}
+	// decoding bounds the pages decoded at once (see decodeSlot).
+	decoding chan struct{}
 
 	mu    sync.Mutex
 	slots map[string]chan struct{}
+	// decoders holds one page decoder per schema entity (*schema.Entity →
+	// *decoder; a decoder is safe for concurrent use), so the rounds of
+	// many mailboxes share one instead of each compiling its own.
+	decoders sync.Map
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -73,6 +86,7 @@ func newGraphClient(hc *http.Client, cfg *config, tokens tokenSource) *graphClie
 	return &graphClient{
 		http: hc, root: cfg.graphRoot, tokens: tokens, cfg: cfg,
 		global:      make(chan struct{}, cfg.MaxConcurrency),
+		decoding:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		slots:       map[string]chan struct{}{},
 		sleep:       sleepCtx,
 		maxAttempts: 6,
@@ -118,6 +132,29 @@ func (c *graphClient) holdMailbox(ctx context.Context, mailbox string) (func(), 
 	}
 }
 
+// decoderFor returns the shared decoder of a schema entity.
+func (c *graphClient) decoderFor(e *schema.Entity) *decoder {
+	if d, ok := c.decoders.Load(e); ok {
+		return d.(*decoder)
+	}
+	d, _ := c.decoders.LoadOrStore(e, newDecoder(e))
+	return d.(*decoder)
+}
+
+// decodeSlot bounds the pages decoded at once to the CPUs the process may
+// use (at least two): decoding is CPU work that more goroutines do not
+// speed up, and a page being decoded is several times the size of its
+// body, so the decoded pages a read holds stay a few, however many
+// mailboxes are read at once and whatever max_concurrency is.
+func (c *graphClient) decodeSlot(ctx context.Context) (func(), error) {
+	select {
+	case c.decoding <- struct{}{}:
+		return func() { <-c.decoding }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // busy reports whether three quarters or more of the connection's HTTP
 // slots (max_concurrency) are in use.
 func (c *graphClient) busy() bool {
@@ -155,6 +192,8 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// release gives back the request's gate (nil without one).
+	release func()
 }
 
 // do sends r and returns a 2xx response, or an error: a *graphError for an
@@ -220,16 +259,39 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 		return nil, &transportError{err: fmt.Errorf("%s %s: %w", r.method, redactURL(url), err)}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var gate func()
+	if ok && r.gate != nil {
+		if gate, err = r.gate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b, err := readBody(resp)
 	if err != nil {
+		if gate != nil {
+			gate()
+		}
 		return nil, &transportError{err: fmt.Errorf("reading answer to %s %s: %w", r.method, redactURL(url), err)}
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	if ok {
+		return &response{status: resp.StatusCode, header: resp.Header, body: b, release: gate}, nil
 	}
 	ge := newGraphError(resp.StatusCode, resp.Header, b, r.method, url)
 	ge.token = tok
 	return nil, ge
+}
+
+// readBody reads an answer's body: into a slice of the announced length
+// when there is one, else growing as io.ReadAll does.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // redactURL drops the query, which may hold delta and skip tokens.

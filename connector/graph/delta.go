@@ -34,6 +34,10 @@ type checkpoint struct {
 	WindowStart time.Time `json:"windowStart,omitzero"`
 	WindowEnd   time.Time `json:"windowEnd,omitzero"`
 	FullDay     string    `json:"fullDay,omitempty"`
+	// Pending (events only) lists the series masters of the page before
+	// Link whose occurrences outside the window were not yet delivered:
+	// resuming expands them first.
+	Pending []string `json:"pending,omitempty"`
 }
 
 func (cp checkpoint) bytes() []byte {
@@ -213,7 +217,7 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 	if err != nil {
 		return err
 	}
-	r := &round{c: c, entity: req.Entity, mailbox: mailbox, dec: newDecoder(ent), emit: emit, pageSize: c.cfg.PageSize}
+	r := &round{c: c, entity: req.Entity, mailbox: mailbox, dec: c.client.decoderFor(ent), emit: emit, pageSize: c.cfg.PageSize}
 	if req.BatchSize > 0 {
 		r.pageSize = req.BatchSize
 	}
@@ -293,13 +297,28 @@ func (r *round) full(ctx context.Context, resync bool) error {
 }
 
 // run follows cp.Link to the end of the round, emitting a batch per page.
+// When cp lists series still to be expanded (the last batch was a page
+// whose series expansion had not been delivered), they are expanded first.
 func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	defer r.dropPrefetch()
-	link := cp.Link
 	first := true
+	if len(cp.Pending) > 0 {
+		for _, m := range cp.Pending {
+			r.markSeries(m)
+		}
+		changes, warns, err := r.expandAll(ctx, cp.Pending)
+		if err != nil {
+			return err
+		}
+		cp.Pending = nil
+		if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: cp.bytes(), FullResync: resync, Warnings: warns}); err != nil {
+			return err
+		}
+		first = false
+	}
 	for {
 		var done func()
-		if r.next != nil && r.next.link == link {
+		if r.next != nil && r.next.link == cp.Link {
 			// The page was requested ahead; its page slot passes to it.
 			done = r.next.release
 		} else {
@@ -309,8 +328,7 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 				return err
 			}
 		}
-		err := r.page(ctx, &cp, &link, &first, resync)
-		done()
+		err := r.page(ctx, &cp, &first, resync, done)
 		if errors.Is(err, errRoundDone) {
 			return nil
 		}
@@ -337,72 +355,118 @@ func (c *Connector) get(ctx context.Context, r request) (*response, error) {
 var errRoundDone = errors.New("round complete")
 
 // page reads, decodes and emits one page; it returns errRoundDone after the
-// page that carries the delta link.
-func (r *round) page(ctx context.Context, cpp *checkpoint, link *string, first *bool, resync bool) error {
-	cp := *cpp
-	{
-		req := request{method: http.MethodGet, url: *link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
-		var resp *response
-		var err error
-		if p := r.next; p != nil && p.link == *link {
-			r.next = nil
-			select {
-			case <-p.done:
-			case <-ctx.Done():
-				p.cancel()
-				<-p.done
-			}
-			p.cancel()
-			resp, err = p.resp, p.err
-			r.c.aheadUsed.Add(1)
-		} else if *first && cp.Complete && r.c.batch != nil {
-			// Resuming from a delta link: most such rounds find nothing,
-			// so they share $batch requests across mailboxes.
-			resp, err = r.c.batch.get(ctx, req)
-		} else {
-			resp, err = r.c.client.do(ctx, req)
+// page that carries the delta link. release gives back the page slot the
+// page holds; page calls it once the page's batch is delivered.
+//
+// The page's batch goes to the host before its series are expanded, with a
+// checkpoint listing those series as pending; their occurrences follow in
+// a batch of their own. A decoded page is so held only while it is decoded
+// and delivered, never while requests of other pages or series are on the
+// way: the memory a read holds follows the pages being decoded (bounded by
+// the CPUs, see graphClient.decodeSlot) and the bodies in flight (bounded by
+// max_concurrency), not the number of mailboxes or their series.
+func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync bool, release func()) error {
+	released := false
+	free := func() {
+		if !released {
+			released = true
+			release()
 		}
-		if err != nil {
-			var ge *graphError
-			if errors.As(err, &ge) && ge.resyncNeeded() {
-				return fmt.Errorf("%w: %s", errResync, ge.Code)
-			}
-			return fmt.Errorf("reading %s changes of %s: %w", r.entity, r.mailbox, subjectErr(err, "mailbox "+r.mailbox))
-		}
-		page, warns, err := r.dec.decodePage(resp.body)
-		if err != nil {
-			return connector.Errorf(connector.Unavailable, "a %s delta page of %s cannot be decoded", r.entity, r.mailbox).WithDetail("%v", err)
-		}
-		if page.NextLink != "" && hasSeries(page.Items) {
-			// The page's series are expanded next, which takes round trips
-			// of their own: ask for the next page meanwhile.
-			r.startPrefetch(ctx, page.NextLink, req.header)
-		}
-		changes, more, err := r.changes(ctx, page.Items)
-		if err != nil {
-			return err
-		}
-		warns = append(warns, more...)
-		next := cp
-		switch {
-		case page.NextLink != "":
-			next.Link, next.Complete = page.NextLink, false
-		case page.DeltaLink != "":
-			next.Link, next.Complete = page.DeltaLink, true
-		default:
-			return connector.Errorf(connector.Unavailable, "a %s delta page of %s has neither nextLink nor deltaLink", r.entity, r.mailbox)
-		}
-		if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: next.bytes(), FullResync: resync && *first, Warnings: warns}); err != nil {
-			return err
-		}
-		*first = false
-		*cpp = next
-		if next.Complete {
-			return errRoundDone
-		}
-		*link = next.Link
-		return nil
 	}
+	defer free()
+	cp := *cpp
+	req := request{method: http.MethodGet, url: cp.Link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
+	var resp *response
+	var err error
+	if p := r.next; p != nil && p.link == cp.Link {
+		r.next = nil
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.cancel()
+			<-p.done
+		}
+		p.cancel()
+		resp, err = p.resp, p.err
+		r.c.aheadUsed.Add(1)
+	} else if *first && cp.Complete && r.c.batch != nil {
+		// Resuming from a delta link: most such rounds find nothing,
+		// so they share $batch requests across mailboxes.
+		resp, err = r.c.batch.get(ctx, req)
+	} else {
+		// The body is read when a decode slot is free (see decodeSlot).
+		req.gate = r.c.client.decodeSlot
+		resp, err = r.c.client.do(ctx, req)
+	}
+	if err != nil {
+		var ge *graphError
+		if errors.As(err, &ge) && ge.resyncNeeded() {
+			return fmt.Errorf("%w: %s", errResync, ge.Code)
+		}
+		return fmt.Errorf("reading %s changes of %s: %w", r.entity, r.mailbox, subjectErr(err, "mailbox "+r.mailbox))
+	}
+	// Decoding is CPU work: a page waits for a decode slot before its body
+	// is read (a page read ahead or through a batch, with its body).
+	decoded := resp.release
+	if decoded == nil {
+		if decoded, err = r.c.client.decodeSlot(ctx); err != nil {
+			return err
+		}
+	}
+	page, warns, err := r.dec.decodePage(resp.body)
+	resp = nil
+	if err != nil {
+		decoded()
+		return connector.Errorf(connector.Unavailable, "a %s delta page of %s cannot be decoded", r.entity, r.mailbox).WithDetail("%v", err)
+	}
+	changes, removed, todo := r.changes(page.Items)
+	decoded()
+	page.Items = nil
+	if changes, err = r.resolveRemoved(ctx, changes, removed); err != nil {
+		return err
+	}
+	next := cp
+	switch {
+	case page.NextLink != "":
+		next.Link, next.Complete = page.NextLink, false
+	case page.DeltaLink != "":
+		next.Link, next.Complete = page.DeltaLink, true
+	default:
+		return connector.Errorf(connector.Unavailable, "a %s delta page of %s has neither nextLink nor deltaLink", r.entity, r.mailbox)
+	}
+	if len(todo) > 0 && page.NextLink != "" {
+		// The page's series are expanded next, which takes round trips
+		// of their own: ask for the next page meanwhile.
+		r.startPrefetch(ctx, page.NextLink, req.header)
+	}
+	next.Pending = todo
+	if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: next.bytes(), FullResync: resync && *first, Warnings: warns}); err != nil {
+		return err
+	}
+	changes = nil
+	*first = false
+	*cpp = next
+	free()
+	if len(todo) > 0 {
+		exp, ewarns, err := r.expandAll(ctx, todo)
+		if err != nil {
+			return err
+		}
+		next.Pending = nil
+		*cpp = next
+		// Without occurrences to deliver, the next page's checkpoint says
+		// the series are done; the round's last page says it here, so the
+		// next round does not expand them again.
+		if len(exp) > 0 || len(ewarns) > 0 || next.Complete {
+			if err := r.emit(connector.ChangeBatch{Changes: exp, Checkpoint: next.bytes(), Warnings: ewarns}); err != nil {
+				return err
+			}
+		}
+	}
+	if next.Complete {
+		return errRoundDone
+	}
+	return nil
 }
 
 // prefetched is the next page of a round, requested while the current
@@ -444,17 +508,6 @@ func (r *round) dropPrefetch() {
 	p.release()
 }
 
-// hasSeries reports whether a page holds occurrences or exceptions of a
-// series (whose expansion follows the page).
-func hasSeries(items []deltaItem) bool {
-	for _, it := range items {
-		if m, _ := it.Fields["seriesMasterId"].(string); m != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // tryPageSlot takes a page slot if one is free now.
 func (c *Connector) tryPageSlot() (func(), bool) {
 	select {
@@ -478,24 +531,34 @@ func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 	}
 }
 
-// changes turns a page's items into changes.
-func (r *round) changes(ctx context.Context, items []deltaItem) ([]connector.Change, connector.Diagnostics, error) {
-	out := make([]connector.Change, 0, len(items))
-	var warns connector.Diagnostics
-	var series []string
+// markSeries records that the series master m is expanded in this call,
+// reporting whether it was not yet.
+func (r *round) markSeries(m string) bool {
+	if r.seriesDone == nil {
+		r.seriesDone = map[string]bool{}
+	}
+	if r.seriesDone[m] {
+		return false
+	}
+	r.seriesDone[m] = true
+	return true
+}
+
+// changes turns a page's items into changes, and lists the series masters
+// of the page's occurrences not yet expanded in this call (todo). An event
+// reported @removed must be fetched to know whether it was deleted: its
+// place in out is left empty and listed in removed (see resolveRemoved), so
+// no request is made while the page is being decoded.
+func (r *round) changes(items []deltaItem) (out []connector.Change, removed []int, todo []string) {
+	out = make([]connector.Change, 0, len(items))
 	for _, it := range items {
 		if it.Removed != "" {
 			if r.entity != "event" {
 				out = append(out, connector.Change{Op: connector.Delete, Record: tombstone(it.ID, r.mailbox)})
 				continue
 			}
-			ch, ok, err := r.refetch(ctx, it.ID)
-			if err != nil {
-				return nil, nil, err
-			}
-			if ok {
-				out = append(out, ch)
-			}
+			removed = append(removed, len(out))
+			out = append(out, connector.Change{Record: connector.Record{ID: it.ID}})
 			continue
 		}
 		rec := record(it, r.mailbox)
@@ -503,25 +566,44 @@ func (r *round) changes(ctx context.Context, items []deltaItem) ([]connector.Cha
 			if !dedupEvent(&rec, r.mailbox, r.sel) {
 				continue
 			}
-			if m, _ := rec.Fields["seriesMasterId"].(string); m != "" {
-				series = append(series, m)
+			if m, _ := rec.Fields["seriesMasterId"].(string); m != "" && r.markSeries(m) {
+				todo = append(todo, m)
 			}
 		}
 		out = append(out, connector.Change{Op: connector.Upsert, Record: rec})
 	}
-	// Expand the page's new series concurrently: each is a chain of two
-	// requests (the master, then its instances), and the client keeps the
-	// mailbox within its concurrency limit.
-	if r.seriesDone == nil {
-		r.seriesDone = map[string]bool{}
+	return out, removed, todo
+}
+
+// resolveRemoved fetches the events at the removed places of out (see
+// changes) and returns out with their changes in place, in page order.
+func (r *round) resolveRemoved(ctx context.Context, out []connector.Change, removed []int) ([]connector.Change, error) {
+	if len(removed) == 0 {
+		return out, nil
 	}
-	var todo []string
-	for _, m := range series {
-		if !r.seriesDone[m] {
-			r.seriesDone[m] = true
-			todo = append(todo, m)
+	kept := out[:0]
+	next := 0
+	for i, ch := range out {
+		if next < len(removed) && removed[next] == i {
+			next++
+			rc, ok, err := r.refetch(ctx, ch.Record.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				kept = append(kept, rc)
+			}
+			continue
 		}
+		kept = append(kept, ch)
 	}
+	return kept, nil
+}
+
+// expandAll expands series concurrently: each is a chain of two requests
+// (the master, then its instances), and the client keeps the mailbox within
+// its concurrency limit. A series that cannot be read is a warning.
+func (r *round) expandAll(ctx context.Context, todo []string) ([]connector.Change, connector.Diagnostics, error) {
 	type expanded struct {
 		changes []connector.Change
 		err     error
@@ -536,6 +618,8 @@ func (r *round) changes(ctx context.Context, items []deltaItem) ([]connector.Cha
 		}()
 	}
 	wg.Wait()
+	var out []connector.Change
+	var warns connector.Diagnostics
 	for i, res := range results {
 		if res.err != nil {
 			if ctx.Err() != nil {

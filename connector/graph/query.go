@@ -91,7 +91,7 @@ func (c *Connector) Query(ctx context.Context, req connector.QueryRequest) ([]co
 	if id == "" {
 		return c.queryByScan(ctx, req, mailboxes)
 	}
-	dec := newDecoder(ent)
+	dec := c.client.decoderFor(ent)
 	var out []connector.Record
 	for _, mb := range mailboxes {
 		path, err := c.itemPath(ctx, req.Entity, mb, id)
@@ -193,7 +193,7 @@ func (c *Connector) queryUser(ctx context.Context, req connector.QueryRequest) (
 	if err != nil {
 		return nil, subjectErr(err, "user "+key)
 	}
-	it, err := newDecoder(e).decodeOne(resp.body)
+	it, err := c.client.decoderFor(e).decodeOne(resp.body)
 	if err != nil {
 		return nil, connector.Errorf(connector.Internal, "user %s cannot be decoded", key).WithDetail("%v", err)
 	}
