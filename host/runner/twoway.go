@@ -117,10 +117,17 @@ type twWrite struct {
 	merge map[string]any // the fields written, when a partial update
 	// deleting marks a delete (or a mark) propagated from the other side.
 	deleting bool
+	// recovered marks a pending create of a crashed round sent again.
+	recovered bool
 	// writeBack is set on the create whose new id goes back to the origin.
 	writeBack bool
 	// srcMapped is the origin record mapped (what a create sends).
 	srcMapped map[string]any
+	// originSide is, for a create, the link state of its origin record
+	// (recorded with the pending create before the write).
+	originSide *store.LinkSide
+	// originPartition and originID name a create's origin record.
+	originPartition, originID string
 }
 
 // twRound is one round of a two-way pipeline.
@@ -135,6 +142,11 @@ type twRound struct {
 	commit store.TwoWayCommit
 	n      store.Counts
 	writes [2][]*twWrite
+	// recovered counts the re-sent pending creates (committed apart).
+	recovered store.Counts
+	// inflight are the fields written to each side's records by rounds
+	// that were never committed (see adoptInflight).
+	inflight [2]map[store.LinkKey][]map[string]any
 }
 
 // runTwoWay runs one round of a two-way pipeline.
@@ -169,6 +181,7 @@ func (r *Runner) runTwoWay(ctx context.Context, pipeline string) (Summary, error
 	sum.Partitions = rd.parts
 	if err == nil {
 		sum.Counts = rd.n
+		sum.Counts.Add(rd.recovered)
 	} else {
 		sum.Failed = map[string]string{"": err.Error()}
 	}
@@ -202,6 +215,12 @@ func (rd *twRound) setup(ctx context.Context) error {
 }
 
 func (rd *twRound) run(ctx context.Context) error {
+	if err := rd.recoverPending(ctx); err != nil {
+		return err
+	}
+	if err := rd.loadInflight(ctx); err != nil {
+		return err
+	}
 	var changes [2]map[store.LinkKey]*twChange
 	for i, s := range rd.sides {
 		m, err := rd.read(ctx, s)
@@ -246,6 +265,7 @@ func (rd *twRound) run(ctx context.Context) error {
 		}
 	}
 	rd.commit.Counts = rd.n
+	rd.commit.ClearInflight = true
 	return rd.r.st.CommitTwoWay(ctx, rd.commit)
 }
 
@@ -503,7 +523,10 @@ func (rd *twRound) changed(ctx context.Context, pr *twPair, i int) (bool, error)
 	// record in the same second as the host's write.
 	echo := c.version != "" && c.version == ls.Version && ls.Hash == ""
 	if !echo && c.hash != ls.Hash {
-		return true, nil
+		own, err := rd.adoptInflight(pr, i, c.rec)
+		if err != nil || !own {
+			return true, err
+		}
 	}
 	if ls.Hash != c.hash || ls.Version != c.version || !ls.Modified.Equal(c.modified) || len(ls.Mapped) == 0 {
 		var mapped map[string]any
@@ -940,11 +963,21 @@ func (rd *twRound) create(ctx context.Context, pr *twPair, i int) error {
 	if err != nil {
 		return err
 	}
+	origin := &store.LinkSide{}
+	if err := rd.setSide(origin, i, c.rec, c.hash, c.version, c.modified, res.Record.Fields); err != nil {
+		return err
+	}
 	out := res.Record.Clone() // the connector may keep what it is given
 	out.Partition = partitionOf(rd.sides[o], out)
+	// The key names the origin record and this round, not the content: it
+	// is recorded with the pending create before the write and re-sent as
+	// is after a crash (recoverPending), whatever the origin became since,
+	// so the target answers with the record it already made. A record made
+	// again in a later round (after a deletion) gets a new key.
+	key := rd.p.Name + "/" + rd.sides[i].name + "2" + rd.sides[o].name + "/" + c.rec.Partition + "/" + c.rec.ID + "/c" + strconv.FormatInt(rd.runID, 10)
 	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, writeBack: rd.sides[i].writeBack != "", srcMapped: res.Record.Fields,
-		op: connector.WriteOp{Action: connector.ActionUpsert, Partition: out.Partition, Record: out,
-			IdempotencyKey: rd.p.Name + "/" + rd.sides[i].name + "2" + rd.sides[o].name + "/" + c.rec.Partition + "/" + c.rec.ID + "/" + sent}})
+		originSide: origin, originPartition: c.rec.Partition, originID: c.rec.ID,
+		op: connector.WriteOp{Action: connector.ActionUpsert, Partition: out.Partition, Record: out, IdempotencyKey: key}})
 	return nil
 }
 
@@ -1023,15 +1056,45 @@ func (rd *twRound) write(ctx context.Context, to int, ws []*twWrite) ([]*twWrite
 	for start := 0; start < len(ws); start += size {
 		part := ws[start:min(start+size, len(ws))]
 		ops := make([]connector.WriteOp, len(part))
+		var pend []store.TwoWayPending
+		var upd []store.TwoWayInflight
 		for i, w := range part {
 			ops[i] = w.op
+			if w.op.TargetID != "" && w.merge != nil {
+				raw, err := encodeRecord(connector.Record{Fields: w.merge})
+				if err != nil {
+					return nil, err
+				}
+				upd = append(upd, store.TwoWayInflight{Side: s.name, Partition: w.op.Partition, ID: w.op.TargetID, Run: rd.runID, Fields: raw})
+			}
+			if w.originSide == nil || w.recovered {
+				continue
+			}
+			raw, err := encodeRecord(w.op.Record)
+			if err != nil {
+				return nil, err
+			}
+			pend = append(pend, store.TwoWayPending{Origin: rd.sides[w.from].name, OriginPartition: w.originPartition, OriginID: w.originID,
+				IdempotencyKey: w.op.IdempotencyKey, TargetPartition: w.op.Partition, Record: raw, Sent: w.sent, OriginSide: *w.originSide})
+			rd.commit.ClearPending = append(rd.commit.ClearPending, store.TwoWayPendingKey{Origin: rd.sides[w.from].name, Partition: w.originPartition, ID: w.originID})
+		}
+		// Creates are recorded before they go out, so that after a crash
+		// between the target's acknowledgement and the commit they are
+		// sent again with the same keys (recoverPending) before anything
+		// else.
+		if err := rd.r.st.AddTwoWayPending(ctx, rd.p.Name, pend, upd); err != nil {
+			return nil, err
 		}
 		outs, err := rd.r.writeWithRetry(ctx, s.client, connector.WriteBatch{Entity: s.entity, Ops: ops}, rd.p.Name)
 		if err != nil {
 			return nil, err
 		}
 		for i, out := range outs {
-			wb, err := rd.outcome(ctx, part[i], out)
+			o := rd.outcome
+			if part[i].recovered {
+				o = rd.recoveredOutcome
+			}
+			wb, err := o(ctx, part[i], out)
 			if err != nil {
 				return nil, err
 			}
@@ -1085,45 +1148,9 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 	if id == "" {
 		id = w.op.TargetID
 	}
-	// What the target now holds, as well as the host can tell.
-	var held connector.Record
-	switch {
-	case out.Stored != nil:
-		held = out.Stored.Clone()
-	case w.merge != nil:
-		held = w.base.Clone()
-		if held.Fields == nil {
-			held.Fields = map[string]any{}
-		}
-		for f, v := range w.merge {
-			held.Fields[f] = v
-		}
-	default:
-		held = w.op.Record.Clone()
-	}
-	held.ID, held.Partition = id, w.op.Partition
-	if held.Fields == nil {
-		held.Fields = map[string]any{}
-	}
-	if out.Version != "" {
-		held.Version = out.Version
-	}
-	// The written record mapped towards the other side, when the target
-	// said what it stored (otherwise learnt when the echo comes back).
-	var heldMapped map[string]any
-	if out.Stored != nil {
-		if res, err := s.mapping.Apply(ctx, held); err == nil && !res.Skipped {
-			heldMapped = res.Record.Fields
-		}
-	}
-	hash := ""
-	if out.Stored != nil || out.Version == "" {
-		// Without a version the hash of what was written is the best
-		// guess; a normalising target then costs one more write.
-		var err error
-		if hash, err = rd.hash(s, held.Fields); err != nil {
-			return nil, err
-		}
+	held, hash, heldMapped, err := rd.heldRecord(ctx, w, out, id)
+	if err != nil {
+		return nil, err
 	}
 	if w.from < 0 {
 		// A write-back: the origin record now holds the other side's id.
@@ -1142,7 +1169,9 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 	if pr.link == nil {
 		c := pr.ch[w.from]
 		pr.link = &store.Link{Created: true}
-		if err := rd.setSide(linkSide(pr.link, w.from), w.from, c.rec, c.hash, c.version, c.modified, w.srcMapped); err != nil {
+		if w.originSide != nil {
+			*linkSide(pr.link, w.from) = *w.originSide
+		} else if err := rd.setSide(linkSide(pr.link, w.from), w.from, c.rec, c.hash, c.version, c.modified, w.srcMapped); err != nil {
 			return nil, err
 		}
 		if w.from == 0 {
@@ -1197,6 +1226,55 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 		op: connector.WriteOp{Action: connector.ActionUpsert, TargetID: oid, Partition: opart,
 			Record:         connector.Record{ID: oid, Partition: opart, Fields: fill},
 			IdempotencyKey: rd.p.Name + "/writeback/" + opart + "/" + oid + "/" + h}}, nil
+}
+
+// heldRecord is what the target holds after write w, as well as the host
+// can tell: the record it stored, else the write merged into what it held,
+// else what was sent; with the hash the link keeps (empty when only the
+// version will recognise the echo) and the record mapped towards the other
+// side when the target said what it stored.
+func (rd *twRound) heldRecord(ctx context.Context, w *twWrite, out connector.WriteOutcome, id string) (connector.Record, string, map[string]any, error) {
+	s := rd.sides[w.to]
+	var held connector.Record
+	switch {
+	case out.Stored != nil:
+		held = out.Stored.Clone()
+	case w.merge != nil:
+		held = w.base.Clone()
+		if held.Fields == nil {
+			held.Fields = map[string]any{}
+		}
+		for f, v := range w.merge {
+			held.Fields[f] = v
+		}
+	default:
+		held = w.op.Record.Clone()
+	}
+	held.ID, held.Partition = id, w.op.Partition
+	if held.Fields == nil {
+		held.Fields = map[string]any{}
+	}
+	if out.Version != "" {
+		held.Version = out.Version
+	}
+	// The written record mapped towards the other side, when the target
+	// said what it stored (otherwise learnt when the echo comes back).
+	var heldMapped map[string]any
+	if out.Stored != nil {
+		if res, err := s.mapping.Apply(ctx, held); err == nil && !res.Skipped {
+			heldMapped = res.Record.Fields
+		}
+	}
+	hash := ""
+	if out.Stored != nil || out.Version == "" {
+		// Without a version the hash of what was written is the best
+		// guess; a normalising target then costs one more write.
+		var err error
+		if hash, err = rd.hash(s, held.Fields); err != nil {
+			return held, "", nil, err
+		}
+	}
+	return held, hash, heldMapped, nil
 }
 
 // isEmpty reports a value that carries nothing: nil, "", an empty list or

@@ -96,6 +96,13 @@ type TwoWayCommit struct {
 	Close []int64
 	// DeadLetters are added; Entity says which side's record it is.
 	DeadLetters []DeadLetter
+	// ClearPending removes pending creates (AddTwoWayPending) whose
+	// outcome this commit stores.
+	ClearPending []TwoWayPendingKey
+	// ClearInflight removes every update in flight of the pipeline
+	// (AddTwoWayPending): set by the commit of a round, which considered
+	// them all.
+	ClearInflight bool
 	// RunID, when not zero, is the run whose counts grow by Counts.
 	RunID  int64
 	Counts Counts
@@ -185,6 +192,23 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (pipeline, entity, partition, source_id, record, diagnostics, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				c.Pipeline, d.Entity, d.Partition, d.SourceID, string(d.Record), string(d.Diagnostics), now); err != nil {
 				return fmt.Errorf("writing the dead letter of %s: %w", d.SourceID, err)
+			}
+		}
+		if len(c.ClearPending) > 0 {
+			del, err := tx.PrepareContext(ctx, `DELETE FROM twoway_pending WHERE pipeline = ? AND origin = ? AND origin_partition = ? AND origin_id = ?`)
+			if err != nil {
+				return err
+			}
+			defer del.Close()
+			for _, k := range c.ClearPending {
+				if _, err := del.ExecContext(ctx, c.Pipeline, k.Origin, k.Partition, k.ID); err != nil {
+					return fmt.Errorf("clearing the pending create of %s %s/%s: %w", k.Origin, k.Partition, k.ID, err)
+				}
+			}
+		}
+		if c.ClearInflight {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM twoway_inflight WHERE pipeline = ?`, c.Pipeline); err != nil {
+				return fmt.Errorf("clearing the updates in flight: %w", err)
 			}
 		}
 		for _, cp := range c.Checkpoints {
@@ -363,4 +387,112 @@ func (s *Store) ResolveConflict(ctx context.Context, pipeline string, id int64, 
 		return fmt.Errorf("pipeline %s, conflict %d: %w", pipeline, id, ErrNoConflict)
 	}
 	return nil
+}
+
+// TwoWayPending is a create of a two-way pipeline sent (or about to be
+// sent) whose outcome is not committed yet. After a crash the runner sends
+// it again with the same idempotency key before anything else, so the
+// target answers with the record it already made.
+type TwoWayPending struct {
+	// Origin is the side the record comes from ("a" or "b"); the create
+	// goes to the other side.
+	Origin                    string
+	OriginPartition, OriginID string
+	// IdempotencyKey is the key the create was (or is about to be) sent
+	// with; it never changes for this pending create.
+	IdempotencyKey  string
+	TargetPartition string
+	// Record is the mapped record sent (the runner's tagged JSON), and Sent
+	// its hash.
+	Record []byte
+	Sent   string
+	// OriginSide is what the host knew of the origin record when it sent
+	// the create: the link's state of that side once the create is linked.
+	OriginSide LinkSide
+}
+
+// TwoWayPendingKey names a pending create by its origin record.
+type TwoWayPendingKey struct{ Origin, Partition, ID string }
+
+const twoWayPendingCols = 14
+
+// TwoWayInflight is an update of a two-way pipeline sent (or about to be
+// sent) in a round not committed yet.
+type TwoWayInflight struct {
+	// Side is the side written ("a" or "b"); Partition and ID name its
+	// record.
+	Side, Partition, ID string
+	// Run is the run that sent it: each uncommitted round's write of a
+	// record is kept.
+	Run int64
+	// Fields are the fields written (the runner's tagged JSON record).
+	Fields []byte
+}
+
+// AddTwoWayPending records, in one transaction, the creates (ps) and
+// updates (us) of a two-way pipeline before they are sent. A create
+// already recorded for the same origin record, or an update of the same
+// record, is replaced. CommitTwoWay removes them: creates with
+// ClearPending, updates with ClearInflight.
+func (s *Store) AddTwoWayPending(ctx context.Context, pipeline string, ps []TwoWayPending, us []TwoWayInflight) error {
+	if len(ps) == 0 && len(us) == 0 {
+		return nil
+	}
+	now := s.stamp()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for part := range chunks(us, linkChunk) {
+			args := make([]any, 0, len(part)*7)
+			for _, u := range part {
+				args = append(args, pipeline, u.Side, u.Partition, u.ID, u.Run, nonNil(u.Fields), now)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO twoway_inflight (pipeline, side, partition, id, run, fields, created_at) VALUES `+
+				placeholders(len(part), 7)+` ON CONFLICT (pipeline, side, partition, id, run) DO UPDATE SET fields = excluded.fields`, args...); err != nil {
+				return fmt.Errorf("%d updates in flight: %w", len(part), err)
+			}
+		}
+		for part := range chunks(ps, linkChunk) {
+			args := make([]any, 0, len(part)*twoWayPendingCols)
+			for _, p := range part {
+				args = append(args, pipeline, p.Origin, p.OriginPartition, p.OriginID, p.IdempotencyKey, p.TargetPartition, nonNil(p.Record), p.Sent,
+					nonNil(p.OriginSide.Record), nonNil(p.OriginSide.Mapped), p.OriginSide.Hash, p.OriginSide.Version, millis(p.OriginSide.Modified), now)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO twoway_pending (pipeline, origin, origin_partition, origin_id, idempotency_key, target_partition,
+				record, sent, origin_record, origin_mapped, origin_hash, origin_version, origin_modified, created_at) VALUES `+placeholders(len(part), twoWayPendingCols)+`
+				ON CONFLICT (pipeline, origin, origin_partition, origin_id) DO UPDATE SET idempotency_key = excluded.idempotency_key,
+				target_partition = excluded.target_partition, record = excluded.record, sent = excluded.sent, origin_record = excluded.origin_record,
+				origin_mapped = excluded.origin_mapped, origin_hash = excluded.origin_hash, origin_version = excluded.origin_version,
+				origin_modified = excluded.origin_modified`, args...); err != nil {
+				return fmt.Errorf("%d pending creates: %w", len(part), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording pending creates of %s: %w", pipeline, err)
+	}
+	return nil
+}
+
+// TwoWayInflights returns the updates of a two-way pipeline sent in
+// rounds that were never committed.
+func (s *Store) TwoWayInflights(ctx context.Context, pipeline string) ([]TwoWayInflight, error) {
+	return queryAll(ctx, s.r, "listing updates in flight of "+pipeline, func(sc rowScanner) (TwoWayInflight, error) {
+		var u TwoWayInflight
+		err := sc.Scan(&u.Side, &u.Partition, &u.ID, &u.Run, &u.Fields)
+		return u, err
+	}, `SELECT side, partition, id, run, fields FROM twoway_inflight WHERE pipeline = ? ORDER BY side, partition, id, run`, pipeline)
+}
+
+// TwoWayPendings returns the creates of a two-way pipeline whose outcomes
+// were never committed, by origin side, partition and id.
+func (s *Store) TwoWayPendings(ctx context.Context, pipeline string) ([]TwoWayPending, error) {
+	return queryAll(ctx, s.r, "listing pending creates of "+pipeline, func(sc rowScanner) (TwoWayPending, error) {
+		var p TwoWayPending
+		var m int64
+		err := sc.Scan(&p.Origin, &p.OriginPartition, &p.OriginID, &p.IdempotencyKey, &p.TargetPartition, &p.Record, &p.Sent,
+			&p.OriginSide.Record, &p.OriginSide.Mapped, &p.OriginSide.Hash, &p.OriginSide.Version, &m)
+		p.OriginSide.Modified = fromMillis(m)
+		return p, err
+	}, `SELECT origin, origin_partition, origin_id, idempotency_key, target_partition, record, sent, origin_record, origin_mapped, origin_hash,
+		origin_version, origin_modified FROM twoway_pending WHERE pipeline = ? ORDER BY origin, origin_partition, origin_id`, pipeline)
 }
