@@ -34,6 +34,7 @@ package runner
 // `syncplane resolve` takes one side).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -598,16 +599,21 @@ func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 		if cf.Take == "" {
 			return rd.keepConflict(pr, ch)
 		}
-		// Resolved: the taken side wins, with its latest version.
+		// Resolved: the taken side wins the conflicting fields (or the
+		// deletion); the other side's changes to other fields are kept.
+		// Both versions come from the conflict, unless a side changed
+		// again since. The link still holds the last-synced records, the
+		// base against which each side's changes are found (merge).
 		w := 0
 		if cf.Take == "b" {
 			w = 1
 		}
 		for i := range 2 {
-			// The taken version, and the other side's deletion; the other
-			// side's changes lose.
-			if pr.ch[i] != nil || (i != w && !conflictDeleted(cf, i)) {
+			if pr.ch[i] != nil {
 				continue
+			}
+			if !conflictDeleted(cf, i) && (len(sideRecord(cf, i)) == 0 || bytes.Equal(sideRecord(cf, i), linkSide(pr.link, i).Record)) {
+				continue // this side did not change: nothing of it goes across
 			}
 			c := &twChange{deleted: conflictDeleted(cf, i)}
 			if !c.deleted {

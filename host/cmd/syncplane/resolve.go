@@ -26,10 +26,13 @@ func newResolveCmd() *cobra.Command {
 		Long: `Without an ID, resolve lists the open conflicts of a two-way pipeline with
 both versions of each changed field side by side.
 
-With an ID and --take, it settles that conflict: "a" (or "from") keeps the
-version of the pipeline's from side, "b" (or "to") the version of its to side.
-The next run of the pipeline writes the kept version to the other side (a
-deletion deletes there, following the pipeline's delete policy) and closes
+With an ID and --take, it settles that conflict: "a" (or "from") takes the
+from side's values, "b" (or "to") the to side's values, for the fields both
+sides changed. Changes either side made to other fields since the last sync
+are kept (a field-level merge against the last-synced records). The next run
+of the pipeline writes the result to both sides as needed (a taken deletion
+deletes on the other side, following the pipeline's delete policy; a taken
+change to a record the other side deleted makes it again there) and closes
 the conflict.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,7 +93,7 @@ the conflict.`,
 			if take == "b" {
 				side, other = p.To, p.From
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Conflict %d of %s resolved: the next run writes the version of %s %s to %s %s.\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "Conflict %d of %s resolved: the next run takes the values of %s %s for the fields both sides changed, keeps the other changes of %s %s, and writes the result to both sides.\n",
 				id, p.Name, side.Connection, side.Entity, other.Connection, other.Entity)
 			return nil
 		},

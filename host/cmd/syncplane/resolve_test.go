@@ -82,7 +82,7 @@ pipelines:
 		}
 	}
 	out, stderr, err = runCmd(t, "resolve", "people", "1", "--take", "to", "-c", file)
-	if err != nil || !strings.Contains(out, "the next run writes the version of right people to left people") {
+	if err != nil || !strings.Contains(out, "the next run takes the values of right people for the fields both sides changed, keeps the other changes of left people") {
 		t.Fatalf("resolve: %v\n%s%s", err, out, stderr)
 	}
 	out, _, _ = runCmd(t, "status", "-c", file)
