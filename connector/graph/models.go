@@ -29,7 +29,10 @@ func modelFactory(entity string) (absser.ParsableFactory, bool) {
 }
 
 // encodeBody renders the request body of a write of entity with the typed
-// models of msgraph-sdk-go: body (a record already checked against the
+// models of msgraph-sdk-go. With ms, a body is rendered from the shapes
+// of the models (models_shape.go) when it fits them exactly, which gives
+// the same body for a fraction of the work; everything else, and every
+// body when ms is nil, goes through the models as follows: body (a record already checked against the
 // discovered schema and rendered by wireValue) is read into the entity's
 // model through kiota's JSON parse node, stamp (when not empty) is set on
 // the model by stampModel, and kiota's JSON serialization writer renders
@@ -39,7 +42,19 @@ func modelFactory(entity string) (absser.ParsableFactory, bool) {
 // absent) is found by comparing the rendered body with body, and rejected
 // the same way. Top-level nulls — on PATCH they clear a property — are
 // kept, which kiota's writer would leave out.
-func encodeBody(entity string, body map[string]any, stamp string) ([]byte, *connector.Diagnostic) {
+func encodeBody(ms *modelShapes, entity string, body map[string]any, stamp string) ([]byte, *connector.Diagnostic) {
+	if ms != nil {
+		if out, err := ms.renderShaped(entity, body, stamp); err == nil {
+			return out, nil
+		}
+	}
+	return encodeModels(entity, body, stamp)
+}
+
+// encodeModels renders a write body through the SDK models themselves
+// (the path encodeBody describes); encodeBody takes it for every body the
+// shapes (models_shape.go) do not render.
+func encodeModels(entity string, body map[string]any, stamp string) ([]byte, *connector.Diagnostic) {
 	factory, ok := modelFactory(entity)
 	if !ok {
 		return nil, connector.Errorf(connector.NotFound, "entity %q is not writable", entity)

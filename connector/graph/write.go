@@ -144,7 +144,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err != nil {
 		return nil, err
 	}
-	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: newDecoder(ent), sel: sel, lists: map[string]string{}}
+	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: newDecoder(ent), sel: sel, shapes: newModelShapes(), lists: map[string]string{}}
 	out := make([]connector.WriteOutcome, len(batch.Ops))
 	var jobs []*writeJob
 	for i, op := range batch.Ops {
@@ -230,6 +230,7 @@ type writeRun struct {
 	ent    *schema.Entity
 	dec    *decoder
 	sel    *selection
+	shapes *modelShapes // the SDK models' shapes, read once per Write
 
 	listMu sync.Mutex
 	lists  map[string]string // mailbox -> To Do list id, looked up once per Write
@@ -365,7 +366,7 @@ func (w *writeRun) encodeJobs(jobs []*writeJob, out []connector.WriteOutcome) []
 				if j.req.method == http.MethodPost {
 					stamp = j.tx // a replayed create (PATCH) is not stamped again
 				}
-				j.req.body, bad[i] = encodeBody(w.entity, j.fields, stamp)
+				j.req.body, bad[i] = encodeBody(w.shapes, w.entity, j.fields, stamp)
 			}
 		}()
 	}
@@ -442,7 +443,7 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 			j.replay = false
 			j.req.method, j.req.url = http.MethodPost, strings.TrimSuffix(j.req.url, "/"+path.Base(j.req.url))
 			var d *connector.Diagnostic
-			if j.req.body, d = encodeBody(w.entity, j.fields, j.tx); d != nil {
+			if j.req.body, d = encodeBody(w.shapes, w.entity, j.fields, j.tx); d != nil {
 				return rejected(op.IdempotencyKey, d), nil
 			}
 			j.stamped = true
@@ -495,7 +496,7 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 	var cj *copyJob
 	if w.entity == "contact" && c.cfg.Entities.Contacts.Mailbox != "" && c.cfg.Entities.Contacts.Mode != "exclusive" {
 		var d *connector.Diagnostic
-		if cj, d = c.planCopy(ctx, j.mailbox, it.ID, j.fields, j.index); d != nil {
+		if cj, d = c.planCopy(ctx, w.shapes, j.mailbox, it.ID, j.fields, j.index); d != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, d)
 		}
 	}
@@ -772,12 +773,12 @@ func (c *Connector) contactCopy(ctx context.Context, mailbox, id string) (contac
 // planCopy plans the write of the additional copy of a contact (contacts
 // mode additional) into entities.contacts.mailbox: a PATCH of the copy the
 // connector made before, else a POST.
-func (c *Connector) planCopy(ctx context.Context, owner, ownerID string, fields map[string]any, index int) (*copyJob, *connector.Diagnostic) {
+func (c *Connector) planCopy(ctx context.Context, shapes *modelShapes, owner, ownerID string, fields map[string]any, index int) (*copyJob, *connector.Diagnostic) {
 	other := strings.ToLower(c.cfg.Entities.Contacts.Mailbox)
 	if other == owner {
 		return nil, nil
 	}
-	raw, d := encodeBody("contact", fields, "")
+	raw, d := encodeBody(shapes, "contact", fields, "")
 	if d != nil {
 		return nil, d
 	}

@@ -26,7 +26,7 @@ func TestEncodeBodyExamples(t *testing.T) {
 			if err := json.Unmarshal(raw, &body); err != nil {
 				t.Fatal(err)
 			}
-			out, d := encodeBody("event", body, "7e1a5b7c-0000-4000-8000-000000000001")
+			out, d := encodeBody(nil, "event", body, "7e1a5b7c-0000-4000-8000-000000000001")
 			if d != nil {
 				t.Fatal(d)
 			}
@@ -78,28 +78,28 @@ func normaliseEnums(v any) any {
 func TestEncodeBodyRejectsAndKeeps(t *testing.T) {
 	// An enum member the model does not know is rejected, naming the field,
 	// instead of being dropped silently.
-	_, d := encodeBody("event", map[string]any{"subject": "x", "isOnlineMeeting": true, "onlineMeetingProvider": "zoom"}, "")
+	_, d := encodeBody(nil, "event", map[string]any{"subject": "x", "isOnlineMeeting": true, "onlineMeetingProvider": "zoom"}, "")
 	if d == nil || d.Field != "onlineMeetingProvider" {
 		t.Errorf("unknown provider: %v", d)
 	}
-	_, d = encodeBody("event", map[string]any{"attendees": []any{map[string]any{"type": "mandatory", "emailAddress": map[string]any{"address": "a@b.c"}}}}, "")
+	_, d = encodeBody(nil, "event", map[string]any{"attendees": []any{map[string]any{"type": "mandatory", "emailAddress": map[string]any{"address": "a@b.c"}}}}, "")
 	if d == nil || d.Field != "attendees[0].type" {
 		t.Errorf("unknown attendee type: %v", d)
 	}
 	// Kiota reads an unknown member inside an enum collection as the first
 	// member; that is caught too.
-	_, d = encodeBody("event", map[string]any{"recurrence": map[string]any{"pattern": map[string]any{"type": "weekly", "interval": 1, "daysOfWeek": []any{"friday", "Funday"}}}}, "")
+	_, d = encodeBody(nil, "event", map[string]any{"recurrence": map[string]any{"pattern": map[string]any{"type": "weekly", "interval": 1, "daysOfWeek": []any{"friday", "Funday"}}}}, "")
 	if d == nil || d.Field != "recurrence.pattern.daysOfWeek[1]" {
 		t.Errorf("unknown day: %v", d)
 	}
 	// A value of the wrong type names its field.
-	_, d = encodeBody("todoTask", map[string]any{"title": "x", "isReminderOn": "yes"}, "")
+	_, d = encodeBody(nil, "todoTask", map[string]any{"title": "x", "isReminderOn": "yes"}, "")
 	if d == nil || d.Field != "isReminderOn" {
 		t.Errorf("wrong type: %v", d)
 	}
 	// Case-insensitive enum members are spelt as the SDK spells them;
 	// top-level nulls (clearing a property on PATCH) are kept.
-	out, d := encodeBody("event", map[string]any{"onlineMeetingProvider": "TeamsForBusiness", "isOnlineMeeting": true, "location": nil, "showAs": "Busy"}, "")
+	out, d := encodeBody(nil, "event", map[string]any{"onlineMeetingProvider": "TeamsForBusiness", "isOnlineMeeting": true, "location": nil, "showAs": "Busy"}, "")
 	if d != nil {
 		t.Fatal(d)
 	}
@@ -112,11 +112,11 @@ func TestEncodeBodyRejectsAndKeeps(t *testing.T) {
 		t.Errorf("null location not kept: %s", out)
 	}
 	// Contacts and To Do tasks go through their models too.
-	out, d = encodeBody("contact", map[string]any{"givenName": "Ada", "emailAddresses": []any{map[string]any{"address": "ada@example.com"}}, "birthday": "1815-12-10T00:00:00Z"}, "")
+	out, d = encodeBody(nil, "contact", map[string]any{"givenName": "Ada", "emailAddresses": []any{map[string]any{"address": "ada@example.com"}}, "birthday": "1815-12-10T00:00:00Z"}, "")
 	if d != nil || !strings.Contains(string(out), `"givenName":"Ada"`) || !strings.Contains(string(out), "1815-12-10") {
 		t.Errorf("contact %s %v", out, d)
 	}
-	out, d = encodeBody("todoTask", map[string]any{"title": "Call", "importance": "high", "dueDateTime": map[string]any{"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"}}, "")
+	out, d = encodeBody(nil, "todoTask", map[string]any{"title": "Call", "importance": "high", "dueDateTime": map[string]any{"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"}}, "")
 	if d != nil || !strings.Contains(string(out), `"importance":"high"`) || !strings.Contains(string(out), `"dueDateTime"`) {
 		t.Errorf("todo %s %v", out, d)
 	}
@@ -143,7 +143,8 @@ func withoutODataType(v any) any {
 }
 
 // BenchmarkEncodeBody measures rendering an event body through the SDK
-// models (kiota parse node, model, kiota serialization writer) against
+// models (kiota parse node, model, kiota serialization writer; sdk-models)
+// and from the models' shapes (sdk-shapes, what Write uses) against
 // encoding/json on the same map, the baseline, in the same run.
 func BenchmarkEncodeBody(b *testing.B) {
 	body := map[string]any{
@@ -170,14 +171,16 @@ func BenchmarkEncodeBody(b *testing.B) {
 	// Graph do); the body above spells two as Graph's examples do, which
 	// costs a second and third pass.
 	exact := normaliseEnums(body).(map[string]any)
+	ms := newModelShapes()
 	for _, tc := range []struct {
-		name string
-		body map[string]any
-	}{{"sdk-models-exact", exact}, {"sdk-models-mixed-case", body}} {
+		name   string
+		body   map[string]any
+		shapes *modelShapes
+	}{{"sdk-models-exact", exact, nil}, {"sdk-models-mixed-case", body, nil}, {"sdk-shapes-exact", exact, ms}, {"sdk-shapes-mixed-case", body, ms}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, d := encodeBody("event", tc.body, "7e1a5b7c-0000-4000-8000-000000000001"); d != nil {
+				if _, d := encodeBody(tc.shapes, "event", tc.body, "7e1a5b7c-0000-4000-8000-000000000001"); d != nil {
 					b.Fatal(d)
 				}
 			}
