@@ -75,6 +75,8 @@ type graphClient struct {
 	// *decoder; a decoder is safe for concurrent use), so the rounds of
 	// many mailboxes share one instead of each compiling its own.
 	decoders sync.Map
+	// bufs holds *bytes.Buffer for reading bodies of unknown length.
+	bufs sync.Pool
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -266,7 +268,7 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 			return nil, err
 		}
 	}
-	b, err := readBody(resp)
+	b, err := c.readBody(resp)
 	if err != nil {
 		if gate != nil {
 			gate()
@@ -282,8 +284,10 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 }
 
 // readBody reads an answer's body: into a slice of the announced length
-// when there is one, else growing as io.ReadAll does.
-func readBody(resp *http.Response) ([]byte, error) {
+// when there is one, else through one of the client's reusable buffers
+// and copied out at its size, so a body costs one allocation of its own
+// size instead of the doublings of a growing slice.
+func (c *graphClient) readBody(resp *http.Response) ([]byte, error) {
 	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
@@ -291,7 +295,20 @@ func readBody(resp *http.Response) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return io.ReadAll(resp.Body)
+	buf, _ := c.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	_, err := buf.ReadFrom(resp.Body)
+	var b []byte
+	if err == nil {
+		b = append([]byte{}, buf.Bytes()...)
+	}
+	if buf.Cap() <= 4<<20 {
+		c.bufs.Put(buf)
+	}
+	return b, err
 }
 
 // redactURL drops the query, which may hold delta and skip tokens.
