@@ -131,15 +131,16 @@ func scanMapping(sc rowScanner) (Mapping, error) {
 // partition, by source id. Ids without a row are absent from the result.
 func (s *Store) Mappings(ctx context.Context, pipeline, sourceEntity, sourcePartition string, ids []string) (map[string]Mapping, error) {
 	out := make(map[string]Mapping, len(ids))
+	scope := key64(pipeline, sourceEntity, sourcePartition)
 	const chunk = 500
 	for start := 0; start < len(ids); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
-		args := make([]any, 0, len(part)+3)
-		args = append(args, pipeline, sourceEntity, sourcePartition)
+		args := make([]any, 0, len(part)+4)
+		args = append(args, scope, pipeline, sourceEntity, sourcePartition)
 		for _, id := range part {
-			args = append(args, id)
+			args = append(args, key128(id))
 		}
-		q := `SELECT ` + mappingColumns + ` FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (?` +
+		q := `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND source_key IN (?` +
 			strings.Repeat(",?", len(part)-1) + `)`
 		rows, err := s.r.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -167,8 +168,8 @@ func (s *Store) Mappings(ctx context.Context, pipeline, sourceEntity, sourcePart
 // partitions hold the id). It serves the mapping function lookup().
 func (s *Store) LookupTarget(ctx context.Context, pipeline, sourceID string) (string, bool, error) {
 	var id string
-	err := s.r.QueryRowContext(ctx, `SELECT target_id FROM id_map WHERE pipeline = ? AND source_id = ? ORDER BY source_entity, source_partition LIMIT 1`,
-		pipeline, sourceID).Scan(&id)
+	err := s.r.QueryRowContext(ctx, `SELECT target_id FROM id_map WHERE lookup_key = ? AND pipeline = ? AND source_id = ? ORDER BY source_entity, source_partition LIMIT 1`,
+		key64(pipeline, sourceID), pipeline, sourceID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -194,8 +195,8 @@ func (s *Store) MappingsOf(ctx context.Context, pipeline string, sourcePartition
 // since the given time: after a full resync, the records that are gone.
 func (s *Store) Unseen(ctx context.Context, k PartitionKey, since time.Time) ([]Mapping, error) {
 	return queryAll(ctx, s.r, "listing unseen records of "+k.String(), scanMapping, `SELECT `+mappingColumns+` FROM id_map
-		WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND seen_at < ? ORDER BY source_id`,
-		k.Pipeline, k.Entity, k.Partition, since.UnixMilli())
+		WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND seen_at < ? ORDER BY source_id`,
+		key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition, since.UnixMilli())
 }
 
 // Counts are what a run did.
@@ -281,8 +282,19 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 	k := c.Key
 	targetTaken := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		scope := key64(k.Pipeline, k.Entity, k.Partition)
+		// ID-map rows are found by their keys (see keys.go).
 		keyArgs := func(ids []string, extra ...any) []any {
-			args := append(extra, k.Pipeline, k.Entity, k.Partition)
+			args := append(extra, scope, k.Pipeline, k.Entity, k.Partition)
+			for _, id := range ids {
+				args = append(args, key128(id))
+			}
+			return args
+		}
+		// Pending creates are found by their ids.
+		idArgs := func(ids []string) []any {
+			args := make([]any, 0, len(ids)+3)
+			args = append(args, k.Pipeline, k.Entity, k.Partition)
 			for _, id := range ids {
 				args = append(args, id)
 			}
@@ -298,9 +310,11 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 		// Rows go in multi-row statements: one statement per chunk, not
 		// per record, is most of the cost of a commit.
 		for part := range chunks(c.Put, putChunk) {
-			args := make([]any, 0, len(part)*13)
+			args := make([]any, 0, len(part)*putColumns)
 			for _, m := range part {
-				args = append(args, k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
+				args = append(args, key64(k.Pipeline, m.SourceEntity, m.SourcePartition), key128(m.SourceID), key64(k.Pipeline, m.SourceID),
+					key128(k.Pipeline, m.TargetEntity, m.TargetPartition, m.TargetID),
+					k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
 					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now)
 			}
 			if _, err := s.exec(ctx, tx, putQuery(len(part)), args...); err != nil {
@@ -316,7 +330,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 			}
 		}
 		for part := range chunks(c.ClearPending, idChunk) {
-			if _, err := s.exec(ctx, tx, inQuery(clearPendingPrefix, len(part)), keyArgs(part)...); err != nil {
+			if _, err := s.exec(ctx, tx, inQuery(clearPendingPrefix, len(part)), idArgs(part)...); err != nil {
 				return fmt.Errorf("clearing %d pending creates: %w", len(part), err)
 			}
 		}
@@ -379,14 +393,17 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 
 // Rows per multi-row statement.
 const (
-	putChunk = 64  // rows of 11–13 values
+	putChunk = 64  // rows of 11–17 values
 	idChunk  = 500 // ids in an IN list
 )
 
+// putColumns is the number of values of one ID-map row put.
+const putColumns = 17
+
 // putQuery is the upsert of n ID-map rows.
 func putQuery(n int) string {
-	return `INSERT INTO id_map (pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, 13) + `
-		ON CONFLICT (pipeline, source_entity, source_partition, source_id) DO UPDATE SET
+	return `INSERT INTO id_map (source_scope, source_key, lookup_key, target_key, pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, putColumns) + `
+		ON CONFLICT (source_scope, source_key) DO UPDATE SET target_key = excluded.target_key,
 		target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
 		source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
 		updated_at = excluded.updated_at, seen_at = excluded.seen_at`
@@ -394,8 +411,8 @@ func putQuery(n int) string {
 
 // Statements over a list of source ids of one partition.
 const (
-	touchPrefix        = `UPDATE id_map SET seen_at = ? WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
-	removePrefix       = `DELETE FROM id_map WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
+	touchPrefix        = `UPDATE id_map SET seen_at = ? WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND source_key IN (`
+	removePrefix       = `DELETE FROM id_map WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND source_key IN (`
 	clearPendingPrefix = `DELETE FROM pending_creates WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
 )
 

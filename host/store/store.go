@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -148,12 +149,37 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	drv, err := newDriver()
 	if err != nil {
 		return nil, fmt.Errorf("state store: opening %s: %w", path, err)
 	}
-	return db, nil
+	return sql.OpenDB(dsnConnector{drv: drv, dsn: dsn}), nil
 }
+
+// newDriver returns a SQLite driver whose connections know the store's
+// key functions (see keys.go), which the migrations call.
+func newDriver() (*sqlite.Driver, error) {
+	drv := &sqlite.Driver{}
+	if err := drv.RegisterDeterministicScalarFunction("syncplane_key128", -1, sqlKey128); err != nil {
+		return nil, fmt.Errorf("registering syncplane_key128: %w", err)
+	}
+	if err := drv.RegisterDeterministicScalarFunction("syncplane_key64", -1, sqlKey64); err != nil {
+		return nil, fmt.Errorf("registering syncplane_key64: %w", err)
+	}
+	return drv, nil
+}
+
+// dsnConnector opens connections of one DSN through a driver of its own.
+type dsnConnector struct {
+	drv *sqlite.Driver
+	dsn string
+}
+
+// Connect opens a connection.
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+
+// Driver returns the connector's driver.
+func (c dsnConnector) Driver() driver.Driver { return c.drv }
 
 // migrate applies the embedded goose migrations.
 func (s *Store) migrate(ctx context.Context) error {

@@ -7,11 +7,15 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 )
 
 func noEnv(string) string { return "" }
@@ -337,5 +341,136 @@ func TestPanicInTransactionFreesTheWriter(t *testing.T) {
 	defer cancel()
 	if err := s.Commit(ctx, Commit{Key: PartitionKey{Pipeline: "p", Entity: "e"}, SetCheckpoint: true, Checkpoint: []byte("cp")}); err != nil {
 		t.Fatalf("write after a panicked transaction: %v", err)
+	}
+}
+
+// TestMigrationKeysExistingIDMap: a store created at version 3 (ID map
+// keyed by its text ids) with rows is migrated in place; every query of the
+// ID map then answers as before, and commits update its rows instead of
+// adding new ones.
+func TestMigrationKeysExistingIDMap(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := openPool(path, time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	longID := func(i int) string { return fmt.Sprintf("AAMkAGI2TG93AAA-%03d-%s", i, strings.Repeat("x", 130)) }
+	ins := `INSERT INTO id_map (pipeline, source_entity, source_partition, source_id, target_entity, target_partition, target_id,
+		source_hash, target_hash, target_version, created_at, updated_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	for i := range 5 {
+		if _, err := db.ExecContext(ctx, ins, "p", "event", "anna", longID(i), "meetings", "", fmt.Sprint("T", i), "sh", "th", "v1", 1000, 1000, 1000+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same source id in another partition and another pipeline.
+	if _, err := db.ExecContext(ctx, ins, "p", "event", "bob", longID(0), "meetings", "", "TB0", "", "", "", 1000, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, ins, "q", "event", "anna", longID(0), "meetings", "", "TQ0", "", "", "", 1000, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO pending_creates (pipeline, source_entity, source_partition, source_id, idempotency_key,
+		target_entity, target_partition, record, source_hash, target_hash, created_at) VALUES ('p', 'event', 'anna', 'new1', 'k1', 'meetings', '', x'7b7d', 's', 't', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openTest(t, path, Options{})
+	k := PartitionKey{Pipeline: "p", Entity: "event", Partition: "anna"}
+	got, err := s.Mappings(ctx, "p", "event", "anna", []string{longID(0), longID(3), "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[longID(0)].TargetID != "T0" || got[longID(3)].TargetID != "T3" || got[longID(3)].TargetVersion != "v1" ||
+		got[longID(3)].SourceHash != "sh" || got[longID(3)].SeenAt.UnixMilli() != 1003 {
+		t.Fatalf("Mappings after the migration = %+v", got)
+	}
+	if id, ok, err := s.LookupTarget(ctx, "p", longID(0)); err != nil || !ok || id != "T0" {
+		t.Fatalf("LookupTarget = %q %v %v, want T0 (partition anna sorts before bob)", id, ok, err)
+	}
+	if id, ok, err := s.LookupTarget(ctx, "q", longID(0)); err != nil || !ok || id != "TQ0" {
+		t.Fatalf("LookupTarget(q) = %q %v %v", id, ok, err)
+	}
+	if _, ok, err := s.LookupTarget(ctx, "p", "missing"); err != nil || ok {
+		t.Fatalf("LookupTarget(missing) = %v %v", ok, err)
+	}
+	all, err := s.MappingsOf(ctx, "p", nil)
+	if err != nil || len(all) != 6 || all[5].SourcePartition != "bob" {
+		t.Fatalf("MappingsOf = %d rows %v", len(all), err)
+	}
+	unseen, err := s.Unseen(ctx, k, time.UnixMilli(1002))
+	if err != nil || len(unseen) != 2 || unseen[0].SourceID != longID(0) || unseen[1].SourceID != longID(1) {
+		t.Fatalf("Unseen = %+v %v", unseen, err)
+	}
+	if ps, err := s.Pending(ctx, k); err != nil || len(ps) != 1 || ps[0].SourceID != "new1" {
+		t.Fatalf("Pending = %+v %v", ps, err)
+	}
+	// A commit updates a migrated row, touches and removes others, and the
+	// target index still refuses a target record taken by another row.
+	err = s.Commit(ctx, Commit{Key: k, Put: []Mapping{{SourceEntity: "event", SourcePartition: "anna", SourceID: longID(1), TargetEntity: "meetings", TargetID: "T1", TargetHash: "new"}},
+		Touch: []string{longID(0)}, Remove: []string{longID(2)}, ClearPending: []string{"new1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err = s.MappingsOf(ctx, "p", nil)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("MappingsOf after the commit = %d rows %v", len(all), err)
+	}
+	got, err = s.Mappings(ctx, "p", "event", "anna", []string{longID(0), longID(1), longID(2)})
+	if err != nil || len(got) != 2 || got[longID(1)].TargetHash != "new" || got[longID(0)].SeenAt.UnixMilli() == 1000 {
+		t.Fatalf("Mappings after the commit = %+v %v", got, err)
+	}
+	if ps, err := s.Pending(ctx, k); err != nil || len(ps) != 0 {
+		t.Fatalf("Pending after the commit = %+v %v", ps, err)
+	}
+	err = s.Commit(ctx, Commit{Key: k, Put: []Mapping{{SourceEntity: "event", SourcePartition: "anna", SourceID: "other", TargetEntity: "meetings", TargetID: "T3"}}})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 1 || ce.Conflicts[0].Owner.SourceID != longID(3) {
+		t.Fatalf("a taken target record: %v", err)
+	}
+}
+
+// TestIDMapQueriesUseIndexes: the ID-map queries a sync runs per batch or
+// per record search an index, never scan the table.
+func TestIDMapQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	for name, q := range map[string]string{
+		"Mappings":     `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00', x'01')`,
+		"LookupTarget": `SELECT target_id FROM id_map WHERE lookup_key = 1 AND pipeline = 'p' AND source_id = 'a' ORDER BY source_entity, source_partition LIMIT 1`,
+		"Unseen":       `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND seen_at < 5 ORDER BY source_id`,
+		"touch":        `UPDATE id_map SET seen_at = 1 WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
+		"remove":       `DELETE FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
+	} {
+		rows, err := s.w.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "USING INDEX") || strings.Contains(joined, "SCAN id_map") {
+			t.Errorf("%s: plan %q does not search an index", name, joined)
+		}
 	}
 }
