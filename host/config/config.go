@@ -112,6 +112,12 @@ type Pipeline struct {
 	// Conflict is the two-way conflict policy: one of the Conflict*
 	// constants ("manual" unless the file says otherwise).
 	Conflict string
+	// DeleteConflict is what happens when one side deleted a linked
+	// record the other side changed since the last sync (two-way only):
+	// one of the DeleteConflict* constants. Unless the file says otherwise
+	// it is DeleteConflictManual under the manual conflict policy and
+	// DeleteConflictChange under any other.
+	DeleteConflict string
 	// WriteBack names the fields that receive the id of a record created on
 	// the other side (two-way only).
 	WriteBack WriteBack
@@ -135,6 +141,37 @@ const (
 	// ConflictManual keeps both versions as an open conflict until
 	// `syncplane resolve` settles it.
 	ConflictManual = "manual"
+)
+
+// Two-way delete conflicts (delete_conflict): one side deleted a linked
+// record that the other side changed since the last sync.
+//
+// Sync engines treat this as a conflict type of its own with a chosen
+// resolution: SQL Server merge replication's ActionOnUpdateDeleteConflict
+// (AcceptUpdate or AcceptDelete) and the Sync Framework's
+// ClientUpdateServerDelete / ClientDeleteServerUpdate actions. syncplane
+// lets the change win unless told otherwise — the record comes back where
+// it was deleted — because a deletion can be repeated by the person who
+// made it, while a change lost to a deletion cannot be recovered; under
+// the manual conflict policy it is an open conflict instead.
+const (
+	// DeleteConflictChange lets the change win: the changed record is made
+	// again on the side that deleted it (a new record, linked anew), and
+	// the host logs a warning naming both records.
+	DeleteConflictChange = "change-wins"
+	// DeleteConflictDelete lets the deletion win: it goes to the other side
+	// following the deleting side's delete policy; the change is dropped.
+	DeleteConflictDelete = "delete-wins"
+	// DeleteConflictPolicy follows the conflict policy: source-wins and
+	// target-wins pick the side; newest-wins compares the time of the
+	// change with the time of the deletion when the deleting side's feed
+	// gives one (otherwise the change wins); manual keeps a conflict.
+	DeleteConflictPolicy = "policy"
+	// DeleteConflictManual keeps both as an open conflict, shown by
+	// `syncplane status` and settled by `syncplane resolve`: taking the
+	// deleting side deletes, taking the changing side makes the record
+	// again.
+	DeleteConflictManual = "manual"
 )
 
 // WriteBack names, for each side of a two-way pipeline, the field that

@@ -241,7 +241,7 @@ func (d *decoder) onDelete(od *node, path string) OnDelete {
 }
 
 // twoWayKeys are the keys only a two-way pipeline may have.
-var twoWayKeys = []string{"reverse_mapping", "reverse_filter", "reverse_on_delete", "conflict", "write_back"}
+var twoWayKeys = []string{"reverse_mapping", "reverse_filter", "reverse_on_delete", "conflict", "delete_conflict", "write_back"}
 
 // twoWay decodes the two-way settings of a pipeline: the reverse mapping
 // (required), its filter, the delete policy of the reverse direction, the
@@ -276,6 +276,13 @@ func (d *decoder) twoWay(p *Pipeline, n *node, base string, pipelines []string) 
 	}
 	if c := n.get("conflict"); c != nil {
 		p.Conflict = c.str()
+	}
+	p.DeleteConflict = DeleteConflictChange
+	if p.Conflict == ConflictManual {
+		p.DeleteConflict = DeleteConflictManual
+	}
+	if c := n.get("delete_conflict"); c != nil {
+		p.DeleteConflict = c.str()
 	}
 	if wb := n.get("write_back"); wb != nil {
 		if f := wb.get("from_field"); f != nil {

@@ -26,12 +26,25 @@ package runner
 // Conflicts: when both sides of a pair changed since the last sync, the
 // fields each side changed are found by mapping the side's last-synced and
 // current records and comparing; changes to different fields merge field by
-// field. When both changed the same fields, or one side deleted what the
-// other changed, the pipeline's policy decides: source-wins (A),
-// target-wins (B), newest-wins (the later modification time; a deletion,
-// whose time the feeds do not give, loses to a change), or manual (both
-// versions are kept as an open conflict and the pair is left alone until
-// `syncplane resolve` takes one side).
+// field. When both changed the same fields the pipeline's policy decides:
+// source-wins (A), target-wins (B), newest-wins (the later modification
+// time), or manual (both versions are kept as an open conflict and the
+// pair is left alone until `syncplane resolve` takes one side for the
+// conflicting fields; the other side's other changes are kept). When one
+// side deleted what the other changed, delete_conflict decides: the change
+// wins (the record is made again where it was deleted), the deletion wins,
+// the conflict policy decides, or it is a manual conflict.
+//
+// Deletes: a deletion goes to the other side following the deleting
+// side's delete policy. Under ignore or mark the other side keeps its
+// record and the link stays with the deleting side marked gone, so a later
+// change of the surviving record writes nothing.
+//
+// Crash safety: creates are recorded (store.TwoWayPending) with their
+// idempotency key before they are sent and re-sent with the same key at
+// the start of the next round when the round that sent them did not
+// commit; updates are recorded too (store.TwoWayInflight), so that their
+// echo is not taken for a change of the side written.
 
 import (
 	"bytes"
@@ -294,7 +307,10 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 			rec.Fields = map[string]any{}
 		}
 		c := &twChange{rec: rec, deleted: op == connector.Delete || rec.Deleted}
-		if !c.deleted {
+		if c.deleted {
+			// The time of the deletion, when the feed gives one.
+			c.modified = rec.Modified
+		} else {
 			h, err := rd.hash(s, rec.Fields)
 			if err != nil {
 				return fmt.Errorf("hashing %s record %q: %w", s.entity, rec.ID, err)
@@ -595,6 +611,9 @@ func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 		}
 		return nil
 	}
+	if g := goneSide(pr.link); g >= 0 && pr.conflict == nil {
+		return rd.decideGone(ctx, pr, g)
+	}
 	if cf := pr.conflict; cf != nil {
 		if cf.Take == "" {
 			return rd.keepConflict(pr, ch)
@@ -656,7 +675,20 @@ func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 		rd.n.Deleted++
 		return nil
 	case da || db:
-		w := rd.policyWinner(pr)
+		// An update-delete conflict: delete_conflict decides.
+		del := 0
+		if db {
+			del = 1
+		}
+		w := -1
+		switch rd.p.DeleteConflict {
+		case config.DeleteConflictChange:
+			w = 1 - del
+		case config.DeleteConflictDelete:
+			w = del
+		case config.DeleteConflictPolicy:
+			w = rd.policyWinner(pr)
+		}
 		if w < 0 {
 			return rd.keepConflict(pr, ch)
 		}
@@ -666,8 +698,8 @@ func (rd *twRound) decide(ctx context.Context, pr *twPair) error {
 }
 
 // policyWinner returns the side the conflict policy lets win, or -1 for a
-// manual policy. A deletion loses under newest-wins: feeds give no time of
-// deletion.
+// manual policy. Under newest-wins a deletion wins only when its feed gives
+// its time and that is later than the change; otherwise the change wins.
 func (rd *twRound) policyWinner(pr *twPair) int {
 	switch rd.p.Conflict {
 	case config.ConflictSourceWins:
@@ -678,8 +710,14 @@ func (rd *twRound) policyWinner(pr *twPair) int {
 		a, b := pr.ch[0], pr.ch[1]
 		switch {
 		case a.deleted:
+			if !a.modified.IsZero() && !b.modified.IsZero() && a.modified.After(b.modified) {
+				return 0
+			}
 			return 1
 		case b.deleted:
+			if !a.modified.IsZero() && !b.modified.IsZero() && b.modified.After(a.modified) {
+				return 1
+			}
 			return 0
 		case b.modified.After(a.modified):
 			return 1
@@ -898,6 +936,8 @@ func (rd *twRound) win(ctx context.Context, pr *twPair, w int) error {
 	if oc := pr.ch[o]; oc != nil && oc.deleted {
 		// The other side deleted the record the winner changed: make it
 		// again there, as a new link.
+		rd.r.log.Warn("a change wins over a deletion: the record is made again where it was deleted", "pipeline", rd.p.Name,
+			"changed", rd.sides[w].name+":"+c.rec.Partition+"/"+c.rec.ID, "deleted", rd.sides[o].name+":"+oc.rec.Partition+"/"+oc.rec.ID)
 		pr.removed = true
 		np := &twPair{}
 		np.ch[w] = c
@@ -998,6 +1038,14 @@ func (rd *twRound) propagateDelete(ctx context.Context, pr *twPair, w int) error
 		return nil
 	}
 	od := rd.sides[w].onDelete
+	if od.Kind != "delete" {
+		// The other side keeps its record: the link stays, with this side
+		// gone, so a later change of the surviving record is not taken for
+		// a new one (decideGone).
+		pr.removed = false
+		linkSide(pr.link, w).Gone = true
+		pr.dirty = true
+	}
 	switch od.Kind {
 	case "ignore":
 		rd.n.Skipped++

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -146,42 +147,71 @@ func TestTwoWayManualConflictAndResolve(t *testing.T) {
 	}
 }
 
+// TestTwoWayDeleteAgainstChange: one side deletes a linked record the other
+// side changes (in either order); delete_conflict decides, by default the
+// change (the record is made again where it was deleted), or manual under
+// the manual conflict policy.
 func TestTwoWayDeleteAgainstChange(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		policy   string
-		deleteOn string // the side deleting; the other changes
-		survives bool   // the record exists on both sides after
+		policy, deleteConflict string // deleteConflict "" is the default
+		deleteOn               string // the side deleting; the other changes
+		deleteLast             bool   // the deletion happens after the change
+		survives               bool   // the record exists on both sides after
 	}{
-		{"source-wins", "a", false},
-		{"source-wins", "b", true},
-		{"target-wins", "a", true},
-		{"target-wins", "b", false},
-		{"newest-wins", "a", true},
-		{"newest-wins", "b", true},
-		{"manual", "a", false},
+		{"source-wins", "", "a", false, true},
+		{"source-wins", "", "b", true, true},
+		{"newest-wins", "", "a", true, true},
+		{"target-wins", "", "b", false, true},
+		{"source-wins", "change-wins", "a", true, true},
+		{"target-wins", "delete-wins", "a", false, false},
+		{"source-wins", "delete-wins", "b", true, false},
+		{"source-wins", "policy", "a", false, false},
+		{"source-wins", "policy", "b", false, true},
+		{"target-wins", "policy", "a", true, true},
+		{"target-wins", "policy", "b", true, false},
+		{"newest-wins", "policy", "a", true, false},
+		{"newest-wins", "policy", "a", false, true},
+		{"newest-wins", "policy", "b", true, false},
+		{"newest-wins", "policy", "b", false, true},
+		{"manual", "", "a", false, false}, // resolved for the deleting side
+		{"manual", "", "b", true, true},   // resolved for the changing side
+		{"source-wins", "manual", "a", false, true},
 	} {
-		t.Run(tc.policy+" delete on "+tc.deleteOn, func(t *testing.T) {
-			tw := newTwoWay(t, t.TempDir(), tc.policy, "")
+		name := fmt.Sprintf("%s/%s/delete on %s/delete last %v", tc.policy, tc.deleteConflict, tc.deleteOn, tc.deleteLast)
+		t.Run(name, func(t *testing.T) {
+			extra := ""
+			if tc.deleteConflict != "" {
+				extra = "    delete_conflict: " + tc.deleteConflict + "\n"
+			}
+			tw := newTwoWay(t, t.TempDir(), tc.policy, extra)
 			defer tw.st.Close()
 			aid, bid := linked(t, tw)
-			if tc.deleteOn == "a" {
-				tw.a.Remove(aid)
-				tw.b.Edit(bid, map[string]any{"note": "changed"})
+			del, chg := func() { tw.a.Remove(aid) }, func() { tw.b.Edit(bid, map[string]any{"note": "changed"}) }
+			if tc.deleteOn == "b" {
+				del, chg = func() { tw.b.Remove(bid) }, func() { tw.a.Edit(aid, map[string]any{"note": "changed"}) }
+			}
+			if tc.deleteLast {
+				chg()
+				del()
 			} else {
-				tw.b.Remove(bid)
-				tw.a.Edit(aid, map[string]any{"note": "changed"})
+				del()
+				chg()
 			}
 			tw.round(t)
-			if tc.policy == "manual" {
+			if tc.policy == "manual" || tc.deleteConflict == "manual" {
 				cs, err := tw.st.Conflicts(ctx, "sync")
-				if err != nil || len(cs) != 1 || !cs[0].ADeleted || cs[0].BDeleted {
-					t.Fatalf("want one conflict with a deleted, got %+v %v", cs, err)
+				if err != nil || len(cs) != 1 || cs[0].ADeleted != (tc.deleteOn == "a") || cs[0].BDeleted != (tc.deleteOn == "b") {
+					t.Fatalf("want one conflict with %s deleted, got %+v %v", tc.deleteOn, cs, err)
 				}
-				if len(tw.b.live()) != 1 {
-					t.Fatal("an open conflict must not delete b")
+				if len(tw.a.live())+len(tw.b.live()) != 1 {
+					t.Fatalf("an open conflict must write nothing: a %v b %v", tw.a.live(), tw.b.live())
 				}
-				if err := tw.st.ResolveConflict(ctx, "sync", cs[0].ID, "a"); err != nil {
+				take := tc.deleteOn // the deletion
+				if tc.survives {
+					take = map[string]string{"a": "b", "b": "a"}[tc.deleteOn] // the change
+				}
+				if err := tw.st.ResolveConflict(ctx, "sync", cs[0].ID, take); err != nil {
 					t.Fatal(err)
 				}
 				tw.round(t)

@@ -227,3 +227,47 @@ func (rd *twRound) adoptInflight(pr *twPair, i int, rec connector.Record) (bool,
 	pr.dirty = true
 	return false, nil
 }
+
+// goneSide returns the side of a link whose record is gone while the other
+// side kept its own, or -1.
+func goneSide(l *store.Link) int {
+	switch {
+	case l == nil:
+		return -1
+	case l.A.Gone:
+		return 0
+	case l.B.Gone:
+		return 1
+	}
+	return -1
+}
+
+// decideGone settles a pair one side of which deleted its record while the
+// other kept its own (a delete policy of ignore or mark). A change of the
+// surviving record writes nothing — the deleted record is not made again,
+// nor the survivor taken for a new record — and the link learns it; its
+// deletion ends the link. The deleted record coming back (restored on its
+// side) makes the pair an ordinary one again.
+func (rd *twRound) decideGone(ctx context.Context, pr *twPair, g int) error {
+	s := 1 - g
+	if cg := pr.ch[g]; cg != nil && !cg.deleted {
+		linkSide(pr.link, g).Gone = false
+		pr.dirty = true
+		return rd.decide(ctx, pr)
+	}
+	cs := pr.ch[s]
+	switch {
+	case cs == nil:
+		return nil
+	case cs.deleted:
+		pr.removed = true
+		rd.n.Deleted++
+		return nil
+	}
+	if err := rd.setSide(linkSide(pr.link, s), s, cs.rec, cs.hash, cs.version, cs.modified, nil); err != nil {
+		return err
+	}
+	pr.dirty = true
+	rd.n.Skipped++
+	return nil
+}

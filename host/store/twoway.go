@@ -31,6 +31,9 @@ type LinkSide struct {
 	Sent string
 	// Modified is the side's modification time of Record, when known.
 	Modified time.Time
+	// Gone marks a side whose record was deleted while the other side
+	// kept its own (a delete policy of ignore or mark).
+	Gone bool
 }
 
 // Link ties a record of a two-way pipeline's from side (A) to one of its to
@@ -153,7 +156,7 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 				for _, l := range part {
 					args = append(args, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
 						nonNil(l.A.Record), nonNil(l.B.Record), nonNil(l.A.Mapped), nonNil(l.B.Mapped), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
-						millis(l.A.Modified), millis(l.B.Modified), now, now)
+						millis(l.A.Modified), millis(l.B.Modified), l.A.Gone, l.B.Gone, now, now)
 				}
 				var err error
 				if len(part) == linkChunk {
@@ -238,18 +241,18 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 // values per link.
 const (
 	linkChunk = 64
-	linkCols  = 19
+	linkCols  = 21
 )
 
 // putLinksQuery is the upsert of n links.
 func putLinksQuery(n int) string {
 	return `INSERT INTO twoway_links (pipeline, a_partition, a_id, b_partition, b_id,
-		a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, created_at, updated_at)
+		a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, a_gone, b_gone, created_at, updated_at)
 		VALUES ` + placeholders(n, linkCols) + `
 		ON CONFLICT (pipeline, a_partition, a_id) DO UPDATE SET b_partition = excluded.b_partition, b_id = excluded.b_id,
 		a_record = excluded.a_record, b_record = excluded.b_record, a_mapped = excluded.a_mapped, b_mapped = excluded.b_mapped, a_hash = excluded.a_hash, b_hash = excluded.b_hash,
 		a_version = excluded.a_version, b_version = excluded.b_version, a_sent = excluded.a_sent, b_sent = excluded.b_sent,
-		a_modified = excluded.a_modified, b_modified = excluded.b_modified, updated_at = excluded.updated_at`
+		a_modified = excluded.a_modified, b_modified = excluded.b_modified, a_gone = excluded.a_gone, b_gone = excluded.b_gone, updated_at = excluded.updated_at`
 }
 
 func millis(t time.Time) int64 {
@@ -259,13 +262,13 @@ func millis(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified`
+const linkColumns = `a_partition, a_id, b_partition, b_id, a_record, b_record, a_mapped, b_mapped, a_hash, b_hash, a_version, b_version, a_sent, b_sent, a_modified, b_modified, a_gone, b_gone`
 
 func scanLink(sc rowScanner) (Link, error) {
 	var l Link
 	var am, bm int64
 	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Mapped, &l.B.Mapped, &l.A.Hash, &l.B.Hash,
-		&l.A.Version, &l.B.Version, &l.A.Sent, &l.B.Sent, &am, &bm)
+		&l.A.Version, &l.B.Version, &l.A.Sent, &l.B.Sent, &am, &bm, &l.A.Gone, &l.B.Gone)
 	l.A.Modified, l.B.Modified = fromMillis(am), fromMillis(bm)
 	return l, err
 }

@@ -44,6 +44,14 @@ CREATE TABLE twoway_inflight (
     PRIMARY KEY (pipeline, side, partition, id, run)
 ) WITHOUT ROWID;
 
+-- A side of a link whose record was deleted while the other side keeps its
+-- record (a delete policy of ignore or mark): the link stays, so a later
+-- change of the surviving record is not taken for a new record.
+ALTER TABLE twoway_links ADD COLUMN a_gone INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE twoway_links ADD COLUMN b_gone INTEGER NOT NULL DEFAULT 0;
+
 -- +goose Down
+ALTER TABLE twoway_links DROP COLUMN b_gone;
+ALTER TABLE twoway_links DROP COLUMN a_gone;
 DROP TABLE twoway_inflight;
 DROP TABLE twoway_pending;
