@@ -179,11 +179,12 @@ func TestDecodeTypes(t *testing.T) {
 	}
 }
 
-// BenchmarkDecodePage compares, in one run, three ways to decode a
+// BenchmarkDecodePage compares, in one run, four ways to decode a
 // calendarView delta page: a plain encoding/json decode into map[string]any
-// (the baseline), the connector's decoder (typed records), and
-// msgraph-sdk-go's path (kiota's JSON parse node into
-// models.EventCollectionResponse). Two pages: "docs" is the real first page
+// (the baseline), the connector's one-pass decoder (typed records), the
+// decoder it replaced (encoding/json into maps, then conversion in place;
+// the oracle of decode_fuzz_test.go), and msgraph-sdk-go's path (kiota's
+// JSON parse node into models.EventCollectionResponse). Two pages: "docs" is the real first page
 // of concepts/delta-query-events.md (2 events), "100" holds 100 copies of
 // the real event of event-get.md (5.4 KB each) under a calendarView delta
 // link. Compare ns/op and allocs/op of the sub-benchmarks of each page as
@@ -245,11 +246,26 @@ func BenchmarkDecodePage(b *testing.B) {
 			}
 			perRecord(b)
 		})
-		// The three in turn within each iteration, so that a machine whose
+		b.Run(pg.name+"/previous-decode", func(b *testing.B) {
+			b.SetBytes(int64(len(page)))
+			b.ReportAllocs()
+			dec := newDecoder(ev)
+			for b.Loop() {
+				p, w, err := oracleDecodePage(dec, page)
+				if err != nil || len(w) > 0 || len(p.Items) != n {
+					b.Fatal(err, w)
+				}
+				for _, it := range p.Items {
+					_ = record(it, "u@contoso.com")
+				}
+			}
+			perRecord(b)
+		})
+		// The four in turn within each iteration, so that a machine whose
 		// load changes during the run still gives fair ratios.
 		b.Run(pg.name+"/interleaved-ratios", func(b *testing.B) {
 			dec := newDecoder(ev)
-			var base, conn, kiota time.Duration
+			var base, conn, prev, kiota time.Duration
 			for b.Loop() {
 				t0 := time.Now()
 				var m map[string]any
@@ -269,9 +285,19 @@ func BenchmarkDecodePage(b *testing.B) {
 					b.Fatal(err)
 				}
 				t3 := time.Now()
-				base, conn, kiota = base+t1.Sub(t0), conn+t2.Sub(t1), kiota+t3.Sub(t2)
+				po, _, err := oracleDecodePage(dec, page)
+				if err != nil || len(po.Items) != n {
+					b.Fatal(err)
+				}
+				for _, it := range po.Items {
+					_ = record(it, "u@contoso.com")
+				}
+				t4 := time.Now()
+				base, conn, kiota, prev = base+t1.Sub(t0), conn+t2.Sub(t1), kiota+t3.Sub(t2), prev+t4.Sub(t3)
 			}
 			b.ReportMetric(float64(conn)/float64(base), "connector/json")
+			b.ReportMetric(float64(prev)/float64(base), "previous/json")
+			b.ReportMetric(float64(conn)/float64(prev), "connector/previous")
 			b.ReportMetric(float64(kiota)/float64(base), "kiota/json")
 			b.ReportMetric(float64(kiota)/float64(conn), "kiota/connector")
 		})
