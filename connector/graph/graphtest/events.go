@@ -584,36 +584,66 @@ func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string
 	// Shallow: nested values are shared with the store and must not be
 	// changed by callers (the exported accessors deep-copy).
 	m := maps.Clone(it.data)
-	if it.icaluid != "" {
-		m["iCalUId"] = it.icaluid
-	}
 	if it.master != "" {
 		delete(m, "transactionId")
+	}
+	for _, f := range eventFields(it, tzName, immutable, nil) {
+		m[f.k] = f.v
+	}
+	return m
+}
+
+// eventFields appends to fs the properties the service computes for an
+// event, which replace or join its stored data in a rendering (see
+// renderEvent).
+func eventFields(it *item, tzName string, immutable bool, fs []kv) []kv {
+	if it.icaluid != "" {
+		fs = append(fs, kv{"iCalUId", it.icaluid})
 	}
 	if tzName == "" {
 		tzName = "UTC"
 	}
 	id := extID(it.id, immutable)
-	m["@odata.etag"] = `W/"` + it.changeKey + `"`
-	m["id"] = id
-	m["createdDateTime"] = it.created.UTC().Format("2006-01-02T15:04:05.0000000Z")
-	m["lastModifiedDateTime"] = it.modified.UTC().Format("2006-01-02T15:04:05.0000000Z")
-	m["changeKey"] = it.changeKey
-	m["originalStartTimeZone"] = it.startTZ
-	m["originalEndTimeZone"] = it.endTZ
-	m["start"] = dtz(it.start, tzName)
-	m["end"] = dtz(it.end, tzName)
-	m["type"] = it.etype
+	var master any
 	if it.master != "" {
-		m["seriesMasterId"] = extID(it.master, immutable)
-	} else {
-		m["seriesMasterId"] = nil
+		master = extID(it.master, immutable)
 	}
-	if _, ok := m["recurrence"]; !ok || it.etype != "seriesMaster" {
-		m["recurrence"] = nil
+	fs = append(fs,
+		kv{"@odata.etag", `W/"` + it.changeKey + `"`},
+		kv{"id", id},
+		kv{"createdDateTime", it.created.UTC().Format("2006-01-02T15:04:05.0000000Z")},
+		kv{"lastModifiedDateTime", it.modified.UTC().Format("2006-01-02T15:04:05.0000000Z")},
+		kv{"changeKey", it.changeKey},
+		kv{"originalStartTimeZone", it.startTZ},
+		kv{"originalEndTimeZone", it.endTZ},
+		kv{"start", dtz(it.start, tzName)},
+		kv{"end", dtz(it.end, tzName)},
+		kv{"type", it.etype},
+		kv{"seriesMasterId", master},
+		kv{"webLink", "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"},
+	)
+	if _, ok := it.data["recurrence"]; !ok || it.etype != "seriesMaster" {
+		fs = append(fs, kv{"recurrence", nil})
 	}
-	m["webLink"] = "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"
-	return m
+	return fs
+}
+
+// appendEvent appends the JSON of c.renderEvent(it, tzName) with extra
+// properties added, written straight from the stored data without
+// building the rendered map (delta pages render every event of a
+// mailbox).
+func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]byte, error) {
+	var buf [24]kv
+	fs := eventFields(it, tzName, c.prefer.immutableID, buf[:0])
+	if c.prefer.bodyText {
+		fs = c.textBody(it.data, fs)
+	}
+	fs = append(fs, extra...)
+	drop := ""
+	if it.master != "" {
+		drop = "transactionId"
+	}
+	return appendJSONOverlay(dst, it.data, fs, drop)
 }
 
 var (
@@ -741,16 +771,25 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 func (c *call) renderEvent(it *item, tzName string) map[string]any {
 	m := c.s.renderEvent(it, tzName, c.prefer.immutableID)
 	if c.prefer.bodyText {
-		if b, ok := m["body"].(map[string]any); ok && b["contentType"] == "html" {
-			content, _ := b["content"].(string)
-			m["body"] = map[string]any{"contentType": "text", "content": htmlToText(content)}
-		}
-		if !c.bodyApplied {
-			c.bodyApplied = true
-			c.w.Header().Add("Preference-Applied", `outlook.body-content-type="text"`)
+		for _, f := range c.textBody(m, nil) {
+			m[f.k] = f.v
 		}
 	}
 	return m
+}
+
+// textBody appends to fs the text form of an HTML body of m, for Prefer:
+// outlook.body-content-type="text", and notes the preference as applied.
+func (c *call) textBody(m map[string]any, fs []kv) []kv {
+	if b, ok := m["body"].(map[string]any); ok && b["contentType"] == "html" {
+		content, _ := b["content"].(string)
+		fs = append(fs, kv{"body", map[string]any{"contentType": "text", "content": htmlToText(content)}})
+	}
+	if !c.bodyApplied {
+		c.bodyApplied = true
+		c.w.Header().Add("Preference-Applied", `outlook.body-content-type="text"`)
+	}
+	return fs
 }
 
 // htmlToText drops tags and collapses blank space.
@@ -844,6 +883,9 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 			m := c.renderEvent(it, tz)
 			m["@odata.type"] = "#microsoft.graph.event"
 			return m
+		},
+		renderJSON: func(dst []byte, it *item) ([]byte, error) {
+			return c.appendEvent(dst, it, tz, kv{"@odata.type", "#microsoft.graph.event"})
 		},
 		// OBSERVED default page size ≈10 (facts §1.1, §14 item 1).
 		defSize:      10,

@@ -155,9 +155,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		}
 		c.segs = append([]string{"users", c.tok.user}, c.segs[1:]...)
 	}
-	mailboxUser := ""
+	mailboxUser, mailboxUPN := "", ""
 	if len(c.segs) > 2 && c.segs[0] == "users" && isMailboxSegment(c.segs[2]) {
-		mailboxUser = s.resolveUserID(c.segs[1])
+		mailboxUser, mailboxUPN = s.mailboxUser(c.segs[1])
 	}
 	kind := requestKind(c.segs, r.Method)
 	s.stats.count(kind, mailboxUser)
@@ -176,7 +176,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 	if s.applyFaults(w, r, mailboxUser, inBatch) {
 		return
 	}
-	after := s.faults.takeAfterCommit(r, mailboxUser, s.userAddressByID(mailboxUser))
+	after := s.faults.takeAfterCommit(r, mailboxUser, mailboxUPN)
 	if after != nil && inBatch && (after.Kind == FaultReset || after.Kind == FaultTruncate) {
 		// A part of a batch has no connection of its own to reset or cut:
 		// it answers 503 after committing, as a part whose backend timed
@@ -200,6 +200,18 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		return
 	}
 	s.route(c)
+}
+
+// mailboxUser resolves the user of /users/{key}/...: id and user
+// principal name, "" for an unknown user. It shares the store's lock with
+// the mailbox reads.
+func (s *Server) mailboxUser(key string) (id, upn string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if u := s.findUser(key); u != nil {
+		return u.ID, u.UserPrincipalName
+	}
+	return "", ""
 }
 
 // isMailboxSegment reports whether a segment under /users/{id}/ addresses
@@ -347,16 +359,26 @@ func (c *call) writeJSON(status int, v any) {
 		return
 	}
 	c.status = status
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	bp := bodyPool.Get().(*[]byte)
+	buf, err := appendJSON((*bp)[:0], v)
+	if err != nil {
+		// encoding/json writes nothing for a value it cannot encode.
+		buf = buf[:0]
+	} else {
+		buf = append(buf, '\n')
+	}
+	defer func() {
+		if cap(buf) <= 4<<20 {
+			*bp = buf[:0]
+			bodyPool.Put(bp)
+		}
+	}()
 	h := c.w.Header()
 	h.Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 	h.Set("OData-Version", "4.0")
 	h.Set("Cache-Control", "no-cache")
 	c.w.WriteHeader(status)
-	_, _ = c.w.Write(buf.Bytes())
+	_, _ = c.w.Write(buf)
 }
 
 // noContent answers 204, the answer to DELETE in Graph.

@@ -232,7 +232,10 @@ type deltaSpec struct {
 	items     func(*mailbox) map[string]*item
 	include   func(*item) bool // item belongs to the collection (besides container)
 	render    func(*item) map[string]any
-	defSize   int
+	// renderJSON, when set, appends the JSON of render(it) to dst
+	// without building the map (see appendEvent).
+	renderJSON func(dst []byte, it *item) ([]byte, error)
+	defSize    int
 	// immutableIDs says removed items carry the immutable id form, as
 	// the rendered ones do.
 	immutableIDs bool
@@ -265,7 +268,10 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 			if st != nil && st.initial != nil {
 				c.w.Header().Set("Location", s.link(st.path, st.initial))
 			}
-			c.fail(http.StatusGone, "SyncStateNotFound", fmt.Sprintf("The sync state generation is not found; generation=%d;[highest=%d].", s.rng.IntN(100)+1, sp.box.seq))
+			// The generation number only decorates the message; it is
+			// derived from the token, as delta reads share the lock and
+			// must not draw from the seeded generator.
+			c.fail(http.StatusGone, "SyncStateNotFound", fmt.Sprintf("The sync state generation is not found; generation=%d;[highest=%d].", len(tok)%100+1, sp.box.seq))
 			return
 		}
 		if skip != "" && st.ids == nil {
@@ -311,18 +317,40 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 		c.w.Header().Add("Preference-Applied", fmt.Sprintf("odata.maxpagesize=%d", size))
 	}
 	end := min(offset+size, len(ids))
-	page := make([]map[string]any, 0, end-offset)
-	for _, id := range ids[offset:end] {
-		it := all[id]
-		if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
-			page = append(page, sp.render(it))
-		} else {
-			page = append(page, map[string]any{
-				"@odata.type": sp.odataType,
-				"id":          extID(id, sp.immutableIDs),
-				"@removed":    map[string]any{"reason": "deleted"},
-			})
+	var page any
+	if sp.renderJSON != nil {
+		// The page's items are written as JSON here, under the lock; the
+		// answer around them is written by writeJSON.
+		b := make([]byte, 1, 2048*(end-offset)+2)
+		b[0] = '['
+		var err error
+		for i, id := range ids[offset:end] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			it := all[id]
+			if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
+				b, err = sp.renderJSON(b, it)
+			} else {
+				b, err = appendJSON(b, removedEntry(sp, id))
+			}
+			if err != nil {
+				c.fail(http.StatusInternalServerError, "InternalServerError", "The item cannot be rendered.")
+				return
+			}
 		}
+		page = renderedJSON(append(b, ']'))
+	} else {
+		items := make([]map[string]any, 0, end-offset)
+		for _, id := range ids[offset:end] {
+			it := all[id]
+			if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
+				items = append(items, sp.render(it))
+			} else {
+				items = append(items, removedEntry(sp, id))
+			}
+		}
+		page = items
 	}
 	// Real delta answers carry "preference-applied: odata.track-changes"
 	// (facts §1.1, OBSERVED).
@@ -340,6 +368,15 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 		body["@odata.deltaLink"] = s.link(sp.path, url.Values{"$deltatoken": {tok}})
 	}
 	c.writeJSON(http.StatusOK, body)
+}
+
+// removedEntry is the delta entry of an item gone from the collection.
+func removedEntry(sp deltaSpec, id string) map[string]any {
+	return map[string]any{
+		"@odata.type": sp.odataType,
+		"id":          extID(id, sp.immutableIDs),
+		"@removed":    map[string]any{"reason": "deleted"},
+	}
 }
 
 // overlaps reports whether [s1,e1) intersects the window [s2,e2); an event
@@ -372,12 +409,24 @@ func sortItems(ids []string, all map[string]*item, byStart bool) {
 
 // routeMailbox dispatches /users/{id}/<mailbox path>.
 func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
-	s.mu.Lock()
-	c.deferred = true
-	defer func() {
-		s.mu.Unlock()
-		c.flush()
-	}()
+	// Reads of calendars (calendarView, its delta, events and their
+	// instances) change nothing in the store and share the lock, so the
+	// mailboxes' reads run in parallel; every other request holds it alone.
+	if readsCalendar(c.r.Method, rest) {
+		s.mu.RLock()
+		c.deferred = true
+		defer func() {
+			s.mu.RUnlock()
+			c.flush()
+		}()
+	} else {
+		s.mu.Lock()
+		c.deferred = true
+		defer func() {
+			s.mu.Unlock()
+			c.flush()
+		}()
+	}
 	box := s.mailboxFor(c, userKey)
 	if box == nil {
 		return
@@ -427,6 +476,20 @@ func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
 		return
 	}
 	c.notFoundSegment(rest[0])
+}
+
+// readsCalendar reports whether a request under /users/{id}/ only reads
+// the calendar: a GET of calendarView (and its delta), calendar, events or
+// instances.
+func readsCalendar(method string, rest []string) bool {
+	if method != http.MethodGet || len(rest) == 0 {
+		return false
+	}
+	switch rest[0] {
+	case "calendarView", "calendar", "events":
+		return true
+	}
+	return false
 }
 
 func (c *call) notFoundOrMethod(n, max int) {

@@ -80,7 +80,9 @@ type Server struct {
 	caPEM    []byte
 	idKey    *ecdsa.PrivateKey
 
-	mu      sync.Mutex
+	// mu guards the tenant and the mailboxes; reads of calendars take it
+	// shared (see routeMailbox), everything else exclusively.
+	mu      sync.RWMutex
 	rng     *mrand.Rand
 	tenant  string
 	apps    map[string]*App // by client id

@@ -1,0 +1,281 @@
+package graphtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// appendJSON appends v encoded exactly as encoding/json's Encoder encodes
+// it with SetEscapeHTML(false) (without the trailing newline): object keys
+// sorted, the same string escapes and number forms. The shapes the
+// emulator's answers are built of (maps, slices, strings, booleans,
+// integers, floats, nil) are written directly, which takes a fraction of
+// the reflection-driven encoder's time; any other value goes through
+// encoding/json. TestAppendJSONMatchesEncoding holds the two to the same
+// bytes.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case string:
+		return appendJSONString(dst, x), nil
+	case bool:
+		if x {
+			return append(dst, "true"...), nil
+		}
+		return append(dst, "false"...), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case float64:
+		return appendJSONFloat(dst, x)
+	case map[string]any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		return appendJSONObject(dst, x)
+	case []any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendJSON(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	case []map[string]any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendJSON(dst, e); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	case []string:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, e)
+		}
+		return append(dst, ']'), nil
+	case renderedJSON:
+		return append(dst, x...), nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return dst, err
+	}
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), nil
+}
+
+// renderedJSON is a value already encoded by appendJSON (a cached
+// rendering); appendJSON copies it as it is.
+type renderedJSON []byte
+
+// MarshalJSON returns the encoded value, so encoding/json writes it as
+// appendJSON does.
+func (r renderedJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+// bodyPool holds answer buffers between requests.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// keyPool holds the key slices of objects being encoded.
+var keyPool = sync.Pool{New: func() any { s := make([]string, 0, 64); return &s }}
+
+func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
+	kp := keyPool.Get().(*[]string)
+	keys := (*kp)[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	// encoding/json sorts keys by their text (strings.Compare).
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	var err error
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendJSON(dst, m[k]); err != nil {
+			break
+		}
+	}
+	clear(keys)
+	*kp = keys[:0]
+	keyPool.Put(kp)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, '}'), nil
+}
+
+// appendJSONFloat writes a float64 as encoding/json does: 'f' form, 'e'
+// form below 1e-6 and from 1e21 on with a one-digit negative exponent
+// written without its leading zero; NaN and infinities are errors.
+func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, &json.UnsupportedValueError{Str: strconv.FormatFloat(f, 'g', -1, 64)}
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s quoted as encoding/json does without HTML
+// escaping: quote and backslash escaped, \b \f \n \r \t by name, other
+// control characters as \u00XX, invalid UTF-8 as \ufffd, and U+2028 and
+// U+2029 as \u2028 and \u2029.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// kv is a property of an object written by appendJSONOverlay.
+type kv struct {
+	k string
+	v any
+}
+
+// appendJSONOverlay appends the JSON object of base with the properties
+// of over set on it (a later one winning over an earlier one with the same
+// name) and the property drop removed: the bytes appendJSON writes for
+// that map, without building it.
+func appendJSONOverlay(dst []byte, base map[string]any, over []kv, drop string) ([]byte, error) {
+	kp := keyPool.Get().(*[]string)
+	keys := (*kp)[:0]
+	for k := range base {
+		if k != drop && overIndex(over, k) < 0 {
+			keys = append(keys, k)
+		}
+	}
+	for i, f := range over {
+		if f.k != drop && overIndex(over, f.k) == i {
+			keys = append(keys, f.k)
+		}
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	var err error
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		var v any
+		if j := overIndex(over, k); j >= 0 {
+			v = over[j].v
+		} else {
+			v = base[k]
+		}
+		if dst, err = appendJSON(dst, v); err != nil {
+			break
+		}
+	}
+	clear(keys)
+	*kp = keys[:0]
+	keyPool.Put(kp)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, '}'), nil
+}
+
+// overIndex is the index of the last property named k in over, or -1.
+func overIndex(over []kv, k string) int {
+	for i := len(over) - 1; i >= 0; i-- {
+		if over[i].k == k {
+			return i
+		}
+	}
+	return -1
+}

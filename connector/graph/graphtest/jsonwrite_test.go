@@ -1,0 +1,152 @@
+package graphtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// stdJSON is what the emulator wrote before appendJSON: encoding/json with
+// HTML escaping off, without the trailing newline.
+func stdJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatalf("encoding/json: %v", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+}
+
+func checkSameJSON(t *testing.T, what string, v any) {
+	t.Helper()
+	want := stdJSON(t, v)
+	got, err := appendJSON(nil, v)
+	if err != nil {
+		t.Fatalf("%s: appendJSON: %v", what, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: appendJSON wrote\n%s\nencoding/json writes\n%s", what, got, want)
+	}
+}
+
+// TestAppendJSONMatchesEncoding holds appendJSON to encoding/json's bytes
+// for the emulator's rendered items, the documentation's examples and
+// values chosen for their escapes and number forms.
+func TestAppendJSONMatchesEncoding(t *testing.T) {
+	tricky := []any{
+		"", "plain", `quote " and backslash \`, "<html> & </html>", "tab\tnew\nline\rcr\bbs\fff",
+		"\x00\x01\x1f\x7f", "caf\u00e9 \u65e5\u672c", "line\u2028para\u2029", "bad \xff utf8 \xe2\x82",
+		"emoji \U0001F600", 0.0, -0.0, 1.0, -1.5, 1e20, 1e21, 123456789e15, 1e-6, 1e-7, 5e-324,
+		math.MaxFloat64, 0.1, 1.0 / 3, int64(math.MaxInt64), int64(math.MinInt64), 42, int32(-7),
+		true, false, nil, []any{}, []any(nil), map[string]any{}, map[string]any(nil), []string{"a", "b"},
+		[]string(nil), []map[string]any{{"b": 1.0, "a": "x"}}, map[string]any{"é": 1.0, "Z": 2.0, "a": 3.0, "@odata.x": 4.0},
+		map[string]string{"k": "v<"}, time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), json.Number("12.50"),
+		renderedJSON(`{"a":[1,2]}`),
+	}
+	for i, v := range tricky {
+		checkSameJSON(t, "value "+itoa(i), v)
+		checkSameJSON(t, "nested value "+itoa(i), map[string]any{"v": v, "list": []any{v, v}})
+	}
+
+	s, err := Start(Options{Users: 3, EventsPerUser: 40, ContactsPerUser: 5, TasksPerUser: 5, MessagesPerUser: 5, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	for _, box := range s.boxes {
+		for _, it := range box.events {
+			for _, tz := range []string{"", "Pacific Standard Time"} {
+				checkSameJSON(t, "event "+it.id, s.renderEvent(it, tz, tz == ""))
+			}
+		}
+		for _, co := range []*collection{&contactsColl, &tasksColl, &messagesColl} {
+			for _, it := range co.items(box) {
+				checkSameJSON(t, co.kind+" "+it.id, co.render(it, true))
+			}
+		}
+	}
+	s.mu.Unlock()
+	checkAppendEvent(t, s)
+
+	dir := filepath.Join("..", "..", "..", "..", "shared", "reference", "graph-examples")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		t.Logf("skipping the documentation examples: %s is absent", dir)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if json.Unmarshal(b, &v) != nil {
+			continue // some examples are not pure JSON (comments, placeholders)
+		}
+		checkSameJSON(t, filepath.Base(f), v)
+	}
+}
+
+// checkAppendEvent holds appendEvent, which writes an event straight from
+// its stored data, to the JSON of the rendered map, for every Prefer
+// combination that changes a rendering.
+func checkAppendEvent(t *testing.T, s *Server) {
+	t.Helper()
+	// A series with an exception and an HTML body, so every branch of the
+	// rendering is met.
+	user := "user1@contoso.com"
+	at := time.Now().UTC().Truncate(time.Hour).Add(48 * time.Hour)
+	id, err := s.PutEvent(user, map[string]any{"subject": "Weekly <b>", "body": map[string]any{"contentType": "html", "content": "<p>Hello &amp; \u2028</p>"},
+		"start":      map[string]any{"dateTime": at.Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+		"end":        map[string]any{"dateTime": at.Add(time.Hour).Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+		"recurrence": map[string]any{"pattern": map[string]any{"type": "daily", "interval": 1}, "range": map[string]any{"type": "numbered", "startDate": at.Format("2006-01-02"), "numberOfOccurrences": 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	box, _ := s.boxOf(user)
+	for _, occ := range box.events {
+		if occ.master == intID(id) {
+			if _, e := s.patchEvent(box, occ, map[string]any{"subject": "moved"}); e != nil {
+				t.Fatal(e)
+			}
+			break
+		}
+	}
+	for _, box := range s.boxes {
+		for _, it := range box.events {
+			for _, p := range []preferences{{}, {immutableID: true, timeZone: "Pacific Standard Time"}, {bodyText: true}} {
+				c := &call{s: s, w: httptest.NewRecorder(), prefer: p}
+				tz := p.timeZone
+				m := c.renderEvent(it, tz)
+				m["@odata.type"] = "#microsoft.graph.event"
+				want := stdJSON(t, m)
+				c = &call{s: s, w: httptest.NewRecorder(), prefer: p}
+				got, err := c.appendEvent(nil, it, tz, kv{"@odata.type", "#microsoft.graph.event"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("event %s (%s) with %+v: appendEvent wrote\n%s\nthe rendered map is\n%s", it.id, it.etype, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestAppendJSONErrors: values encoding/json refuses are refused.
+func TestAppendJSONErrors(t *testing.T) {
+	for _, v := range []any{math.NaN(), math.Inf(1), map[string]any{"x": math.Inf(-1)}, func() {}} {
+		if _, err := appendJSON(nil, v); err == nil {
+			t.Errorf("appendJSON(%T) gave no error", v)
+		}
+	}
+}
