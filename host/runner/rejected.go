@@ -47,7 +47,8 @@ func ListRejected(ctx context.Context, st *store.Store, pipeline string, include
 }
 
 // RetryRejected delivers a pipeline's dead letters again, as they were
-// read, through the current mapping and the ID map. Each dead letter is
+// read, through the current mapping and the ID map (for a two-way
+// pipeline: in the direction each was going, through the links). Each dead letter is
 // marked retried in the transaction that commits its new outcome; one
 // rejected again gets a new dead letter. Checkpoints do not move.
 func (r *Runner) RetryRejected(ctx context.Context, pipeline string) (store.Counts, error) {
@@ -58,6 +59,9 @@ func (r *Runner) RetryRejected(ctx context.Context, pipeline string) (store.Coun
 	rs, err := r.Rejected(ctx, pipeline, false)
 	if err != nil {
 		return store.Counts{}, err
+	}
+	if p.TwoWay() {
+		return r.retryTwoWay(ctx, p, rs) // twoway_retry.go
 	}
 	byPart := map[string][]RejectedRecord{}
 	for _, rr := range rs {

@@ -133,6 +133,10 @@ type twWrite struct {
 	deleting bool
 	// recovered marks a pending create of a crashed round sent again.
 	recovered bool
+	// prevOrigin is, for an update, the link state of its origin side
+	// before this round learnt the change: restored when the write is
+	// refused, so the change is still a change when retried.
+	prevOrigin *store.LinkSide
 	// writeBack is set on the create whose new id goes back to the origin.
 	writeBack bool
 	// srcMapped is the origin record mapped (what a create sends).
@@ -246,6 +250,13 @@ func (rd *twRound) run(ctx context.Context) error {
 	if err := rd.pair(ctx, changes); err != nil {
 		return err
 	}
+	rd.commit.ClearInflight = true
+	return rd.finish(ctx)
+}
+
+// finish decides every pair of the round, writes both directions and the
+// write-backs, and commits.
+func (rd *twRound) finish(ctx context.Context) error {
 	for _, k := range rd.order {
 		if err := rd.decide(ctx, rd.pairs[k]); err != nil {
 			return err
@@ -279,7 +290,6 @@ func (rd *twRound) run(ctx context.Context) error {
 		}
 	}
 	rd.commit.Counts = rd.n
-	rd.commit.ClearInflight = true
 	return rd.r.st.CommitTwoWay(ctx, rd.commit)
 }
 
@@ -306,18 +316,9 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 		if rec.Fields == nil {
 			rec.Fields = map[string]any{}
 		}
-		c := &twChange{rec: rec, deleted: op == connector.Delete || rec.Deleted}
-		if c.deleted {
-			// The time of the deletion, when the feed gives one.
-			c.modified = rec.Modified
-		} else {
-			h, err := rd.hash(s, rec.Fields)
-			if err != nil {
-				return fmt.Errorf("hashing %s record %q: %w", s.entity, rec.ID, err)
-			}
-			c.hash = h
-			c.version = versionOf(s, rec)
-			c.modified = modifiedOf(s, rec)
+		c, err := rd.change(s, op, rec)
+		if err != nil {
+			return err
 		}
 		mu.Lock()
 		rd.n.Read++
@@ -349,6 +350,24 @@ func (rd *twRound) read(ctx context.Context, s *twSide) (map[store.LinkKey]*twCh
 		return nil, err
 	}
 	return out, nil
+}
+
+// change is what the round knows of one change of side s.
+func (rd *twRound) change(s *twSide, op connector.Operation, rec connector.Record) (*twChange, error) {
+	c := &twChange{rec: rec, deleted: op == connector.Delete || rec.Deleted}
+	if c.deleted {
+		// The time of the deletion, when the feed gives one.
+		c.modified = rec.Modified
+		return c, nil
+	}
+	h, err := rd.hash(s, rec.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("hashing %s record %q: %w", s.entity, rec.ID, err)
+	}
+	c.hash = h
+	c.version = versionOf(s, rec)
+	c.modified = modifiedOf(s, rec)
+	return c, nil
 }
 
 // readPartition reads one partition of a side into out through add; mu
@@ -959,6 +978,7 @@ func (rd *twRound) update(ctx context.Context, pr *twPair, i int, d *pairDiffs, 
 	if !d.skipped[i] {
 		mapped = d.mapped[i]
 	}
+	prev := *linkSide(pr.link, i)
 	if err := rd.setSide(linkSide(pr.link, i), i, c.rec, c.hash, c.version, c.modified, mapped); err != nil {
 		return err
 	}
@@ -987,7 +1007,7 @@ func (rd *twRound) update(ctx context.Context, pr *twPair, i int, d *pairDiffs, 
 	// What side o holds after the write is its current record (its own
 	// change this round included, not the last-synced one) with these
 	// fields merged in.
-	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, base: d.cur[o], merge: fields,
+	rd.writes[o] = append(rd.writes[o], &twWrite{pair: pr, from: i, to: o, sent: sent, base: d.cur[o], merge: fields, prevOrigin: &prev,
 		op: connector.WriteOp{Action: connector.ActionUpsert, TargetID: id, Partition: part, Record: rec,
 			IdempotencyKey: rd.p.Name + "/" + rd.sides[i].name + "2" + rd.sides[o].name + "/" + part + "/" + id + "/" + sent}})
 	return nil
@@ -1084,6 +1104,14 @@ func (rd *twRound) rejectPair(pr *twPair, err error) error {
 }
 
 func (rd *twRound) deadLetter(i int, rec connector.Record, ds connector.Diagnostics) error {
+	return rd.deadLetterAs(rd.sides[i].checkpointEntity(), rec, ds)
+}
+
+// writeBackSuffix ends the entity of a refused write-back's dead letter:
+// its record is the fields written, not a change to deliver again.
+const writeBackSuffix = "#write-back"
+
+func (rd *twRound) deadLetterAs(entity string, rec connector.Record, ds connector.Diagnostics) error {
 	raw, err := encodeRecord(rec)
 	if err != nil {
 		return err
@@ -1092,7 +1120,7 @@ func (rd *twRound) deadLetter(i int, rec connector.Record, ds connector.Diagnost
 	if err != nil {
 		return err
 	}
-	rd.commit.DeadLetters = append(rd.commit.DeadLetters, store.DeadLetter{Entity: rd.sides[i].checkpointEntity(), Partition: rec.Partition,
+	rd.commit.DeadLetters = append(rd.commit.DeadLetters, store.DeadLetter{Entity: entity, Partition: rec.Partition,
 		SourceID: rec.ID, Record: raw, Diagnostics: dj})
 	rd.n.Rejected++
 	return nil
@@ -1176,14 +1204,23 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 		}
 		if w.from < 0 {
 			rd.r.log.Warn("write-back rejected", "pipeline", rd.p.Name, "side", s.name, "record", w.op.TargetID, "diagnostics", ds.Error())
-			return nil, rd.deadLetter(w.to, w.op.Record, ds)
+			return nil, rd.deadLetterAs(s.checkpointEntity()+writeBackSuffix, w.op.Record, ds)
 		}
 		if w.op.TargetID == "" && pr.link == nil {
 			return nil, rd.deadLetter(w.from, pr.ch[w.from].rec, ds)
 		}
 		// A refused update or delete: the pair keeps its last-synced
-		// state for the other side, so the change is tried again when
-		// the origin changes next.
+		// state of the origin (and its link, for a delete), so the change
+		// is tried again when the origin changes next or the dead letter
+		// is retried.
+		if w.prevOrigin != nil {
+			*linkSide(pr.link, w.from) = *w.prevOrigin
+		}
+		if w.deleting {
+			pr.removed = false
+			linkSide(pr.link, w.to).Gone = false
+			linkSide(pr.link, w.from).Gone = false
+		}
 		return nil, rd.deadLetter(w.from, pr.ch[w.from].rec, ds)
 	}
 	if w.deleting {

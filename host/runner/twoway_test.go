@@ -39,6 +39,8 @@ type memSide struct {
 	next    int
 	clock   *int64 // shared logical clock for modification times
 	ops     int    // write operations received
+	// refuse, when set, rejects the writes it returns true for.
+	refuse func(connector.WriteOp) bool
 }
 
 type memRec struct {
@@ -147,6 +149,9 @@ func (m *memSide) Write(_ context.Context, b connector.WriteBatch) ([]connector.
 		}
 		r := m.recs[id]
 		switch {
+		case m.refuse != nil && m.refuse(op):
+			out.Status = connector.Rejected
+			out.Diagnostics = connector.Diagnostics{connector.Errorf(connector.InvalidInput, "refused")}
 		case op.Action == connector.ActionDelete:
 			if r == nil || r.deleted {
 				out.Status, out.TargetID = connector.Deleted, id

@@ -102,6 +102,8 @@ type TwoWayCommit struct {
 	// ClearPending removes pending creates (AddTwoWayPending) whose
 	// outcome this commit stores.
 	ClearPending []TwoWayPendingKey
+	// Retried marks these dead letters as retried.
+	Retried []int64
 	// ClearInflight removes every update in flight of the pipeline
 	// (AddTwoWayPending): set by the commit of a round, which considered
 	// them all.
@@ -207,6 +209,11 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 				if _, err := del.ExecContext(ctx, c.Pipeline, k.Origin, k.Partition, k.ID); err != nil {
 					return fmt.Errorf("clearing the pending create of %s %s/%s: %w", k.Origin, k.Partition, k.ID, err)
 				}
+			}
+		}
+		for _, id := range c.Retried {
+			if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET retried = 1, retried_at = ? WHERE id = ? AND pipeline = ?`, now, id, c.Pipeline); err != nil {
+				return fmt.Errorf("marking dead letter %d retried: %w", id, err)
 			}
 		}
 		if c.ClearInflight {
