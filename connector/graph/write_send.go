@@ -70,13 +70,47 @@ func packBatches(jobs []*writeJob, size int) [][]*writeJob {
 	return out
 }
 
-// batchPart is one request inside a JSON batch (graph-api-facts §4.5).
-type batchPart struct {
-	ID      string            `json:"id"`
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
+// appendBatchPart appends one request of a JSON batch (graph-api-facts
+// §4.5): {"id","method","url","headers","body"}, headers being the
+// request's own (values of a repeated header joined by ", ") and, with a
+// body, Content-Type application/json ("headers … required when body
+// present"). The body is the request's JSON as it is: the connector
+// renders it, so it is not decoded and checked again.
+func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, r.method)
+	dst = append(dst, `,"url":`...)
+	dst = appendJSONString(dst, rel)
+	keys := make([]string, 0, len(r.header)+1)
+	for k := range r.header {
+		if r.body == nil || !strings.EqualFold(k, "Content-Type") {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(keys) > 0 || r.body != nil {
+		dst = append(dst, `,"headers":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(appendJSONString(dst, k), ':')
+			dst = appendJSONString(dst, strings.Join(r.header[k], ", "))
+		}
+		if r.body != nil {
+			if len(keys) > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"Content-Type":"application/json"`...)
+		}
+		dst = append(dst, '}')
+	}
+	if r.body != nil {
+		dst = append(append(dst, `,"body":`...), r.body...)
+	}
+	return append(dst, '}')
 }
 
 // batchAnswer is one response inside a batch answer.
@@ -101,8 +135,12 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 	for _, j := range jobs {
 		stamped = stamped || j.stamped
 	}
-	parts := make([]batchPart, len(jobs))
 	counts := map[string]int{}
+	size := 64
+	for _, j := range jobs {
+		size += 256 + len(j.req.url) + len(j.req.body)
+	}
+	body := append(make([]byte, 0, size), `{"requests":[`...)
 	for i, j := range jobs {
 		counts[j.mailbox]++
 		rel, ok := c.batchURL(j.req.url)
@@ -110,21 +148,13 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 			c.sendAlone(ctx, jobs)
 			return
 		}
-		p := batchPart{ID: strconv.Itoa(i + 1), Method: j.req.method, URL: rel, Headers: map[string]string{}}
-		for k, vs := range j.req.header {
-			p.Headers[k] = strings.Join(vs, ", ")
+		if i > 0 {
+			body = append(body, ',')
 		}
-		if j.req.body != nil {
-			p.Headers["Content-Type"] = "application/json"
-			p.Body = j.req.body
-		}
-		parts[i] = p
+		body = appendBatchPart(body, strconv.Itoa(i+1), j.req, rel)
 	}
-	body, err := json.Marshal(map[string]any{"requests": parts})
-	if err != nil {
-		c.sendAlone(ctx, jobs)
-		return
-	}
+	body = append(body, "]}"...)
+	var err error
 	release, err := c.takeSlots(ctx, counts)
 	if err != nil {
 		for _, j := range jobs {

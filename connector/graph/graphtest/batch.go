@@ -228,9 +228,12 @@ func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
 	}
 	resp := map[string]any{"id": r.ID, "status": rec.statusCode(), "headers": headers}
 	if rec.body.Len() > 0 {
-		var v any
-		if json.Unmarshal(rec.body.Bytes(), &v) == nil {
-			resp["body"] = v
+		// A JSON answer goes into the batch answer as it is (its bytes,
+		// not decoded and encoded again); anything else as base64 (facts
+		// §4.5: "body (JSON or base64)").
+		// The emulator's own answers are JSON whenever they say so.
+		if b := bytes.TrimSpace(rec.body.Bytes()); strings.HasPrefix(rec.h.Get("Content-Type"), "application/json") || json.Valid(b) {
+			resp["body"] = renderedJSON(b)
 		} else {
 			resp["body"] = base64.StdEncoding.EncodeToString(rec.body.Bytes())
 		}
