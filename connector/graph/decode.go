@@ -38,6 +38,10 @@ type decoder struct {
 	hint atomic.Int32
 }
 
+// maxItemHint bounds the map size an item's map is made with, so that one
+// odd item does not make every later map large.
+const maxItemHint = 256
+
 // topField is an entity field: its name (the map key records use) and
 // its compiled type.
 type topField struct {
@@ -363,7 +367,7 @@ func (d *decoder) finish(st *itemState) (deltaItem, error) {
 	if st.fields == nil {
 		st.fields = map[string]any{}
 	}
-	d.hint.Store(int32(len(st.fields) + 2))
+	d.hint.Store(int32(min(len(st.fields)+2, maxItemHint)))
 	return deltaItem{ID: st.id, Fields: st.fields}, nil
 }
 

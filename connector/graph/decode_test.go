@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,13 @@ func TestDecodeEveryExample(t *testing.T) {
 	}
 }
 
+// mallocs is the number of heap allocations made so far.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
 func isCollection(body []byte) bool {
 	var probe map[string]json.RawMessage
 	_ = json.Unmarshal(body, &probe)
@@ -217,24 +225,27 @@ func BenchmarkDecodePage(b *testing.B) {
 		events int
 	}{{"docs", docsPage, 2}, {"100", buf.Bytes(), 100}} {
 		page, n := pg.page, pg.events
-		perRecord := func(b *testing.B) {
+		perRecord := func(b *testing.B, mallocs0 uint64) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
+			b.ReportMetric(float64(mallocs()-mallocs0)/float64(b.N)/float64(n), "allocs/record")
 		}
 		b.Run(pg.name+"/baseline-json-map", func(b *testing.B) {
 			b.SetBytes(int64(len(page)))
 			b.ReportAllocs()
+			m0 := mallocs()
 			for b.Loop() {
 				var m map[string]any
 				if err := json.Unmarshal(page, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
-			perRecord(b)
+			perRecord(b, m0)
 		})
 		b.Run(pg.name+"/connector-decode", func(b *testing.B) {
 			b.SetBytes(int64(len(page)))
 			b.ReportAllocs()
 			dec := newDecoder(ev)
+			m0 := mallocs()
 			for b.Loop() {
 				p, w, err := dec.decodePage(page)
 				if err != nil || len(w) > 0 || len(p.Items) != n {
@@ -244,12 +255,13 @@ func BenchmarkDecodePage(b *testing.B) {
 					_ = record(it, "u@contoso.com")
 				}
 			}
-			perRecord(b)
+			perRecord(b, m0)
 		})
 		b.Run(pg.name+"/previous-decode", func(b *testing.B) {
 			b.SetBytes(int64(len(page)))
 			b.ReportAllocs()
 			dec := newDecoder(ev)
+			m0 := mallocs()
 			for b.Loop() {
 				p, w, err := oracleDecodePage(dec, page)
 				if err != nil || len(w) > 0 || len(p.Items) != n {
@@ -259,7 +271,7 @@ func BenchmarkDecodePage(b *testing.B) {
 					_ = record(it, "u@contoso.com")
 				}
 			}
-			perRecord(b)
+			perRecord(b, m0)
 		})
 		// The four in turn within each iteration, so that a machine whose
 		// load changes during the run still gives fair ratios.
@@ -304,13 +316,14 @@ func BenchmarkDecodePage(b *testing.B) {
 		b.Run(pg.name+"/msgraph-sdk-kiota", func(b *testing.B) {
 			b.SetBytes(int64(len(page)))
 			b.ReportAllocs()
+			m0 := mallocs()
 			for b.Loop() {
 				got, link, err := kiotaDecodePage(page)
 				if err != nil || got != n || link == "" {
 					b.Fatalf("kiota: %d events, link %q, %v", got, link, err)
 				}
 			}
-			perRecord(b)
+			perRecord(b, m0)
 		})
 	}
 }
