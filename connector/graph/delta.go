@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -285,9 +286,15 @@ func (r *round) full(ctx context.Context, resync bool) error {
 		return err
 	}
 	cp.Link = link
+	if resync {
+		// A full resync reports every record again, occurrences outside
+		// the window too: the host takes what it does not see as deleted.
+		r.seriesDone = nil
+	}
 	err = r.run(ctx, cp, resync)
 	if errors.Is(err, errResync) {
 		// The round's own token expired mid-way: start over once, flagged.
+		r.seriesDone = nil
 		err = r.run(ctx, cp, true)
 		if errors.Is(err, errResync) {
 			return connector.Errorf(connector.Unavailable, "Graph rejected the delta tokens of two fresh %s rounds for %s in a row", r.entity, r.mailbox)
@@ -356,7 +363,7 @@ var errRoundDone = errors.New("round complete")
 
 // page reads, decodes and emits one page; it returns errRoundDone after the
 // page that carries the delta link. release gives back the page slot the
-// page holds; page calls it once the page's batch is delivered.
+// page holds; page calls it once the page and its series are delivered.
 //
 // The page's batch goes to the host before its series are expanded, with a
 // checkpoint listing those series as pending; their occurrences follow in
@@ -366,14 +373,7 @@ var errRoundDone = errors.New("round complete")
 // the CPUs, see graphClient.decodeSlot) and the bodies in flight (bounded by
 // max_concurrency), not the number of mailboxes or their series.
 func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync bool, release func()) error {
-	released := false
-	free := func() {
-		if !released {
-			released = true
-			release()
-		}
-	}
-	defer free()
+	defer release()
 	cp := *cpp
 	req := request{method: http.MethodGet, url: cp.Link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
 	var resp *response
@@ -446,7 +446,9 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 	changes = nil
 	*first = false
 	*cpp = next
-	free()
+	// The page slot stays taken while the series are expanded: it bounds
+	// the rounds in progress, and with them the expansions in flight and
+	// the occurrences they hold, across mailboxes.
 	if len(todo) > 0 {
 		exp, ewarns, err := r.expandAll(ctx, todo)
 		if err != nil {
@@ -520,8 +522,8 @@ func (c *Connector) tryPageSlot() (func(), bool) {
 
 // pageSlot bounds how many pages the connection holds at once, across
 // mailboxes (max_concurrency): a page is held from its request until the
-// host has taken its changes, so memory grows with the concurrency, not
-// with the number of mailboxes being synchronised.
+// host has taken its changes and those of its series, so memory grows with
+// the concurrency, not with the number of mailboxes being synchronised.
 func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 	select {
 	case c.pages <- struct{}{}:
@@ -609,12 +611,21 @@ func (r *round) expandAll(ctx context.Context, todo []string) ([]connector.Chang
 		err     error
 	}
 	results := make([]expanded, len(todo))
+	// As many workers as the mailbox may have requests in flight: more
+	// would only wait for its slots.
 	var wg sync.WaitGroup
-	for i, m := range todo {
+	var next atomic.Int64
+	for range min(len(todo), r.c.cfg.MaxConcurrencyPerMailbox) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i].changes, results[i].err = r.expandSeries(ctx, m)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(todo) {
+					return
+				}
+				results[i].changes, results[i].err = r.expandSeries(ctx, todo[i])
+			}
 		}()
 	}
 	wg.Wait()
