@@ -71,22 +71,25 @@ func transactionID(connection, key string) string {
 // batch=false every op is its own request, still under the same limits.
 // Ops addressing the same item run one after the other, in batch order.
 //
-// Request bodies are built with the typed models of msgraph-sdk-go (see
-// models.go): the record, checked against the discovered schema, is read
-// into models.Event, models.Contact or models.TodoTask through kiota's JSON
-// parse node, the connector's own properties (transactionId) are set with
-// the model's setters, and kiota's JSON serialization writer renders the
-// body — so property names, enum spellings and value shapes are the SDK's,
-// and a value the model cannot hold (an unknown enum member, a malformed
-// date) rejects the op naming the field before anything is sent. The
+// Request bodies follow the typed models of msgraph-sdk-go (see models.go
+// and models_shape.go): the record, checked against the discovered
+// schema, is checked against the shape of models.Event, models.Contact or
+// models.TodoTask — read once per Write from the models' own field
+// deserializers — and rendered with the SDK's property names and enum
+// spellings, the create's stamp (transactionId, extended property, linked
+// resource) included; a body the shape does not fit exactly goes through
+// the models themselves (kiota's JSON parse node, the model's setters,
+// kiota's serialization writer), which render it alike or refuse it, so a
+// value the model cannot hold (an unknown enum member, a malformed date)
+// rejects the op naming the field before anything is sent. The
 // requests themselves go through the connector's own client rather than
 // the SDK's request adapter: the client keeps per-mailbox concurrency
 // slots, Retry-After handling, shared $batch requests, per-user tokens and
 // custom endpoints with their CA file, which the adapter would not give
 // (its allowed-hosts list silently drops Authorization for other hosts).
-// The models cost CPU: ≈140 µs per event body against ≈11 µs for
-// encoding/json on the same map (BenchmarkEncodeBody), so bodies are
-// rendered on all processors at once.
+// Rendering from the shapes costs about what encoding/json costs on the
+// same map, the models about twenty times more (BenchmarkEncodeBody);
+// bodies are rendered on all processors at once.
 //
 // Contacts and To Do tasks have no transactionId. Each create is stamped
 // with a value derived from the connection and the idempotency key (as the
@@ -345,8 +348,8 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	return j, connector.WriteOutcome{}
 }
 
-// encodeJobs renders the request bodies of the upserts among jobs through
-// the SDK models (the costly part of preparing a write), on as many
+// encodeJobs renders the request bodies of the upserts among jobs
+// (encodeBody: from the SDK models' shapes, else through the models), on as many
 // goroutines as there are processors, and returns the jobs whose body
 // renders; the others get their rejection in out.
 func (w *writeRun) encodeJobs(jobs []*writeJob, out []connector.WriteOutcome) []*writeJob {
