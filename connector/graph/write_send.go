@@ -189,16 +189,19 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		c.sendAlone(ctx, jobs)
 		return
 	}
-	var out struct {
-		Responses []batchAnswer `json:"responses"`
-	}
-	if err := json.Unmarshal(resp.body, &out); err != nil {
+	responses, err := parseBatchAnswer(resp.body)
+	if err != nil {
+		// The parts may have been carried out: an unreadable answer is
+		// as good as a lost one.
+		for _, j := range jobs {
+			j.suspect = j.suspect || j.stamped
+		}
 		c.sendAlone(ctx, jobs)
 		return
 	}
 	answered := make([]bool, len(jobs))
 	var again []*writeJob
-	for _, a := range out.Responses {
+	for _, a := range responses {
 		i, err := strconv.Atoi(a.ID)
 		if err != nil || i < 1 || i > len(jobs) || answered[i-1] {
 			continue

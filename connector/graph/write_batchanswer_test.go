@@ -1,0 +1,96 @@
+package graph
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestParseBatchAnswerMatchesEncodingJSON: for answers in the plain form
+// and in every other form (whitespace, escapes, other spellings of keys,
+// nulls, extra members, malformed text), parseBatchAnswer gives what
+// json.Unmarshal gives, or fails where it fails.
+func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
+	event := `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('a')/events/$entity","id":"AAMk\u00e9=","subject":"a \"}{][\" \\ b","attendees":[{"type":"required"}],"n":-1.5e3,"ok":true,"x":null}`
+	inputs := []string{
+		`{"responses":[{"id":"1","status":201,"headers":{"Content-Type":"application/json","OData-Version":"4.0"},"body":` + event + `},{"id":"2","status":429,"headers":{"Retry-After":"3"},"body":{"error":{"code":"TooManyRequests"}}}]}`,
+		" {\n \"responses\" : [ { \"id\" : \"3\" , \"status\" : 204 , \"headers\" : { } } ] } \n",
+		`{"responses":[]}`,
+		`{}`,
+		`{"responses":[{}]}`,
+		`{"responses":[{"id":"1","status":200,"headers":null,"body":null}]}`,
+		`{"responses":[{"id":"1","status":200,"body":"QUJD"}],"@odata.nextLink":null}`,
+		`{"responses":[{"id":"1","status":200,"body":[1,{"a":[]}],"extra":{"k":[true,false]}}]}`,
+		`{"Responses":[{"ID":"1","Status":200}]}`,
+		`{"responses":[{"id":"\u0031","status":200,"headers":{"X-A":"caf\u00e9"}}]}`,
+		`{"responses":[{"id":"é","status":200}]}`,
+		`{"responses":[{"id":1,"status":200}]}`,
+		`{"responses":[{"id":"1","status":200.5}]}`,
+		`{"responses":[{"id":"1","status":200,"body":{"a":}}]}`,
+		`{"responses":[{"id":"1","status":200,"extra":tru}]}`,
+		`{"responses":[{"id":"1","status":200}]} x`,
+		`{"responses":[{"id":"1","status":200}],"responses":[]}`,
+		`{"responses":[{"id":"1","id":"2"}]}`,
+		`{"responses":[{"id":"1","status":200,"headers":{"A":null}}]}`,
+		`{"responses":[{"id":"1","status":200,"body":"unterminated}]}`,
+		`[]`,
+		``,
+	}
+	for _, in := range inputs {
+		got, gotErr := parseBatchAnswer([]byte(in))
+		var want struct {
+			Responses []batchAnswer `json:"responses"`
+		}
+		wantErr := json.Unmarshal([]byte(in), &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%s: error %v, encoding/json %v", in, gotErr, wantErr)
+			continue
+		}
+		if gotErr != nil {
+			continue
+		}
+		if len(got) == 0 && len(want.Responses) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got, want.Responses) {
+			t.Errorf("%s:\n got  %+v\n want %+v", in, got, want.Responses)
+		}
+	}
+	// The plain form takes the one-pass path.
+	if _, err := scanBatchAnswer([]byte(inputs[0])); err != nil {
+		t.Errorf("the plain answer was left to encoding/json: %v", err)
+	}
+	if _, err := scanBatchAnswer([]byte(strings.Replace(inputs[0], `"1"`, `"\u0031"`, 1))); err == nil {
+		t.Error("an escaped id was not left to encoding/json")
+	}
+}
+
+// BenchmarkParseBatchAnswer reads a batch answer of 20 created events with
+// parseBatchAnswer against json.Unmarshal, the baseline, in the same run.
+func BenchmarkParseBatchAnswer(b *testing.B) {
+	var parts []string
+	for i := range 20 {
+		parts = append(parts, `{"id":"`+string(rune('a'+i))+`","status":201,"headers":{"Content-Type":"application/json;odata.metadata=minimal","OData-Version":"4.0","Location":"https://graph.microsoft.com/v1.0/users/x/events/AAMk"},"body":{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('x')/events/$entity","@odata.etag":"W/\"DwAAABYAAAB\"","id":"AAMkAGI2TG93AAA=","createdDateTime":"2026-11-23T10:00:00.0000000Z","subject":"Prep for customer meeting","bodyPreview":"Does this time work for you?","body":{"contentType":"html","content":"<html><body>Does this time work for you?</body></html>"},"start":{"dateTime":"2026-11-24T13:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-11-24T14:00:00.0000000","timeZone":"UTC"},"location":{"displayName":"Cordova conference room","locationType":"default","uniqueIdType":"unknown","address":{},"coordinates":{}},"attendees":[{"type":"required","status":{"response":"none","time":"0001-01-01T00:00:00Z"},"emailAddress":{"name":"Adele Vance","address":"AdeleV@contoso.com"}}],"organizer":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},"isOnlineMeeting":false,"transactionId":"7e1a5b7c-0000-4000-8000-000000000001"}}`)
+	}
+	body := []byte(`{"responses":[` + strings.Join(parts, ",") + `]}`)
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out struct {
+				Responses []batchAnswer `json:"responses"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseBatchAnswer(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
