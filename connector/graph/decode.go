@@ -327,7 +327,8 @@ type keyErr struct {
 // set stores the value of a member, or its conversion error.
 func (st *itemState) set(key string, v any, err error, hint int) {
 	if err != nil {
-		st.pending = append(st.pending, keyErr{key, err})
+		// The last value of a repeated member is the one that counts.
+		st.pending = append(clearPending(st.pending, key), keyErr{key, err})
 		return
 	}
 	if st.fields == nil {
@@ -749,7 +750,7 @@ func (p *decodeState) object(t *ctype) (any, error) {
 				return nil, nil
 			}
 			if err != nil {
-				pending = append(pending, keyErr{name, err})
+				pending = append(clearPending(pending, name), keyErr{name, err})
 			} else {
 				m[name] = v
 				if len(pending) > 0 {

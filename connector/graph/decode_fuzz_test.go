@@ -454,6 +454,8 @@ var trickyBodies = []string{
 	"{\"value\":[{\"id\":\"\xe2\x82\",\"k\xff\":1}]}", "\xef\xbb\xbf{}", "{\"value\":[{\"id\":\"a\",\"s\":\"\x7f\u007f\"}]}",
 	`{"value":[{"id":"a","start":"bad","start":"2024-01-01T00:00:00Z"}]}`,
 	`{"value":[{"id":"a","lastModifiedDateTime":"2024-01-01T00:00:00Z","lastModifiedDateTime":"bad"}]}`,
+	`{"value":[{"id":"a","lastModifiedDateTime":"bad1","lastModifiedDateTime":"bad2"}]}`,
+	`{"id":"a","attendees":[{"status":{"time":"x","time":"y"}}]}`,
 	`{"value":[{"id":"a","lastModifiedDateTime":"2024-05-01T10:20:30.1234567+02:00","createdDateTime":"x","changeKey":"y"}]}`,
 	`{"value":[{"id":"a","lastModifiedDateTime":"2024-05-01T10:20:30.1234567+02:00","createdDateTime":"x","reminderMinutesBeforeStart":1.5}]}`,
 	`{"value":[{"id":"a","reminderMinutesBeforeStart":1e300,"isAllDay":"true","isReminderOn":"yes"}]}`,
@@ -525,4 +527,79 @@ func FuzzDecodeEquivalence(f *testing.F) {
 			checkOne(t, d, body)
 		}
 	})
+}
+
+// TestDecodeKeepsNoReferenceToInput checks that records own their
+// strings: overwriting a page body after decoding it, and decoding other
+// pages meanwhile (which reuses the pooled working memory), leaves the
+// records as the oracle decodes the original body.
+func TestDecodeKeepsNoReferenceToInput(t *testing.T) {
+	decs := equivalenceDecoders(t)
+	bodies := equivalenceBodies(t)
+	for _, extra := range trickyBodies {
+		bodies[extra] = []byte(extra)
+	}
+	for name, original := range bodies {
+		for _, d := range decs {
+			body := slices.Clone(original)
+			got, _, gotErr := d.decodePage(body)
+			one, oneErr := d.decodeOne(body)
+			for i := range body {
+				body[i] = 'x'
+			}
+			for _, other := range trickyBodies[:20] {
+				_, _, _ = d.decodePage([]byte(other))
+			}
+			want, _, wantErr := oracleDecodePage(d, original)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%s: %v, oracle %v", name, gotErr, wantErr)
+			}
+			for i := range got.Items {
+				if !sameItem(got.Items[i], want.Items[i]) {
+					t.Fatalf("%s: item %d changed with the body: %#v", name, i, got.Items[i])
+				}
+			}
+			wantOne, wantOneErr := oracleDecodeOne(d, original)
+			if oneErr == nil && (wantOneErr != nil || !sameItem(one, wantOne)) {
+				t.Fatalf("%s: item changed with the body: %#v", name, one)
+			}
+		}
+	}
+}
+
+// TestDecodeConcurrently decodes pages with one decoder from several
+// goroutines at once (write runs share a decoder between their jobs).
+func TestDecodeConcurrently(t *testing.T) {
+	ev := equivalenceDecoders(t)[0]
+	bodies := equivalenceBodies(t)
+	var pages [][]byte
+	for _, b := range bodies {
+		pages = append(pages, b)
+	}
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			for k := 0; k < 20; k++ {
+				body := pages[(g+k)%len(pages)]
+				got, _, gotErr := ev.decodePage(body)
+				want, _, wantErr := oracleDecodePage(ev, body)
+				if (gotErr == nil) != (wantErr == nil) || len(got.Items) != len(want.Items) {
+					errs <- fmt.Sprintf("%q: %v / %v", body, gotErr, wantErr)
+					return
+				}
+				for i := range got.Items {
+					if !sameItem(got.Items[i], want.Items[i]) {
+						errs <- fmt.Sprintf("item %d differs: %#v", i, got.Items[i])
+						return
+					}
+				}
+			}
+			errs <- ""
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
 }
