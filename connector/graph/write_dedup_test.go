@@ -21,9 +21,9 @@ import (
 // between the commit and the record). After every run each idempotency
 // key's stamp is on exactly one item at the emulator.
 func TestWriteNoDuplicatesContactsTasksAfterCommitFaults(t *testing.T) {
-	runs := 120
+	runs := 200
 	if testing.Short() {
-		runs = 30
+		runs = 40
 	}
 	for _, tc := range []struct {
 		entity, path string
