@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -643,8 +644,14 @@ func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]
 	if it.master != "" {
 		drop = "transactionId"
 	}
-	return appendJSONOverlay(dst, it.data, fs, drop)
+	return appendJSONOverlay(dst, it.data, fs, drop, eventKeys())
 }
+
+// eventKeys orders the property names of rendered events.
+var eventKeys = sync.OnceValue(func() *keyOrder {
+	return newKeyOrder(eventWritable, eventReadOnly, []string{"@odata.etag", "@odata.type", "@odata.context",
+		"originalStartTimeZone", "originalEndTimeZone", "recurrence", "bodyPreview", "iCalUId"})
+})
 
 var (
 	tagRE  = regexp.MustCompile(`<[^>]*>`)

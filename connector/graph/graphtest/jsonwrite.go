@@ -225,11 +225,59 @@ type kv struct {
 	v any
 }
 
+// keyOrder gives known property names their rank in sorted order, so the
+// names of an object made only of them are put in order by rank, without
+// comparing strings.
+type keyOrder struct {
+	names []string // sorted
+	rank  map[string]int
+}
+
+func newKeyOrder(lists ...[]string) *keyOrder {
+	o := &keyOrder{rank: map[string]int{}}
+	for _, l := range lists {
+		for _, n := range l {
+			if _, ok := o.rank[n]; !ok {
+				o.rank[n] = 0
+				o.names = append(o.names, n)
+			}
+		}
+	}
+	slices.Sort(o.names)
+	for i, n := range o.names {
+		o.rank[n] = i
+	}
+	return o
+}
+
+// sort sorts keys as slices.Sort does.
+func (o *keyOrder) sort(keys []string) {
+	if o == nil || len(keys) > 64 {
+		slices.Sort(keys)
+		return
+	}
+	var present [2]uint64 // by rank; at most 128 known names
+	for _, k := range keys {
+		r, ok := o.rank[k]
+		if !ok || r >= 128 {
+			slices.Sort(keys)
+			return
+		}
+		present[r/64] |= 1 << (r % 64)
+	}
+	keys = keys[:0]
+	for r := range o.names {
+		if present[r/64]&(1<<(r%64)) != 0 {
+			keys = append(keys, o.names[r])
+		}
+	}
+}
+
 // appendJSONOverlay appends the JSON object of base with the properties
 // of over set on it (a later one winning over an earlier one with the same
 // name) and the property drop removed: the bytes appendJSON writes for
-// that map, without building it.
-func appendJSONOverlay(dst []byte, base map[string]any, over []kv, drop string) ([]byte, error) {
+// that map, without building it. order, when not nil, knows most names.
+func appendJSONOverlay(dst []byte, base map[string]any, over []kv, drop string, order *keyOrder) ([]byte, error) {
 	kp := keyPool.Get().(*[]string)
 	keys := (*kp)[:0]
 	for k := range base {
@@ -242,7 +290,7 @@ func appendJSONOverlay(dst []byte, base map[string]any, over []kv, drop string) 
 			keys = append(keys, f.k)
 		}
 	}
-	slices.Sort(keys)
+	order.sort(keys)
 	dst = append(dst, '{')
 	var err error
 	for i, k := range keys {

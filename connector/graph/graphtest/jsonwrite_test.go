@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -147,6 +148,21 @@ func TestAppendJSONErrors(t *testing.T) {
 	for _, v := range []any{math.NaN(), math.Inf(1), map[string]any{"x": math.Inf(-1)}, func() {}} {
 		if _, err := appendJSON(nil, v); err == nil {
 			t.Errorf("appendJSON(%T) gave no error", v)
+		}
+	}
+}
+
+// TestKeyOrder: ordering by rank gives slices.Sort's order, and names
+// outside the known ones fall back to sorting.
+func TestKeyOrder(t *testing.T) {
+	o := newKeyOrder([]string{"b", "a", "@x", "Z", "é"}, []string{"a", "c"})
+	for _, keys := range [][]string{{"c", "a", "@x"}, {"é", "Z", "b"}, {"unknown", "a", "b"}, {}, {"a"}} {
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		got := slices.Clone(keys)
+		o.sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("sort(%q) = %q, want %q", keys, got, want)
 		}
 	}
 }
