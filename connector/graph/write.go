@@ -781,23 +781,33 @@ func (c *Connector) planCopy(ctx context.Context, shapes *modelShapes, owner, ow
 	if other == owner {
 		return nil, nil
 	}
-	raw, d := encodeBody(shapes, "contact", fields, "")
-	if d != nil {
-		return nil, d
-	}
 	// The copy goes where the read path looks for contacts: the
 	// configured folder, else the default one.
 	collection := mailboxPath(other) + "/contacts"
 	if f := c.cfg.Entities.Contacts.Folder; f != "" {
 		collection = mailboxPath(other) + "/contactFolders/" + url.PathEscape(f) + "/contacts"
 	}
-	method, u := http.MethodPost, collection
+	method, u, stamp := http.MethodPost, collection, copyStamp(c.connect, owner, ownerID)
 	ref, have := c.contactCopy(ctx, owner, ownerID)
 	if have {
-		method, u = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID)
+		method, u, stamp = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), ""
 	}
-	return &copyJob{owner: owner, ownerID: ownerID, have: have, outIndex: index, job: &writeJob{mailbox: other,
+	raw, d := encodeBody(shapes, "contact", fields, stamp)
+	if d != nil {
+		return nil, d
+	}
+	// A new copy is stamped like a created contact, so a create of it
+	// whose answer is lost is looked up before it is sent again
+	// (doCreate).
+	return &copyJob{owner: owner, ownerID: ownerID, have: have, outIndex: index, job: &writeJob{mailbox: other, entity: "contact", tx: stamp, stamped: stamp != "",
 		req: request{method: method, url: u, body: raw, header: c.itemHeader("contact"), mailbox: other}}}, nil
+}
+
+// copyStamp is the stamp of the copy of the contact ownerID of mailbox
+// owner: derived from the contact, as a create's stamp is from its
+// idempotency key.
+func copyStamp(connection, owner, ownerID string) string {
+	return transactionID(connection, "contact-copy/"+owner+"/"+ownerID)
 }
 
 // completeCopy records the result of a copy's write: the id of a new copy

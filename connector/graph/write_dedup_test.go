@@ -126,3 +126,47 @@ func TestWriteNoDuplicatesContactsTasksAfterCommitFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteNoDuplicateContactCopies: in contacts mode additional, the copy
+// of a new contact in the other mailbox is stamped too; with its create
+// answered 503 or reset after the emulator committed it, each contact
+// still has exactly one copy.
+func TestWriteNoDuplicateContactCopies(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 3})
+	conn := e.delegated(t, map[string]any{"entities": map[string]any{"contacts": map[string]any{"mailbox": "user3@contoso.com", "mode": "additional"}}})
+	conn.client.sleep = func(context.Context, time.Duration) error { return nil }
+	ctx := context.Background()
+	if _, err := conn.ListPartitions(ctx, "contact"); err != nil {
+		t.Fatal(err)
+	}
+	for run := range 20 {
+		e.srv.Faults().Clear()
+		kind := graphtest.FaultUnavailable
+		if run%2 == 1 {
+			kind = graphtest.FaultReset
+		}
+		e.srv.Faults().Add(graphtest.Fault{Kind: kind, Path: "/v1.0/users/*/contacts", Method: "POST", User: "user3@contoso.com", AfterCommit: true, Times: 1})
+		var ops []connector.WriteOp
+		for i := range 3 {
+			ops = append(ops, connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: fmt.Sprintf("copy-%d-%d", run, i), Record: connector.Record{Fields: map[string]any{
+				"user": fmt.Sprintf("user%d@contoso.com", 1+i%2), "givenName": "Ada", "surname": fmt.Sprint(run, i)}}})
+		}
+		outs, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: ops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			if o.Status != connector.Created || len(o.Diagnostics) != 0 {
+				t.Fatalf("run %d op %d: %+v", run, i, o)
+			}
+			owner := ops[i].Record.Fields["user"].(string)
+			n, err := e.srv.ContactsWithExtendedProperty("user3@contoso.com", stampPropertyID, copyStamp("test", owner, o.TargetID))
+			if err != nil || n != 1 {
+				t.Fatalf("run %d op %d: %d copies (%v)", run, i, n, err)
+			}
+		}
+	}
+	if got := len(e.srv.Contacts("user3@contoso.com")); got != 60 {
+		t.Errorf("the other mailbox holds %d contacts, want 60 copies", got)
+	}
+}
