@@ -147,6 +147,12 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		// temporary file: each batch commit otherwise writes every page
 		// it touches a second time through the file system.
 		q.Add("_pragma", "temp_store(MEMORY)")
+		// Checkpoint the WAL every 10,000 pages (about 40 MB) instead of
+		// 1,000: the ID map's index pages a batch commit changes are
+		// mostly changed again a few commits later, and a checkpoint
+		// copies each page once however often the WAL holds it (a
+		// third fewer bytes written per commit of 1000 Graph ids).
+		q.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	drv, err := newDriver()
