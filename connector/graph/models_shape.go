@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 )
 
@@ -48,7 +47,6 @@ const (
 	kindDate
 	kindTimeOnly
 	kindDuration
-	kindUUID
 	kindBytes
 	kindEnum
 	kindObject
@@ -155,7 +153,9 @@ type shapeProbe struct{ absser.ParseNode }
 func (shapeProbe) GetChildNode(string) (absser.ParseNode, error) { return nil, nil }
 
 // shapeRecorder is the parse node a field deserializer is run against: it
-// records the kind of value asked for and answers "absent".
+// records the kind of value asked for and answers "absent". A getter it
+// does not define (GetUUIDValue) panics through the nil embedded node,
+// and readShape marks that property unsupported: left to the models.
 type shapeRecorder struct {
 	absser.ParseNode
 	f *fieldShape
@@ -200,7 +200,6 @@ func (r *shapeRecorder) GetDateOnlyValue() (*absser.DateOnly, error) {
 	r.set(kindDate)
 	return nil, nil
 }
-func (r *shapeRecorder) GetUUIDValue() (*uuid.UUID, error) { r.set(kindUUID); return nil, nil }
 func (r *shapeRecorder) GetEnumValue(p absser.EnumFactory) (any, error) {
 	r.f.kind, r.f.enum = kindEnum, p
 	return nil, nil
@@ -362,7 +361,7 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 			return nil, errShapeFallback
 		}
 		return appendJSONString(buf, t.Format(time.RFC3339)), nil
-	case kindDate, kindTimeOnly, kindDuration, kindUUID:
+	case kindDate, kindTimeOnly, kindDuration:
 		s, ok := v.(string)
 		if !ok {
 			return nil, errShapeFallback
@@ -499,12 +498,6 @@ func reformat(kind valueKind, s string) (string, error) {
 			return "", err
 		}
 		return d.String(), nil
-	case kindUUID:
-		u, err := uuid.Parse(s)
-		if err != nil {
-			return "", err
-		}
-		return u.String(), nil
 	}
 	return "", errShapeFallback
 }

@@ -106,8 +106,10 @@ func transactionID(connection, key string) string {
 // create's answer; a batch holding such creates is not retried as a whole
 // by the client. A create sent again under a key whose id is recorded
 // updates that item (Updated), or makes it anew if it was deleted
-// meanwhile. The lookup of tasks relies on a filter Graph does not
-// document (UNCONFIRMED, see stampFilter).
+// meanwhile. The copy of a new contact in entities.contacts.mailbox is
+// stamped too (copyStamp) and looked up the same way after a lost answer.
+// The lookup of tasks relies on a filter Graph does not document
+// (UNCONFIRMED, see stampFilter).
 //
 // Outcomes: Created, Updated or Deleted with the target id; Version is the
 // item's changeKey from the answer (for To Do tasks, which have no
