@@ -582,7 +582,11 @@ func (rd *twRound) changed(ctx context.Context, pr *twPair, i int) (bool, error)
 // writes), its hash, version and modification time, and the record mapped
 // towards the other side (nil when unknown).
 func (rd *twRound) setSide(ls *store.LinkSide, i int, rec connector.Record, hash, version string, modified time.Time, mapped map[string]any) error {
-	proj := connector.Record{ID: rec.ID, Partition: rec.Partition, Version: rec.Version, Modified: rec.Modified, Fields: map[string]any{}}
+	// Only the fields: the link holds the id, partition, version and
+	// modification time, and a projection without them is, byte for
+	// byte, what the other side's mapping made when the side stored what
+	// the host wrote (the store then keeps it once).
+	proj := connector.Record{Fields: make(map[string]any, len(rd.sides[i].written))}
 	for k := range rd.sides[i].written {
 		if v, ok := rec.Fields[k]; ok {
 			proj.Fields[k] = v
@@ -1152,12 +1156,9 @@ func (rd *twRound) write(ctx context.Context, to int, ws []*twWrite) ([]*twWrite
 			if w.originSide == nil || w.recovered {
 				continue
 			}
-			raw, err := encodeRecord(w.op.Record)
-			if err != nil {
-				return nil, err
-			}
+			// The record sent is the origin's mapped record (OriginSide.Mapped).
 			pend = append(pend, store.TwoWayPending{Origin: rd.sides[w.from].name, OriginPartition: w.originPartition, OriginID: w.originID,
-				IdempotencyKey: w.op.IdempotencyKey, TargetPartition: w.op.Partition, Record: raw, Sent: w.sent, OriginSide: *w.originSide})
+				IdempotencyKey: w.op.IdempotencyKey, TargetPartition: w.op.Partition, Sent: w.sent, OriginSide: *w.originSide})
 			rd.commit.ClearPending = append(rd.commit.ClearPending, store.TwoWayPendingKey{Origin: rd.sides[w.from].name, Partition: w.originPartition, ID: w.originID})
 		}
 		// Creates are recorded before they go out, so that after a crash
@@ -1259,7 +1260,10 @@ func (rd *twRound) outcome(ctx context.Context, w *twWrite, out connector.WriteO
 	}
 	if pr.link == nil {
 		c := pr.ch[w.from]
-		pr.link = &store.Link{Created: true}
+		// A new link holds a record made now on one side and the origin,
+		// which had no link (or whose old link this commit removes): no
+		// other link holds either record.
+		pr.link = &store.Link{}
 		if w.originSide != nil {
 			*linkSide(pr.link, w.from) = *w.originSide
 		} else if err := rd.setSide(linkSide(pr.link, w.from), w.from, c.rec, c.hash, c.version, c.modified, w.srcMapped); err != nil {

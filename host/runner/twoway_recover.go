@@ -32,11 +32,18 @@ func (rd *twRound) recoverPending(ctx context.Context) error {
 			return fmt.Errorf("pending create of %s/%s: origin side %q is neither a nor b", p.OriginPartition, p.OriginID, p.Origin)
 		}
 		to := 1 - o
-		rec, err := decodeRecord(p.Record)
+		raw := p.Record
+		if len(raw) == 0 {
+			raw = p.OriginSide.Mapped // what was sent: the origin mapped
+		}
+		rec, err := decodeRecord(raw)
 		if err != nil {
 			return fmt.Errorf("pending create of %s/%s: %w", p.OriginPartition, p.OriginID, err)
 		}
-		rec.Partition = p.TargetPartition
+		rec.ID, rec.Partition = "", p.TargetPartition
+		// Created: the crashed round may have committed nothing of a pair
+		// made again after a deletion, whose old link still holds the
+		// origin record; this link replaces it.
 		l := &store.Link{Created: true}
 		*linkSide(l, o) = p.OriginSide
 		if o == 0 {

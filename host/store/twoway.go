@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -156,8 +157,17 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 			for part := range chunks(c.Put, linkChunk) {
 				args = args[:0]
 				for _, l := range part {
+					// A side's record as the other side mapped it is often
+					// byte for byte what the host wrote there: stored once.
+					bRecord, bMapped := nonNil(l.B.Record), nonNil(l.B.Mapped)
+					if len(bRecord) > 0 && bytes.Equal(bRecord, l.A.Mapped) {
+						bRecord = sameAsOther
+					}
+					if len(bMapped) > 0 && bytes.Equal(bMapped, l.A.Record) {
+						bMapped = sameAsOther
+					}
 					args = append(args, c.Pipeline, l.APartition, l.AID, l.BPartition, l.BID,
-						nonNil(l.A.Record), nonNil(l.B.Record), nonNil(l.A.Mapped), nonNil(l.B.Mapped), l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
+						nonNil(l.A.Record), bRecord, nonNil(l.A.Mapped), bMapped, l.A.Hash, l.B.Hash, l.A.Version, l.B.Version, l.A.Sent, l.B.Sent,
 						millis(l.A.Modified), millis(l.B.Modified), l.A.Gone, l.B.Gone, now, now)
 				}
 				var err error
@@ -200,14 +210,23 @@ func (s *Store) CommitTwoWay(ctx context.Context, c TwoWayCommit) error {
 			}
 		}
 		if len(c.ClearPending) > 0 {
-			del, err := tx.PrepareContext(ctx, `DELETE FROM twoway_pending WHERE pipeline = ? AND origin = ? AND origin_partition = ? AND origin_id = ?`)
-			if err != nil {
-				return err
-			}
-			defer del.Close()
+			// By origin side and partition, many ids per statement.
+			groups := map[[2]string][]string{}
 			for _, k := range c.ClearPending {
-				if _, err := del.ExecContext(ctx, c.Pipeline, k.Origin, k.Partition, k.ID); err != nil {
-					return fmt.Errorf("clearing the pending create of %s %s/%s: %w", k.Origin, k.Partition, k.ID, err)
+				g := [2]string{k.Origin, k.Partition}
+				groups[g] = append(groups[g], k.ID)
+			}
+			for g, ids := range groups {
+				for part := range chunks(ids, idChunk) {
+					args := make([]any, 0, len(part)+3)
+					args = append(args, c.Pipeline, g[0], g[1])
+					for _, id := range part {
+						args = append(args, id)
+					}
+					if _, err := tx.ExecContext(ctx, `DELETE FROM twoway_pending WHERE pipeline = ? AND origin = ? AND origin_partition = ? AND origin_id IN (`+
+						placeholderList(len(part))+`)`, args...); err != nil {
+						return fmt.Errorf("clearing %d pending creates of %s %s: %w", len(part), g[0], g[1], err)
+					}
 				}
 			}
 		}
@@ -277,8 +296,18 @@ func scanLink(sc rowScanner) (Link, error) {
 	err := sc.Scan(&l.APartition, &l.AID, &l.BPartition, &l.BID, &l.A.Record, &l.B.Record, &l.A.Mapped, &l.B.Mapped, &l.A.Hash, &l.B.Hash,
 		&l.A.Version, &l.B.Version, &l.A.Sent, &l.B.Sent, &am, &bm, &l.A.Gone, &l.B.Gone)
 	l.A.Modified, l.B.Modified = fromMillis(am), fromMillis(bm)
+	if bytes.Equal(l.B.Record, sameAsOther) {
+		l.B.Record = l.A.Mapped
+	}
+	if bytes.Equal(l.B.Mapped, sameAsOther) {
+		l.B.Mapped = l.A.Record
+	}
 	return l, err
 }
+
+// sameAsOther stands, in b_record (b_mapped), for the same bytes as
+// a_mapped (a_record). Records are tagged JSON objects, never this.
+var sameAsOther = []byte("=")
 
 // Links returns the links of a two-way pipeline whose side ("a" or "b")
 // record is one of ids in partition, by that id.
@@ -412,8 +441,8 @@ type TwoWayPending struct {
 	// with; it never changes for this pending create.
 	IdempotencyKey  string
 	TargetPartition string
-	// Record is the mapped record sent (the runner's tagged JSON), and Sent
-	// its hash.
+	// Record is the mapped record sent (the runner's tagged JSON), empty
+	// when it is OriginSide.Mapped; Sent is its hash.
 	Record []byte
 	Sent   string
 	// OriginSide is what the host knew of the origin record when it sent
