@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ type checkpoint struct {
 	// Link whose occurrences outside the window were not yet delivered:
 	// resuming expands them first.
 	Pending []string `json:"pending,omitempty"`
+	// Expanded (events only, mid-round) lists the series masters already
+	// expanded in the round (Pending among them): a series whose
+	// occurrences in the window span pages is expanded once per round, also
+	// when the round is resumed from a checkpoint between those pages.
+	Expanded []string `json:"expanded,omitempty"`
 }
 
 func (cp checkpoint) bytes() []byte {
@@ -309,6 +315,9 @@ func (r *round) full(ctx context.Context, resync bool) error {
 func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	defer r.dropPrefetch()
 	first := true
+	for _, m := range cp.Expanded {
+		r.markSeries(m)
+	}
 	if len(cp.Pending) > 0 {
 		for _, m := range cp.Pending {
 			r.markSeries(m)
@@ -440,6 +449,11 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 		r.startPrefetch(ctx, page.NextLink, req.header)
 	}
 	next.Pending = todo
+	if next.Complete {
+		next.Expanded = nil
+	} else if len(todo) > 0 {
+		next.Expanded = append(slices.Clip(cp.Expanded), todo...)
+	}
 	if err := r.emit(connector.ChangeBatch{Changes: changes, Checkpoint: next.bytes(), FullResync: resync && *first, Warnings: warns}); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -343,5 +345,87 @@ func TestEmulatorTokenExpiresMidRound(t *testing.T) {
 	}
 	if got := e.srv.Stats().TokenRequests - tokensBefore; got != 1 || batches < 3 || n == 0 {
 		t.Errorf("token requests during the round %d (want 1 renewal), %d batches, %d changes", got, batches, n)
+	}
+}
+
+// TestEmulatorPendingSeriesResume reads a mailbox whose series run outside
+// the window, crashing after each batch in turn and resuming from the last
+// checkpoint delivered: a page's batch comes before its series' occurrences
+// outside the window (its checkpoint lists those series as pending), and
+// every crash point still delivers each record exactly once.
+func TestEmulatorPendingSeriesResume(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 1})
+	conn := e.delegated(t, map[string]any{"window": map[string]any{"past_months": 1, "future_months": 1}, "page_size": 5})
+	mb := strings.ToLower(e.srv.Users()[0].UserPrincipalName)
+	ctx := context.Background()
+	if _, err := conn.ListPartitions(ctx, "event"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for s := range 3 {
+		first := time.Date(now.Year(), now.Month(), now.Day(), 9+s, 0, 0, 0, time.UTC).AddDate(0, -2, s)
+		last := first.AddDate(0, 4, 0)
+		if _, err := e.srv.PutEvent(mb, map[string]any{"subject": fmt.Sprint("weekly ", s), "start": graphTime(first), "end": graphTime(first.Add(time.Hour)),
+			"recurrence": map[string]any{
+				"pattern": map[string]any{"type": "weekly", "interval": 1, "daysOfWeek": []any{strings.ToLower(first.Weekday().String())}},
+				"range":   map[string]any{"type": "endDate", "startDate": first.Format(time.DateOnly), "endDate": last.Format(time.DateOnly)},
+			}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _, _ := readAll(t, conn, "event", mb, nil)
+	want := map[string]bool{}
+	for _, ch := range all {
+		want[ch.Record.ID] = true
+	}
+	var batches int
+	pendingSeen := false
+	if err := conn.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: mb}, func(b connector.ChangeBatch) error {
+		batches++
+		var cp checkpoint
+		if json.Unmarshal(b.Checkpoint, &cp) == nil && len(cp.Pending) > 0 {
+			pendingSeen = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !pendingSeen {
+		t.Fatal("no checkpoint listed pending series: the test does not exercise them")
+	}
+	errCrash := errors.New("host crashed")
+	for crashAt := 1; crashAt < batches; crashAt++ {
+		c := e.delegated(t, map[string]any{"window": map[string]any{"past_months": 1, "future_months": 1}, "page_size": 5})
+		if _, err := c.ListPartitions(ctx, "event"); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		var cp []byte
+		n := 0
+		err := c.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: mb}, func(b connector.ChangeBatch) error {
+			if n++; n > crashAt {
+				return errCrash
+			}
+			for _, ch := range b.Changes {
+				got[ch.Record.ID]++
+			}
+			cp = b.Checkpoint
+			return nil
+		})
+		if !errors.Is(err, errCrash) {
+			t.Fatalf("crash after batch %d: %v", crashAt, err)
+		}
+		rest, _, _ := readAll(t, c, "event", mb, cp)
+		for _, ch := range rest {
+			got[ch.Record.ID]++
+		}
+		for id := range want {
+			if got[id] != 1 {
+				t.Errorf("crash after batch %d of %d: %s delivered %d times", crashAt, batches, id, got[id])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("crash after batch %d: %d records, want %d", crashAt, len(got), len(want))
+		}
 	}
 }
