@@ -165,6 +165,9 @@ type twRound struct {
 	// inflight are the fields written to each side's records by rounds
 	// that were never committed (see adoptInflight).
 	inflight [2]map[store.LinkKey][]map[string]any
+	// noLinks is set when the pipeline had no link when the round began
+	// (its first sync): nothing is looked up in the link table.
+	noLinks bool
 }
 
 // runTwoWay runs one round of a two-way pipeline.
@@ -239,6 +242,11 @@ func (rd *twRound) run(ctx context.Context) error {
 	if err := rd.loadInflight(ctx); err != nil {
 		return err
 	}
+	has, err := rd.r.st.HasLinks(ctx, rd.p.Name)
+	if err != nil {
+		return err
+	}
+	rd.noLinks = !has
 	var changes [2]map[store.LinkKey]*twChange
 	for i, s := range rd.sides {
 		m, err := rd.read(ctx, s)
@@ -426,7 +434,7 @@ func (rd *twRound) readPartition(ctx context.Context, s *twSide, part string, mu
 			return fmt.Errorf("reading %s partition %q: %w", s.entity, part, err)
 		}
 	}
-	if !full {
+	if !full || rd.noLinks {
 		return nil
 	}
 	links, err := rd.r.st.AllLinks(ctx, rd.p.Name, s.name, &part)
@@ -467,9 +475,12 @@ func (rd *twRound) pair(ctx context.Context, changes [2]map[store.LinkKey]*twCha
 		for _, part := range sortedKeys(byPart) {
 			ids := byPart[part]
 			sort.Strings(ids)
-			links, err := rd.r.st.Links(ctx, rd.p.Name, s.name, part, ids)
-			if err != nil {
-				return err
+			var links map[string]store.Link
+			if !rd.noLinks {
+				var err error
+				if links, err = rd.r.st.Links(ctx, rd.p.Name, s.name, part, ids); err != nil {
+					return err
+				}
 			}
 			for _, id := range ids {
 				ch := changes[i][store.LinkKey{Partition: part, ID: id}]

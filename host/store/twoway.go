@@ -535,3 +535,13 @@ func (s *Store) TwoWayPendings(ctx context.Context, pipeline string) ([]TwoWayPe
 	}, `SELECT origin, origin_partition, origin_id, idempotency_key, target_partition, record, sent, origin_record, origin_mapped, origin_hash,
 		origin_version, origin_modified FROM twoway_pending WHERE pipeline = ? ORDER BY origin, origin_partition, origin_id`, pipeline)
 }
+
+// HasLinks reports whether a two-way pipeline has any link (none before
+// its first sync commits).
+func (s *Store) HasLinks(ctx context.Context, pipeline string) (bool, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM twoway_links WHERE pipeline = ?)`, pipeline).Scan(&n); err != nil {
+		return false, fmt.Errorf("looking for links of %s: %w", pipeline, err)
+	}
+	return n == 1, nil
+}
