@@ -357,6 +357,14 @@ func checkOne(t testing.TB, d *decoder, body []byte) {
 	if !sameItem(got, want) {
 		t.Fatalf("%s item %q:\n got %#v\nwant %#v", d.entity, body, got, want)
 	}
+	// decoder.item, for maps encoding/json made, agrees too.
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s item %q: decoded, but encoding/json says %v", d.entity, body, err)
+	}
+	if viaMap, err := d.item(m); err != nil || !sameItem(viaMap, got) {
+		t.Fatalf("%s item %q: item() gives %#v, %v; decodeOne %#v", d.entity, body, viaMap, err, got)
+	}
 }
 
 // equivalenceDecoders are the decoders the equivalence tests run: the
