@@ -123,3 +123,47 @@ func TestTwoWayNeedsWritableFromSide(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoWayDeleteConflict: delete_conflict defaults to change-wins, or to
+// manual under the manual conflict policy; an explicit value is kept, an
+// unknown one is refused by the schema, and one-way pipelines may not set it.
+func TestTwoWayDeleteConflict(t *testing.T) {
+	for _, tc := range []struct {
+		old, new string
+		want     string // the decoded value, or an error substring after "!"
+	}{
+		{"", "", DeleteConflictChange},
+		{"conflict: newest-wins", "conflict: manual", DeleteConflictManual},
+		{"conflict: newest-wins", "conflict: manual\n    delete_conflict: delete-wins", DeleteConflictDelete},
+		{"conflict: newest-wins", "conflict: newest-wins\n    delete_conflict: policy", DeleteConflictPolicy},
+		{"conflict: newest-wins", "conflict: newest-wins\n    delete_conflict: newest", "!delete_conflict"},
+	} {
+		src := strings.Replace(twoWayFile, tc.old, tc.new, 1)
+		f, err := Parse("p.yaml", []byte(src), Options{})
+		if strings.HasPrefix(tc.want, "!") {
+			if err == nil || !strings.Contains(err.Error(), tc.want[1:]) {
+				t.Errorf("%q: want an error naming %s, got %v", tc.new, tc.want[1:], err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.new, err)
+		}
+		if got := f.Pipelines[0].DeleteConflict; got != tc.want {
+			t.Errorf("%q: delete_conflict %q, want %q", tc.new, got, tc.want)
+		}
+	}
+	oneWay := `connections:
+  m365: { connector: graph, settings: { tenant_id: contoso } }
+  out: { connector: jsonl, settings: { dir: ./out } }
+pipelines:
+  - name: meetings
+    from: { connection: m365, entity: event }
+    to: { connection: out, entity: meetings }
+    delete_conflict: manual
+    mapping: { Subject: subject }
+`
+	if _, err := Parse("p.yaml", []byte(oneWay), Options{}); err == nil || !strings.Contains(err.Error(), "delete_conflict applies to two-way pipelines only") {
+		t.Errorf("one-way with delete_conflict: want an error, got %v", err)
+	}
+}

@@ -56,6 +56,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -1149,53 +1150,86 @@ func (rd *twRound) write(ctx context.Context, to int, ws []*twWrite) ([]*twWrite
 		size = config.DefaultBatchSize
 	}
 	s := rd.sides[to]
+	// The outcomes of a batch are recorded while the next batch goes out:
+	// one goroutine records them, in order; it alone touches the pairs,
+	// the counts and the commit's dead letters, while this one only adds
+	// to the commit's pending creates.
+	type sent struct {
+		part []*twWrite
+		outs []connector.WriteOutcome
+	}
+	results := make(chan sent, 1)
+	done := make(chan error, 1)
+	var failed atomic.Bool
 	var back []*twWrite
-	for start := 0; start < len(ws); start += size {
-		part := ws[start:min(start+size, len(ws))]
-		ops := make([]connector.WriteOp, len(part))
-		var pend []store.TwoWayPending
-		var upd []store.TwoWayInflight
-		for i, w := range part {
-			ops[i] = w.op
-			if w.op.TargetID != "" && w.merge != nil {
-				raw, err := encodeRecord(connector.Record{Fields: w.merge})
-				if err != nil {
-					return nil, err
-				}
-				upd = append(upd, store.TwoWayInflight{Side: s.name, Partition: w.op.Partition, ID: w.op.TargetID, Run: rd.runID, Fields: raw})
-			}
-			if w.originSide == nil || w.recovered {
+	go func() {
+		var err error
+		for b := range results {
+			if err != nil {
 				continue
 			}
-			// The record sent is the origin's mapped record (OriginSide.Mapped).
-			pend = append(pend, store.TwoWayPending{Origin: rd.sides[w.from].name, OriginPartition: w.originPartition, OriginID: w.originID,
-				IdempotencyKey: w.op.IdempotencyKey, TargetPartition: w.op.Partition, Sent: w.sent, OriginSide: *w.originSide})
-			rd.commit.ClearPending = append(rd.commit.ClearPending, store.TwoWayPendingKey{Origin: rd.sides[w.from].name, Partition: w.originPartition, ID: w.originID})
-		}
-		// Creates are recorded before they go out, so that after a crash
-		// between the target's acknowledgement and the commit they are
-		// sent again with the same keys (recoverPending) before anything
-		// else.
-		if err := rd.r.st.AddTwoWayPending(ctx, rd.p.Name, pend, upd); err != nil {
-			return nil, err
-		}
-		outs, err := rd.r.writeWithRetry(ctx, s.client, connector.WriteBatch{Entity: s.entity, Ops: ops}, rd.p.Name)
-		if err != nil {
-			return nil, err
-		}
-		for i, out := range outs {
-			o := rd.outcome
-			if part[i].recovered {
-				o = rd.recoveredOutcome
+			for i, out := range b.outs {
+				o := rd.outcome
+				if b.part[i].recovered {
+					o = rd.recoveredOutcome
+				}
+				var wb *twWrite
+				if wb, err = o(ctx, b.part[i], out); err != nil {
+					failed.Store(true)
+					break
+				}
+				if wb != nil {
+					back = append(back, wb)
+				}
 			}
-			wb, err := o(ctx, part[i], out)
+		}
+		done <- err
+	}()
+	send := func() error {
+		for start := 0; start < len(ws) && !failed.Load(); start += size {
+			part := ws[start:min(start+size, len(ws))]
+			ops := make([]connector.WriteOp, len(part))
+			var pend []store.TwoWayPending
+			var upd []store.TwoWayInflight
+			for i, w := range part {
+				ops[i] = w.op
+				if w.op.TargetID != "" && w.merge != nil {
+					raw, err := encodeRecord(connector.Record{Fields: w.merge})
+					if err != nil {
+						return err
+					}
+					upd = append(upd, store.TwoWayInflight{Side: s.name, Partition: w.op.Partition, ID: w.op.TargetID, Run: rd.runID, Fields: raw})
+				}
+				if w.originSide == nil || w.recovered {
+					continue
+				}
+				// The record sent is the origin's mapped record (OriginSide.Mapped).
+				pend = append(pend, store.TwoWayPending{Origin: rd.sides[w.from].name, OriginPartition: w.originPartition, OriginID: w.originID,
+					IdempotencyKey: w.op.IdempotencyKey, TargetPartition: w.op.Partition, Sent: w.sent, OriginSide: *w.originSide})
+				rd.commit.ClearPending = append(rd.commit.ClearPending, store.TwoWayPendingKey{Origin: rd.sides[w.from].name, Partition: w.originPartition, ID: w.originID})
+			}
+			// Creates are recorded before they go out, so that after a
+			// crash between the target's acknowledgement and the commit
+			// they are sent again with the same keys (recoverPending)
+			// before anything else.
+			if err := rd.r.st.AddTwoWayPending(ctx, rd.p.Name, pend, upd); err != nil {
+				return err
+			}
+			outs, err := rd.r.writeWithRetry(ctx, s.client, connector.WriteBatch{Entity: s.entity, Ops: ops}, rd.p.Name)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if wb != nil {
-				back = append(back, wb)
-			}
+			results <- sent{part, outs}
 		}
+		return nil
+	}
+	err := send()
+	close(results)
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
 	}
 	return back, nil
 }
