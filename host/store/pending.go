@@ -26,7 +26,7 @@ func (s *Store) AddPending(ctx context.Context, k PartitionKey, ps []PendingCrea
 		return nil
 	}
 	now := s.stamp()
-	err := s.groupTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for part := range chunks(ps, putChunk) {
 			args := make([]any, 0, len(part)*11)
 			for _, p := range part {

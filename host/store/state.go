@@ -281,7 +281,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 	now := s.stamp()
 	k := c.Key
 	targetTaken := false
-	err := s.groupTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		scope := key64(k.Pipeline, k.Entity, k.Partition)
 		// ID-map rows are found by their keys (see keys.go).
 		keyArgs := func(ids []string, extra ...any) []any {

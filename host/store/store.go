@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -67,8 +66,6 @@ type Store struct {
 	aead *sealer
 
 	stmts map[string]*sql.Stmt // prepared on w at Open, by SQL text; read-only after
-
-	group groupQueue // write transactions waiting to share one (groupTx)
 }
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -288,128 +285,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("committing: %w", err)
 	}
 	return nil
-}
-
-// groupQueue holds the bodies of write transactions waiting for the
-// writer; one caller at a time (the leader) runs them.
-type groupQueue struct {
-	mu      sync.Mutex
-	waiting []*groupReq
-	running bool // a leader is running a group
-}
-
-// groupReq is one transaction body waiting in the queue.
-type groupReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	err  error
-	done chan struct{} // closed when the body's fate is known
-	lead chan struct{} // closed when this caller is to lead the next group
-	over bool          // done is closed
-}
-
-// groupTx runs fn in a write transaction like inTx, but shares the
-// transaction with the bodies other goroutines hand in meanwhile (group
-// commit): the partitions of a pipeline commit their batches at once, and
-// the pages their rows share are written once. Each body runs inside a
-// savepoint of its own, so each is still all or nothing: a body that fails
-// is rolled back alone and its caller gets its error; the others commit.
-// fn returns only when the transaction holding it has committed or failed.
-func (s *Store) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	r := &groupReq{ctx: ctx, fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
-	q := &s.group
-	q.mu.Lock()
-	q.waiting = append(q.waiting, r)
-	leader := !q.running
-	q.running = true
-	q.mu.Unlock()
-	if !leader {
-		select {
-		case <-r.done:
-			return r.err
-		case <-r.lead:
-		}
-	}
-	q.mu.Lock()
-	batch := q.waiting
-	q.waiting = nil
-	q.mu.Unlock()
-	defer func() {
-		// Hand the lead to the first caller still waiting, so that no
-		// caller runs other callers' groups for long.
-		q.mu.Lock()
-		if len(q.waiting) > 0 {
-			close(q.waiting[0].lead)
-		} else {
-			q.running = false
-		}
-		q.mu.Unlock()
-	}()
-	s.runGroup(batch)
-	<-r.done
-	return r.err
-}
-
-// runGroup runs the bodies of batch in one transaction, each in a
-// savepoint, and ends every one of them, whatever happens.
-func (s *Store) runGroup(batch []*groupReq) {
-	end := func(r *groupReq, err error) {
-		if r.over {
-			return
-		}
-		if r.err == nil {
-			r.err = err
-		}
-		r.over = true
-		close(r.done)
-	}
-	live := make([]*groupReq, 0, len(batch))
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			end(r, err)
-			continue
-		}
-		live = append(live, r)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			for _, r := range live {
-				end(r, fmt.Errorf("a write transaction panicked: %v", p))
-			}
-			panic(p)
-		}
-	}()
-	if len(live) == 0 {
-		return
-	}
-	if len(live) == 1 {
-		r := live[0]
-		end(r, s.inTx(r.ctx, r.fn))
-		return
-	}
-	// The group outlives any one caller's context: a body is abandoned
-	// only before the group starts.
-	ctx := context.WithoutCancel(live[0].ctx)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, r := range live {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
-				return fmt.Errorf("beginning a savepoint: %w", err)
-			}
-			if err := r.fn(tx); err != nil {
-				r.err = err
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
-					return fmt.Errorf("rolling back a failed commit: %w", err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
-				return fmt.Errorf("releasing a savepoint: %w", err)
-			}
-		}
-		return nil
-	})
-	for _, r := range live {
-		end(r, err)
-	}
 }
 
 // rowScanner is what a scan function reads one row from.

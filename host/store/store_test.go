@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -472,86 +471,6 @@ func TestIDMapQueriesUseIndexes(t *testing.T) {
 		joined := strings.Join(plan, "; ")
 		if !strings.Contains(joined, "USING INDEX") || strings.Contains(joined, "SCAN id_map") {
 			t.Errorf("%s: plan %q does not search an index", name, joined)
-		}
-	}
-}
-
-// TestGroupedCommitsStayAtomic: commits of many partitions at once share
-// transactions; each is still all or nothing, and one refused for a taken
-// target record fails alone.
-func TestGroupedCommitsStayAtomic(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
-	const parts, rounds = 8, 20
-	errs := make(chan error, parts*rounds)
-	refused := 0 // rounds of partition 0 refused; only its goroutine counts
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := PartitionKey{Pipeline: "p", Entity: "e", Partition: fmt.Sprint("part", p)}
-			for i := range rounds {
-				c := Commit{Key: k, SetCheckpoint: true, Checkpoint: []byte(fmt.Sprint(i))}
-				for j := range 10 {
-					id := fmt.Sprintf("%d-%d-%d", p, i, j)
-					c.Put = append(c.Put, Mapping{SourceEntity: "e", SourcePartition: k.Partition, SourceID: id, TargetEntity: "t", TargetID: "T" + id})
-				}
-				if p == 0 && i%5 == 4 {
-					// Names a target record partition 1 holds (or will).
-					c.Put = append(c.Put, Mapping{SourceEntity: "e", SourcePartition: k.Partition, SourceID: "thief", TargetEntity: "t", TargetID: "T1-0-0"})
-				}
-				err := s.Commit(ctx, c)
-				var ce *ConflictError
-				switch {
-				case p == 0 && i%5 == 4 && !errors.As(err, &ce):
-					if err == nil {
-						// Partition 1 had not committed its row yet.
-						continue
-					}
-					errs <- fmt.Errorf("partition 0 round %d: %v", i, err)
-				case p == 0 && i%5 == 4:
-					refused++
-				case !(p == 0 && i%5 == 4) && err != nil:
-					errs <- fmt.Errorf("partition %d round %d: %v", p, i, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	for p := range parts {
-		k := PartitionKey{Pipeline: "p", Entity: "e", Partition: fmt.Sprint("part", p)}
-		cp, ok, err := s.Checkpoint(ctx, k)
-		if err != nil || !ok {
-			t.Fatal(err)
-		}
-		ms, err := s.MappingsOf(ctx, "p", &k.Partition)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, wantCP := rounds*10, fmt.Sprint(rounds-1)
-		if p == 0 {
-			// A refused round stores nothing, its checkpoint included.
-			want -= 10 * refused
-			if refused > 0 {
-				wantCP = fmt.Sprint(rounds - 2)
-			}
-		}
-		if string(cp.Checkpoint) != wantCP {
-			t.Errorf("partition %d: checkpoint %q, want %q", p, cp.Checkpoint, wantCP)
-		}
-		n := 0
-		for _, m := range ms {
-			if m.SourceID != "thief" {
-				n++
-			}
-		}
-		if n != want {
-			t.Errorf("partition %d: %d rows, want %d", p, n, want)
 		}
 	}
 }
