@@ -77,12 +77,14 @@ func (s *Store) targetConflicts(ctx context.Context, c Commit) ([]TargetConflict
 	stored := map[targetKey]Mapping{}
 	for g, ids := range byTarget {
 		for part := range chunks(ids, idChunk) {
-			args := make([]any, 0, len(part)+3)
-			args = append(args, c.Key.Pipeline, g[0], g[1])
+			// By the hashed target key, the unique index's column; the real
+			// ids are compared when the rows are matched below.
+			args := make([]any, 0, len(part)+1)
+			args = append(args, c.Key.Pipeline)
 			for _, id := range part {
-				args = append(args, id)
+				args = append(args, key128(c.Key.Pipeline, g[0], g[1], id))
 			}
-			rows, err := s.r.QueryContext(ctx, `SELECT `+mappingColumns+` FROM id_map WHERE pipeline = ? AND target_entity = ? AND target_partition = ? AND target_id IN (`+
+			rows, err := s.r.QueryContext(ctx, `SELECT `+mappingColumns+` FROM id_map WHERE pipeline = ? AND target_key IN (`+
 				placeholderList(len(part))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("reading the owners of target records: %w", err)
