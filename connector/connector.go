@@ -179,6 +179,9 @@ type Action int
 // Write actions.
 const (
 	// ActionUpsert creates the record, or updates it when TargetID is set.
+	// An update sets the fields the record carries (a field present with a
+	// nil value is cleared) and leaves the record's other fields as they
+	// are, as a PATCH does.
 	ActionUpsert Action = iota + 1
 	// ActionDelete deletes the record named by TargetID.
 	ActionDelete

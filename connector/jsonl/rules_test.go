@@ -708,3 +708,37 @@ func TestQueryNumbersOfKindAny(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateSetsOnlyTheFieldsItCarries: an update is a merge — fields the
+// record leaves out keep their stored values, a field sent as null is
+// cleared — so a two-way pipeline's update of the changed fields alone
+// loses nothing.
+func TestUpdateSetsOnlyTheFieldsItCarries(t *testing.T) {
+	c := open(t, t.TempDir(), notes)
+	first := write(t, c, "notes", connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: "k",
+		Record: connector.Record{Fields: map[string]any{"id": "a", "text": "one", "n": int64(7)}}})
+	if first[0].Status != connector.Created {
+		t.Fatalf("create: got %s %v", first[0].Status, first[0].Diagnostics)
+	}
+	upd := write(t, c, "notes", connector.WriteOp{Action: connector.ActionUpsert, TargetID: "a",
+		Record: connector.Record{Fields: map[string]any{"n": int64(8)}}})
+	if upd[0].Status != connector.Updated {
+		t.Fatalf("update of n alone: expected updated, got %s %v", upd[0].Status, upd[0].Diagnostics)
+	}
+	if got := upd[0].Stored.Fields; got["text"] != "one" || got["n"] != int64(8) {
+		t.Errorf("update of n alone: expected text one and n 8, got %v", got)
+	}
+	clr := write(t, c, "notes", connector.WriteOp{Action: connector.ActionUpsert, TargetID: "a",
+		Record: connector.Record{Fields: map[string]any{"n": nil}}})
+	if clr[0].Status != connector.Updated {
+		t.Fatalf("clearing n: expected updated, got %s %v", clr[0].Status, clr[0].Diagnostics)
+	}
+	if got := clr[0].Stored.Fields; got["text"] != "one" || got["n"] != nil {
+		t.Errorf("clearing n: expected text one and n null, got %v", got)
+	}
+	same := write(t, c, "notes", connector.WriteOp{Action: connector.ActionUpsert, TargetID: "a",
+		Record: connector.Record{Fields: map[string]any{"text": "one"}}})
+	if same[0].Status != connector.Unchanged {
+		t.Errorf("update to the stored value: expected unchanged, got %s", same[0].Status)
+	}
+}

@@ -18,9 +18,10 @@ import (
 //
 // An upsert finds its record by key: the op's TargetID, else the record's
 // key field, else the op's IdempotencyKey, so a retried create finds the
-// record its first attempt made. The written record replaces the stored
-// one's writable fields; read-only fields keep their stored values and a
-// value written to them is ignored. A record equal to the stored one is
+// record its first attempt made. An update sets the writable fields the
+// record carries (a field present with a null value is cleared) and leaves
+// the others as stored, as the PATCH of a web API does; read-only fields
+// keep their stored values and a value written to them is ignored. A record equal to the stored one is
 // Unchanged and leaves the file alone. The modified field, when declared, is
 // stamped with the batch's time, which is later than every modification
 // already in the file, so changes written after a checkpoint always sort
@@ -192,6 +193,17 @@ func (t *table) upsert(op connector.WriteOp, stamp time.Time) (connector.WriteOu
 		}
 		fields[name] = cv
 	}
+	existing, exists := t.get(key)
+	live := exists && !existing.deleted
+	if live {
+		// An update sets the fields it carries; the others keep their
+		// stored values.
+		for name, v := range existing.fields {
+			if _, set := fields[name]; !set && name != d.modified {
+				fields[name] = v
+			}
+		}
+	}
 	if d.fields != nil {
 		for _, name := range fieldOrder(d.key, d.fields) {
 			f := d.fields[name]
@@ -209,8 +221,6 @@ func (t *table) upsert(op connector.WriteOp, stamp time.Time) (connector.WriteOu
 		return rejected(op, ds...), false
 	}
 	fields[d.key] = keyVal
-	existing, exists := t.get(key)
-	live := exists && !existing.deleted
 	if live {
 		for name, f := range t.fields {
 			if f.readOnly && name != d.modified {

@@ -77,7 +77,9 @@ type WriteOperation_Action int32
 
 const (
 	WriteOperation_ACTION_UNSPECIFIED WriteOperation_Action = 0
-	// Create the record, or update it when target_id is set.
+	// Create the record, or update it when target_id is set. An update
+	// sets the fields the record carries (a field present with a null value
+	// is cleared) and leaves the record's other fields as they are.
 	WriteOperation_ACTION_UPSERT WriteOperation_Action = 1
 	// Delete the record named by target_id.
 	WriteOperation_ACTION_DELETE WriteOperation_Action = 2
