@@ -97,6 +97,20 @@ var mutants = map[string]struct {
 		},
 		"write/retry", "the retry duplicated records",
 	},
+	"replaces-on-update": {
+		func() connector.Connector {
+			return &mutant{Connector: jsonl.New(), write: func(b *connector.WriteBatch) {
+				for i := range b.Ops {
+					if b.Ops[i].Action == connector.ActionUpsert && b.Ops[i].TargetID != "" {
+						if _, ok := b.Ops[i].Record.Fields["age"]; !ok {
+							b.Ops[i].Record.Fields["age"] = nil
+						}
+					}
+				}
+			}}
+		},
+		"write/partial_update", "expected the fields left out to keep their values",
+	},
 	"advertises-subscribe": {
 		func() connector.Connector {
 			return &mutant{Connector: jsonl.New(), spec: func(s *connector.Spec) { s.Capabilities.Subscribe = true }}

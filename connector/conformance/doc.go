@@ -43,7 +43,8 @@
 //     checkpoint agree; a delete arrives as a Delete; a checkpoint the
 //     connector cannot use gives a full resync, not an error.
 //   - write: create then read back equal; the same batch retried with the
-//     same idempotency keys makes no duplicate; update; delete (and the
+//     same idempotency keys makes no duplicate; update; an update carrying
+//     only the changed fields keeps the others (partial update); delete (and the
 //     delete retried); an invalid record is Rejected naming its field while
 //     the rest of its batch is written; a created or updated record's
 //     outcome Version (required when the entity names a version field)

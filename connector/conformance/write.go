@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,6 +170,39 @@ func (k *kit) checkWrite(t *testing.T) {
 		}
 		same := k.writeBatch(t, cn, []connector.WriteOp{{Action: connector.ActionUpsert, IdempotencyKey: "conformance-update-2", TargetID: id, Record: changed.Clone()}})
 		expectStatus(t, "writing the same values again", same, connector.Unchanged, connector.Updated)
+	})
+
+	t.Run("partial update", func(t *testing.T) {
+		cn, e := k.writable(t)
+		if k.s.Mutate == nil {
+			t.Skip("skipped: Suite.Mutate is nil")
+		}
+		orig := k.s.NewRecord(0)
+		changed := k.s.Mutate(k.s.NewRecord(0))
+		// Only the fields Mutate changed: an update sets the fields it
+		// carries and leaves the others as they are (connector.ActionUpsert).
+		part := connector.Record{Fields: map[string]any{}}
+		for name, v := range changed.Fields {
+			if !connector.ValuesEqual(orig.Fields[name], v) {
+				part.Fields[name] = v
+			}
+		}
+		if len(part.Fields) == 0 || len(part.Fields) == len(changed.Fields) {
+			t.Skip("skipped: Suite.Mutate changes no field, or every field")
+		}
+		outs := k.writeBatch(t, cn, creates("conformance-partial", []connector.Record{orig.Clone()}))
+		expectStatus(t, "creating a record", outs, connector.Created)
+		id := outs[0].TargetID
+		up := k.writeBatch(t, cn, []connector.WriteOp{{Action: connector.ActionUpsert, IdempotencyKey: "conformance-partial-1", TargetID: id, Record: part}})
+		expectStatus(t, "updating it with only the fields Suite.Mutate changed", up, connector.Updated)
+		got, ok := k.readBack(t, cn, e)[id]
+		if !ok {
+			t.Fatalf("read back after a partial update: expected record %q", id)
+		}
+		if d := diffFields(e, changed.Fields, got.Fields); len(d) > 0 {
+			t.Errorf("read back record %q after updating only %s: expected the fields left out to keep their values, got differences: %s",
+				id, strings.Join(slices.Sorted(maps.Keys(part.Fields)), ", "), strings.Join(d, "; "))
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {
