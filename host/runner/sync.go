@@ -405,7 +405,7 @@ func (j *job) prepare(ctx context.Context, ch connector.Change, existing *store.
 		}
 		return nil, nil
 	}
-	srcHash, err := hashFields(rec.Fields)
+	srcHash, err := sourceHash(rec)
 	if err != nil {
 		return nil, fmt.Errorf("hashing source record %q: %w", rec.ID, err)
 	}
@@ -775,4 +775,15 @@ func (j *job) recoverPending(ctx context.Context) error {
 		j.total.Add(n)
 	}
 	return nil
+}
+
+// sourceHash identifies the state of the source record that was read: its
+// version (the source's concurrency token, which changes with every change
+// of the record) when it has one, which costs nothing, else the hash of its
+// fields.
+func sourceHash(rec connector.Record) (string, error) {
+	if rec.Version != "" {
+		return "v:" + rec.Version, nil
+	}
+	return hashFields(rec.Fields)
 }

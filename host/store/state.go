@@ -106,7 +106,8 @@ type Mapping struct {
 	TargetEntity    string `json:"targetEntity"`
 	TargetPartition string `json:"targetPartition"`
 	TargetID        string `json:"targetId"`
-	// SourceHash is the hash of the source record last read.
+	// SourceHash identifies the source record last read: "v:" and its
+	// version when the source gives one, else the hash of its fields.
 	SourceHash string `json:"sourceHash"`
 	// TargetHash is the hash of the record last written to the target.
 	TargetHash    string    `json:"targetHash"`
