@@ -150,8 +150,8 @@ func (s *Server) userAddressByID(id string) string {
 	if id == "" {
 		return ""
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if u := s.userByID(id); u != nil {
 		return u.UserPrincipalName
 	}

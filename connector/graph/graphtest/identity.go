@@ -915,9 +915,9 @@ func (s *Server) authenticate(c *call) bool {
 	if !ok || strings.TrimSpace(raw) == "" {
 		return deny("Access token is empty.")
 	}
-	s.mu.Lock()
+	s.mu.RLock() // tokens are added under the write lock
 	tok := s.tokens[strings.TrimSpace(raw)]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if tok == nil {
 		return deny("IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be in JWS or JWE Compact Serialization Format.")
 	}
