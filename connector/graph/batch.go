@@ -15,6 +15,12 @@ import (
 // requests are currently limited to 20 individual requests").
 const maxBatch = 20
 
+// servedAtOnce is how many parts of an unordered batch Graph sends to
+// Outlook at a time (graph-api-facts §4.1: "up to four individual requests
+// from the batch at a time, regardless of the target mailboxes"). A batch
+// of more parts answers only after ceil(parts/4) waves.
+const servedAtOnce = 4
+
 // batchWindow is how long a GET waits for others to share its $batch.
 const batchWindow = 3 * time.Millisecond
 
@@ -26,6 +32,8 @@ const batchWindow = 3 * time.Millisecond
 // inside batches, facts §4.5) is sent again on its own.
 type batcher struct {
 	c *graphClient
+	// size is the most parts a batch carries (maxBatch when 0).
+	size int
 
 	mu      sync.Mutex
 	pending []*batchCall
@@ -58,7 +66,7 @@ func (b *batcher) get(ctx context.Context, r request) (*response, error) {
 	b.mu.Lock()
 	b.pending = append(b.pending, call)
 	switch {
-	case len(b.pending) >= maxBatch:
+	case len(b.pending) >= b.limit():
 		calls := b.pending
 		b.pending = nil
 		if b.timer != nil {
@@ -82,6 +90,14 @@ func (b *batcher) get(ctx context.Context, r request) (*response, error) {
 		return b.c.do(ctx, r)
 	}
 	return call.resp, nil
+}
+
+// limit is the most parts a batch of b carries.
+func (b *batcher) limit() int {
+	if b.size > 0 {
+		return b.size
+	}
+	return maxBatch
 }
 
 func (b *batcher) flush() {

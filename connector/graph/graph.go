@@ -166,6 +166,11 @@ type Connector struct {
 	connect string
 
 	batch *batcher
+	// expand carries series expansions when HTTP slots run short, in
+	// batches of servedAtOnce parts: Graph answers such a batch in one wave,
+	// so it costs the page waiting for it no extra round trip while one
+	// HTTP slot carries four mailboxes' reads.
+	expand *batcher
 
 	// slotsMu serialises taking several per-mailbox concurrency slots at
 	// once for one write $batch (write_send.go), so two batches never wait
@@ -250,6 +255,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	if cfg.Auth != AuthUserConsent && !cfg.noBatch {
 		// Per-user tokens cannot share a batch across mailboxes.
 		c.batch = &batcher{c: c.client}
+		c.expand = &batcher{c: c.client, size: servedAtOnce}
 	}
 	return nil
 }
