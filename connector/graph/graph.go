@@ -107,16 +107,18 @@
 // of a mailbox in sequence (12), the most requests of a mailbox over its 4
 // concurrent slots (ceil(83/4) = 21), and all mailbox requests over 64
 // concurrent HTTP requests each serving 4 batch parts at a time
-// (ceil(16,370/256) = 64): 3.2 s. Measured: 34.4 s wall, 10.8× the bound,
-// with 18.9 s of CPU used by the process (connector and in-process
-// emulator) at load average 6–7; 52.5 s (16.4×) at load 11–12. Before the
-// one-pass decoder and the emulator's reflection-free answers the same run
-// took 69.4 s and 31.7 s of CPU at load 7. Target ≤ 1.3×: NOT met here.
-// The run is CPU-bound on a shared 2-core machine: even two idle cores
-// would need about 9.5 s for 18.9 s of CPU. For 50 mailboxes (bound
-// 1.05 s) it takes 5.8–6.1 s with 3.9–4.6 s of CPU at load 7–8. Where
-// latency dominates (300 ms latency, 500 events per mailbox) one mailbox
-// gave 1.22× its bound and 10 mailboxes 1.64–1.99×.
+// (ceil(16,370/256) = 64): 3.2 s. Measured on a quiet machine (load 1):
+// 11.7 s wall, 3.66× the bound, 16.5 s of CPU used by the process
+// (connector and in-process emulator), 6,155 HTTP requests of which 3,596
+// batches. Earlier the same run took 34.4 s (10.8×, 18.9 s CPU, load 6–7),
+// and 69.4 s with 31.7 s of CPU before the one-pass decoder and the
+// emulator's reflection-free answers. Target ≤ 1.3×: NOT met here. The run
+// is now nearly CPU-bound on 2 cores: 16.5 s of CPU needs at least 8.2 s,
+// 2.6× the bound. For 50 mailboxes (bound 1.05 s) it takes 3.2–3.4 s
+// (3.1–3.3×) with 3.5–4.3 s of CPU on a quiet machine; series expansions
+// in $batch requests of 20 parts instead of 4 gave 4.2 s. Where latency
+// dominates (300 ms latency, 500 events per mailbox) one mailbox gave
+// 1.22× its bound and 10 mailboxes 1.64–1.99×.
 //
 //	GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x -timeout 30m ./connector/graph/
 //	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
@@ -128,7 +130,7 @@
 // 11.7–14.4 MB, 1.19–1.51× (1.33, 1.33, 1.31, 1.45, 1.19, 1.51); before
 // pages were handed on before series expansion and decoded a few at a time
 // it was 99–113 MB against 52–58 MB, 1.72–2.13×. Target ≤ 1.3×: met in one
-// run of six. What still grows is per connection, not per mailbox: the
+// run of six; at load 2, five runs gave 1.30, 1.41, 1.45, 1.56 and 1.65×. What still grows is per connection, not per mailbox: the
 // 200-mailbox run opens about 18 more HTTP/1.1 connections, whose TLS read
 // buffers are most of the difference in live heap, and the collector's
 // heap goal doubles it in the peak. With max_concurrency 32: 1.11–1.24×.
