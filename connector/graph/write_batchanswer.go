@@ -32,270 +32,177 @@ func parseBatchAnswer(body []byte) ([]batchAnswer, error) {
 // errBatchScan says the answer is left to json.Unmarshal.
 var errBatchScan = errors.New("batch answer not in the plain form")
 
-// batchScan is a cursor over a batch answer.
-type batchScan struct {
-	b   []byte
-	pos int
-}
+// batchPartFields are the members of a part that batchAnswer decodes.
+var batchPartFields = [...]string{"id", "status", "headers", "body"}
 
-func (s *batchScan) ws() byte {
-	for s.pos < len(s.b) {
-		switch c := s.b[s.pos]; c {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return c
-		}
-	}
-	return 0
-}
-
-func (s *batchScan) expect(c byte) bool {
-	if s.ws() != c {
-		return false
-	}
-	s.pos++
-	return true
-}
-
-// plainString reads a string with no escapes, control characters or
-// non-ASCII bytes.
-func (s *batchScan) plainString() (string, bool) {
-	if s.ws() != '"' {
-		return "", false
-	}
-	start := s.pos + 1
-	for i := start; i < len(s.b); i++ {
-		switch c := s.b[i]; {
-		case c == '"':
-			s.pos = i + 1
-			return string(s.b[start:i]), true
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// skipValue moves past one JSON value and returns its bytes: strings are
-// followed through their escapes, arrays and objects by their nesting.
-func (s *batchScan) skipValue() ([]byte, bool) {
-	c := s.ws()
-	start := s.pos
-	switch c {
-	case '{', '[':
-		depth := 0
-		for s.pos < len(s.b) {
-			switch s.b[s.pos] {
-			case '"':
-				if !s.skipString() {
-					return nil, false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.pos++
-					return s.b[start:s.pos], true
-				}
-			}
-			s.pos++
-		}
-		return nil, false
-	case '"':
-		if !s.skipString() {
-			return nil, false
-		}
-		return s.b[start:s.pos], true
-	case 0:
-		return nil, false
-	}
-	for s.pos < len(s.b) {
-		switch s.b[s.pos] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return s.b[start:s.pos], s.pos > start
-		}
-		s.pos++
-	}
-	return s.b[start:s.pos], s.pos > start
-}
-
-func (s *batchScan) skipString() bool {
-	for i := s.pos + 1; i < len(s.b); i++ {
-		switch s.b[i] {
-		case '\\':
-			i++
-		case '"':
-			s.pos = i + 1
-			return true
-		}
-	}
-	return false
-}
-
-// scanBatchAnswer reads the plain form of a batch answer, or fails with
-// errBatchScan.
+// scanBatchAnswer reads the plain form of a batch answer with the
+// decoder's scanner (jsonscan.go), which checks the JSON as encoding/json
+// does, or fails with errBatchScan.
 func scanBatchAnswer(body []byte) ([]batchAnswer, error) {
-	s := &batchScan{b: body}
-	if !s.expect('{') {
+	var s jsonScanner
+	s.reset(body)
+	var out []batchAnswer
+	if s.ws() != '{' {
 		return nil, errBatchScan
 	}
-	var out []batchAnswer
-	seen := false
-	for first := true; ; first = false {
-		if s.ws() == '}' && first {
-			s.pos++
-			break
-		}
-		key, ok := s.plainString()
-		if !ok || !s.expect(':') {
-			return nil, errBatchScan
-		}
-		if key == "responses" {
-			if seen {
+	if s.objStart() {
+		seen := false
+		for {
+			key, flags := s.objKey()
+			if s.err != nil || flags != 0 {
 				return nil, errBatchScan
 			}
-			seen = true
-			parts, ok := s.responses()
-			if !ok {
-				return nil, errBatchScan
+			switch k := bytesView(key); {
+			case k == "responses" && !seen:
+				seen = true
+				var ok bool
+				if out, ok = scanBatchParts(&s); !ok {
+					return nil, errBatchScan
+				}
+			case strings.EqualFold(k, "responses"):
+				return nil, errBatchScan // repeated or spelt otherwise: encoding/json's rules apply
+			default:
+				s.skip(false)
 			}
-			out = parts
-		} else if !strings.EqualFold(key, "responses") {
-			if raw, ok := s.skipValue(); !ok || !json.Valid(raw) {
-				return nil, errBatchScan
+			if !s.objNext() {
+				break
 			}
-		} else {
-			return nil, errBatchScan
 		}
-		if s.expect(',') {
-			continue
-		}
-		if !s.expect('}') {
-			return nil, errBatchScan
-		}
-		break
 	}
-	if s.ws() != 0 {
+	s.end()
+	if s.err != nil {
 		return nil, errBatchScan
 	}
 	return out, nil
 }
 
-// responses reads the array of parts.
-func (s *batchScan) responses() ([]batchAnswer, bool) {
-	if !s.expect('[') {
+// scanBatchParts reads the array of parts.
+func scanBatchParts(s *jsonScanner) ([]batchAnswer, bool) {
+	if s.ws() != '[' {
 		return nil, false
 	}
-	out := make([]batchAnswer, 0, 20)
-	if s.ws() == ']' {
-		s.pos++
-		return out, true
+	out := make([]batchAnswer, 0, maxBatch)
+	if !s.arrStart() {
+		return out, s.err == nil
 	}
 	for {
-		a, ok := s.part()
+		a, ok := scanBatchPart(s)
 		if !ok {
 			return nil, false
 		}
 		out = append(out, a)
-		if s.expect(',') {
-			continue
+		if !s.arrNext() {
+			return out, s.err == nil
 		}
-		return out, s.expect(']')
 	}
 }
 
-// part reads one response object.
-func (s *batchScan) part() (batchAnswer, bool) {
+// scanBatchPart reads one response object; the body is left in place.
+func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 	var a batchAnswer
-	if !s.expect('{') {
+	if s.ws() != '{' {
 		return a, false
 	}
-	if s.ws() == '}' {
-		s.pos++
-		return a, true
+	if !s.objStart() {
+		return a, s.err == nil
 	}
-	var have [4]bool // id, status, headers, body: a repeated one is left to encoding/json
+	var have [len(batchPartFields)]bool // a repeated member is left to encoding/json
 	for {
-		key, ok := s.plainString()
-		if !ok || !s.expect(':') {
+		key, flags := s.objKey()
+		if s.err != nil || flags != 0 {
 			return a, false
 		}
-		if i := slices.Index([]string{"id", "status", "headers", "body"}, key); i >= 0 {
+		k := bytesView(key)
+		i := slices.Index(batchPartFields[:], k)
+		if i >= 0 {
 			if have[i] {
 				return a, false
 			}
 			have[i] = true
 		}
-		switch key {
-		case "id":
-			if a.ID, ok = s.plainString(); !ok {
-				return a, false
-			}
-		case "status":
-			raw, ok := s.skipValue()
+		switch i {
+		case 0: // id
+			id, ok := scanPlainString(s)
 			if !ok {
 				return a, false
 			}
-			n, err := strconv.Atoi(string(raw))
+			a.ID = id
+		case 1: // status
+			n, err := strconv.Atoi(string(scanRaw(s)))
 			if err != nil {
 				return a, false
 			}
 			a.Status = n
-		case "headers":
-			if a.Headers, ok = s.headers(); !ok {
+		case 2: // headers
+			h, ok := scanBatchHeaders(s)
+			if !ok {
 				return a, false
 			}
-		case "body":
-			if a.Body, ok = s.skipValue(); !ok || !json.Valid(a.Body) {
-				return a, false
-			}
+			a.Headers = h
+		case 3: // body
+			a.Body = scanRaw(s)
 		default:
-			for _, f := range []string{"id", "status", "headers", "body"} {
-				if strings.EqualFold(key, f) {
+			for _, f := range batchPartFields {
+				if strings.EqualFold(k, f) {
 					return a, false // encoding/json would match it
 				}
 			}
-			if raw, ok := s.skipValue(); !ok || !json.Valid(raw) {
-				return a, false
-			}
+			s.skip(false)
 		}
-		if s.expect(',') {
-			continue
+		if s.err != nil {
+			return a, false
 		}
-		return a, s.expect('}')
+		if !s.objNext() {
+			return a, s.err == nil
+		}
 	}
 }
 
-// headers reads a part's headers, an object of strings.
-func (s *batchScan) headers() (map[string]string, bool) {
-	if s.ws() == 'n' {
-		raw, ok := s.skipValue()
-		return nil, ok && string(raw) == "null"
-	}
-	if !s.expect('{') {
+// scanBatchHeaders reads a part's headers, null or an object of strings.
+func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
+	switch s.ws() {
+	case 'n':
+		s.literal("null")
+		return nil, s.err == nil
+	case '{':
+	default:
 		return nil, false
 	}
 	h := map[string]string{}
-	if s.ws() == '}' {
-		s.pos++
-		return h, true
+	if !s.objStart() {
+		return h, s.err == nil
 	}
 	for {
-		k, ok := s.plainString()
-		if !ok || !s.expect(':') {
+		k, flags := s.objKey()
+		if s.err != nil || flags != 0 {
 			return nil, false
 		}
-		v, ok := s.plainString()
+		v, ok := scanPlainString(s)
 		if !ok {
 			return nil, false
 		}
-		h[k] = v
-		if s.expect(',') {
-			continue
+		h[string(k)] = v
+		if !s.objNext() {
+			return h, s.err == nil
 		}
-		return h, s.expect('}')
 	}
+}
+
+// scanPlainString reads a string with no escapes and no non-ASCII bytes.
+func scanPlainString(s *jsonScanner) (string, bool) {
+	if s.ws() != '"' {
+		return "", false
+	}
+	raw, flags := s.str()
+	if s.err != nil || flags != 0 {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// scanRaw consumes the value at the scanner, checked, and returns its bytes.
+func scanRaw(s *jsonScanner) []byte {
+	start := s.pos
+	s.skip(false)
+	return s.data[start:s.pos]
 }
