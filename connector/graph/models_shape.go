@@ -11,9 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // This file renders write bodies from the shapes of the msgraph-sdk-go
@@ -250,7 +250,7 @@ func (ms *modelShapes) renderShaped(entity string, body map[string]any, stamp st
 	buf = append(buf, '{')
 	first := true
 	if root.odataType != "" {
-		buf = appendJSONString(append(buf, `"@odata.type":`...), root.odataType)
+		buf = jsonenc.AppendString(append(buf, `"@odata.type":`...), root.odataType)
 		first = false
 	}
 	for _, k := range keys {
@@ -266,7 +266,7 @@ func (ms *modelShapes) renderShaped(entity string, body map[string]any, stamp st
 			buf = append(buf, ',')
 		}
 		first = false
-		buf = append(appendJSONString(buf, k), ':')
+		buf = append(jsonenc.AppendString(buf, k), ':')
 		if v == nil {
 			// A top-level null clears the property on PATCH: kept, as
 			// encodeModels keeps it.
@@ -298,7 +298,7 @@ func (ms *modelShapes) appendObject(buf []byte, s *modelShape, v any) ([]byte, e
 	buf = append(buf, '{')
 	first := true
 	if s.odataType != "" {
-		buf = appendJSONString(append(buf, `"@odata.type":`...), s.odataType)
+		buf = jsonenc.AppendString(append(buf, `"@odata.type":`...), s.odataType)
 		first = false
 	}
 	for _, k := range keys {
@@ -310,7 +310,7 @@ func (ms *modelShapes) appendObject(buf []byte, s *modelShape, v any) ([]byte, e
 			buf = append(buf, ',')
 		}
 		first = false
-		buf = append(appendJSONString(buf, k), ':')
+		buf = append(jsonenc.AppendString(buf, k), ':')
 		var err error
 		if buf, err = ms.appendValue(buf, f, m[k]); err != nil {
 			return nil, err
@@ -327,7 +327,7 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 		if !ok {
 			return nil, errShapeFallback
 		}
-		return appendJSONString(buf, s), nil
+		return jsonenc.AppendString(buf, s), nil
 	case kindBool:
 		b, ok := v.(bool)
 		if !ok {
@@ -360,7 +360,7 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 		if err != nil || t.Nanosecond() != 0 {
 			return nil, errShapeFallback
 		}
-		return appendJSONString(buf, t.Format(time.RFC3339)), nil
+		return jsonenc.AppendString(buf, t.Format(time.RFC3339)), nil
 	case kindDate, kindTimeOnly, kindDuration:
 		s, ok := v.(string)
 		if !ok {
@@ -370,7 +370,7 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 		if err != nil || !strings.EqualFold(out, s) {
 			return nil, errShapeFallback
 		}
-		return appendJSONString(buf, out), nil
+		return jsonenc.AppendString(buf, out), nil
 	case kindBytes:
 		s, ok := v.(string)
 		if !ok {
@@ -380,13 +380,13 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 		if err != nil || base64.StdEncoding.EncodeToString(raw) != s {
 			return nil, errShapeFallback
 		}
-		return appendJSONString(buf, s), nil
+		return jsonenc.AppendString(buf, s), nil
 	case kindEnum:
 		s, err := enumMember(f.enum, v)
 		if err != nil {
 			return nil, err
 		}
-		return appendJSONString(buf, s), nil
+		return jsonenc.AppendString(buf, s), nil
 	case kindObject:
 		return ms.appendObject(buf, f.childShape(ms), v)
 	case kindObjects, kindPrimitives, kindEnums:
@@ -409,7 +409,7 @@ func (ms *modelShapes) appendValue(buf []byte, f *fieldShape, v any) ([]byte, er
 			case kindEnums:
 				var s string
 				if s, err = enumMember(f.enum, e); err == nil {
-					buf = appendJSONString(buf, s)
+					buf = jsonenc.AppendString(buf, s)
 				}
 			default:
 				buf, err = appendPrimitive(buf, f.prim, e)
@@ -428,7 +428,7 @@ func appendPrimitive(buf []byte, typ string, v any) ([]byte, error) {
 	switch typ {
 	case "string":
 		if s, ok := v.(string); ok {
-			return appendJSONString(buf, s), nil
+			return jsonenc.AppendString(buf, s), nil
 		}
 	case "bool":
 		if b, ok := v.(bool); ok {
@@ -543,49 +543,4 @@ func floatNumber(v any) (float64, bool) {
 		x = float64(i)
 	}
 	return x, !math.IsNaN(x) && !math.IsInf(x, 0)
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD (as
-// encoding/json does).
-func appendJSONString(buf []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // send performs the requests of jobs (none addressing the same item) and
@@ -78,11 +80,11 @@ func packBatches(jobs []*writeJob, size int) [][]*writeJob {
 // renders it, so it is not decoded and checked again.
 func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, id)
+	dst = jsonenc.AppendString(dst, id)
 	dst = append(dst, `,"method":`...)
-	dst = appendJSONString(dst, r.method)
+	dst = jsonenc.AppendString(dst, r.method)
 	dst = append(dst, `,"url":`...)
-	dst = appendJSONString(dst, rel)
+	dst = jsonenc.AppendString(dst, rel)
 	keys := make([]string, 0, len(r.header)+1)
 	for k := range r.header {
 		if r.body == nil || !strings.EqualFold(k, "Content-Type") {
@@ -96,8 +98,8 @@ func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(appendJSONString(dst, k), ':')
-			dst = appendJSONString(dst, strings.Join(r.header[k], ", "))
+			dst = append(jsonenc.AppendString(dst, k), ':')
+			dst = jsonenc.AppendString(dst, strings.Join(r.header[k], ", "))
 		}
 		if r.body != nil {
 			if len(keys) > 0 {

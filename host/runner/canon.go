@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // appendTagged appends the tagged JSON of v (see the record codec) to b:
@@ -33,9 +34,9 @@ func appendTagged(b []byte, v any) ([]byte, error) {
 		}
 		if x == math.Trunc(x) {
 			b = append(b, `{"$float":`...)
-			return append(appendJSONFloat(b, x), '}'), nil
+			return append(jsonenc.AppendFloat(b, x), '}'), nil
 		}
-		return appendJSONFloat(b, x), nil
+		return jsonenc.AppendFloat(b, x), nil
 	case []byte:
 		b = append(b, `{"$bytes":`...)
 		return append(appendJSONString(b, base64.StdEncoding.EncodeToString(x)), '}'), nil
@@ -121,23 +122,4 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
-}
-
-// appendJSONFloat appends a finite f as encoding/json renders a float64.
-func appendJSONFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 → e-9, as encoding/json writes it.
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }
