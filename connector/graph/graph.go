@@ -168,6 +168,9 @@ type Connector struct {
 	connect string
 
 	batch *batcher
+	// shapes are the msgraph-sdk-go models' shapes the write path renders
+	// bodies from, read from the SDK once per connection.
+	shapes *modelShapes
 	// expand carries series expansions when HTTP slots run short, in
 	// batches of servedAtOnce parts: Graph answers such a batch in one wave,
 	// so it costs the page waiting for it no extra round trip while one
@@ -253,6 +256,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	}
 	c.cfg, c.host, c.http, c.tokens, c.connect = cfg, host, hc, tokens, req.Connection
 	c.client = newGraphClient(hc, cfg, tokens)
+	c.shapes = newModelShapes()
 	c.pages = make(chan struct{}, cfg.MaxConcurrency)
 	if cfg.Auth != AuthUserConsent && !cfg.noBatch {
 		// Per-user tokens cannot share a batch across mailboxes.

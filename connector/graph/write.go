@@ -74,7 +74,7 @@ func transactionID(connection, key string) string {
 // Request bodies follow the typed models of msgraph-sdk-go (see models.go
 // and models_shape.go): the record, checked against the discovered
 // schema, is checked against the shape of models.Event, models.Contact or
-// models.TodoTask — read once per Write from the models' own field
+// models.TodoTask — read once per connection from the models' own field
 // deserializers — and rendered with the SDK's property names and enum
 // spellings, the create's stamp (transactionId, extended property, linked
 // resource) included; a body the shape does not fit exactly goes through
@@ -149,7 +149,7 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err != nil {
 		return nil, err
 	}
-	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: newDecoder(ent), sel: sel, shapes: newModelShapes(), lists: map[string]string{}}
+	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: c.client.decoderFor(ent), sel: sel, shapes: c.shapes, lists: map[string]string{}}
 	out := make([]connector.WriteOutcome, len(batch.Ops))
 	var jobs []*writeJob
 	for i, op := range batch.Ops {
@@ -235,7 +235,7 @@ type writeRun struct {
 	ent    *schema.Entity
 	dec    *decoder
 	sel    *selection
-	shapes *modelShapes // the SDK models' shapes, read once per Write
+	shapes *modelShapes // the SDK models' shapes (Connector.shapes)
 
 	listMu sync.Mutex
 	lists  map[string]string // mailbox -> To Do list id, looked up once per Write
