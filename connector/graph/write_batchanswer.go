@@ -159,6 +159,10 @@ func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 }
 
 // scanBatchHeaders reads a part's headers, null or an object of strings.
+// Names and values are unquoted as encoding/json unquotes them: Graph's
+// answers carry escaped quotes in header values (Preference-Applied:
+// outlook.timezone="UTC", graph-api-facts §3), which must not send the
+// whole answer to json.Unmarshal.
 func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
 	switch s.ws() {
 	case 'n':
@@ -174,14 +178,18 @@ func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
 	}
 	for {
 		k, flags := s.objKey()
-		if s.err != nil || flags != 0 {
+		if s.err != nil {
 			return nil, false
 		}
-		v, ok := scanPlainString(s)
-		if !ok {
+		name := string(s.unquote(k, flags))
+		if s.ws() != '"' {
 			return nil, false
 		}
-		h[string(k)] = v
+		raw, vflags := s.str()
+		if s.err != nil {
+			return nil, false
+		}
+		h[name] = string(s.unquote(raw, vflags))
 		if !s.objNext() {
 			return h, s.err == nil
 		}

@@ -25,6 +25,9 @@ func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
 		`{"Responses":[{"ID":"1","Status":200}]}`,
 		`{"responses":[{"id":"\u0031","status":200,"headers":{"X-A":"caf\u00e9"}}]}`,
 		`{"responses":[{"id":"é","status":200}]}`,
+		`{"responses":[{"id":"1","status":201,"headers":{"Preference-Applied":"outlook.timezone=\"UTC\"","X-\u0041":"caf\u00e9 \ud83d\ude00 \ud800","X-B":"\\\/\t"}}]}`,
+		`{"responses":[{"id":"1","status":201,"headers":{"X-A":"a","X-A":"b","X-\u0041":"c"}}]}`,
+		`{"responses":[{"id":"1","status":201,"headers":{"X-A":"\x"}}]}`,
 		`{"responses":[{"id":1,"status":200}]}`,
 		`{"responses":[{"id":"1","status":200.5}]}`,
 		`{"responses":[{"id":"1","status":200,"body":{"a":}}]}`,
@@ -60,6 +63,13 @@ func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
 	// The plain form takes the one-pass path.
 	if _, err := scanBatchAnswer([]byte(inputs[0])); err != nil {
 		t.Errorf("the plain answer was left to encoding/json: %v", err)
+	}
+	// Header values with escapes, as Graph's Preference-Applied has, too.
+	prefer := strings.Replace(inputs[0], `"OData-Version":"4.0"`, `"OData-Version":"4.0","Preference-Applied":"outlook.timezone=\"UTC\""`, 1)
+	if got, err := scanBatchAnswer([]byte(prefer)); err != nil {
+		t.Errorf("an answer with an escaped header value was left to encoding/json: %v", err)
+	} else if v := got[0].Headers["Preference-Applied"]; v != `outlook.timezone="UTC"` {
+		t.Errorf("Preference-Applied read as %q", v)
 	}
 	if _, err := scanBatchAnswer([]byte(strings.Replace(inputs[0], `"1"`, `"\u0031"`, 1))); err == nil {
 		t.Error("an escaped id was not left to encoding/json")
