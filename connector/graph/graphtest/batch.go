@@ -8,8 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // maxBatch is the JSON batching limit: "JSON batch requests are currently
@@ -45,7 +50,8 @@ func (s *Server) serveBatch(c *call) {
 	var req struct {
 		Requests []batchRequest `json:"requests"`
 	}
-	if err := json.Unmarshal(raw, &req); err != nil || req.Requests == nil {
+	var err2 error
+	if req.Requests, err2 = parseBatchRequests(raw); err2 != nil || req.Requests == nil {
 		c.fail(http.StatusBadRequest, "BadRequest", "Invalid batch payload format.")
 		return
 	}
@@ -91,7 +97,29 @@ func (s *Server) serveBatch(c *call) {
 		return
 	}
 
-	responses := make([]map[string]any, len(req.Requests))
+	answers := make([]partAnswer, len(req.Requests))
+	var wg sync.WaitGroup
+	if !hasDependencies(req.Requests) {
+		// Independent requests: four workers take them in order, as
+		// many at a time as the goroutine-per-request form below runs.
+		var next atomic.Int64
+		for range min(4, len(req.Requests)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(req.Requests) {
+						return
+					}
+					answers[i] = s.runBatchPart(c, req.Requests[i])
+				}
+			}()
+		}
+		wg.Wait()
+		c.writeJSON(http.StatusOK, renderedJSON(appendBatchAnswer(make([]byte, 0, batchAnswerSize(answers)), answers)))
+		return
+	}
 	status := make(map[string]int, len(req.Requests))
 	done := make(map[string]chan struct{}, len(req.Requests))
 	for _, r := range req.Requests {
@@ -99,7 +127,6 @@ func (s *Server) serveBatch(c *call) {
 	}
 	var mu sync.Mutex
 	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
 	for i, r := range req.Requests {
 		wg.Add(1)
 		go func() {
@@ -115,26 +142,91 @@ func (s *Server) serveBatch(c *call) {
 					failedDep = true
 				}
 			}
-			var resp map[string]any
+			var a partAnswer
 			if failedDep {
 				// "any request that depends on that request fails with
 				// status code 424 (Failed Dependency)" (facts §4.5).
-				body := errorBody("FailedDependency", "The request depends on a request that failed.", requestID(), c.clientID, s.now())
-				resp = map[string]any{"id": r.ID, "status": http.StatusFailedDependency,
-					"headers": map[string]string{"Content-Type": "application/json"}, "body": body}
+				body, _ := appendJSON(nil, errorBody("FailedDependency", "The request depends on a request that failed.", requestID(), c.clientID, s.now()))
+				a = partAnswer{id: r.ID, status: http.StatusFailedDependency,
+					headers: [][2]string{{"Content-Type", "application/json"}}, body: body}
 			} else {
 				sem <- struct{}{}
-				resp = s.runBatchPart(c, r)
+				a = s.runBatchPart(c, r)
 				<-sem
 			}
 			mu.Lock()
-			status[strings.ToLower(r.ID)] = resp["status"].(int)
-			responses[i] = resp
+			status[strings.ToLower(r.ID)] = a.status
+			answers[i] = a
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	c.writeJSON(http.StatusOK, map[string]any{"responses": responses})
+	c.writeJSON(http.StatusOK, renderedJSON(appendBatchAnswer(make([]byte, 0, batchAnswerSize(answers)), answers)))
+}
+
+// hasDependencies reports whether a request of the batch names dependsOn.
+func hasDependencies(reqs []batchRequest) bool {
+	for _, r := range reqs {
+		if len(r.DependsOn) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// partAnswer is one response of a batch answer (facts §4.5: id, status,
+// headers, body).
+type partAnswer struct {
+	id      string
+	status  int
+	headers [][2]string // name, value; sorted by name
+	// body is the body's JSON, nil when the answer has none.
+	body []byte
+}
+
+func batchAnswerSize(answers []partAnswer) int {
+	n := 32
+	for _, a := range answers {
+		n += 64 + len(a.id) + len(a.body)
+		for _, h := range a.headers {
+			n += 6 + len(h[0]) + len(h[1])
+		}
+	}
+	return n
+}
+
+// appendBatchAnswer appends {"responses":[…]}, each response written as
+// encoding/json writes a map of it — keys sorted (body, headers, id,
+// status), the headers an object with sorted keys — which is how the
+// batch answer has always been encoded.
+func appendBatchAnswer(dst []byte, answers []partAnswer) []byte {
+	dst = append(dst, `{"responses":[`...)
+	for i, a := range answers {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '{')
+		if a.body != nil {
+			dst = append(dst, `"body":`...)
+			dst = append(dst, a.body...)
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"headers":{`...)
+		for k, h := range a.headers {
+			if k > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonenc.AppendString(dst, h[0])
+			dst = append(dst, ':')
+			dst = jsonenc.AppendString(dst, h[1])
+		}
+		dst = append(dst, `},"id":`...)
+		dst = jsonenc.AppendString(dst, a.id)
+		dst = append(dst, `,"status":`...)
+		dst = strconv.AppendInt(dst, int64(a.status), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
 }
 
 func headerValue(h map[string]string, name string) string {
@@ -180,7 +272,7 @@ func cyclic(reqs []batchRequest) bool {
 }
 
 // runBatchPart serves one request of a batch through the normal pipeline.
-func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
+func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	u := r.URL
 	if !strings.HasPrefix(u, "/") {
 		u = "/" + u
@@ -201,8 +293,8 @@ func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
 	}
 	req, err := http.NewRequestWithContext(c.r.Context(), strings.ToUpper(r.Method), s.base+"/v1.0"+u, body)
 	if err != nil {
-		return map[string]any{"id": r.ID, "status": http.StatusBadRequest, "headers": map[string]string{"Content-Type": "application/json"},
-			"body": errorBody("BadRequest", "Invalid request url '"+r.URL+"'.", requestID(), c.clientID, s.now())}
+		eb, _ := appendJSON(nil, errorBody("BadRequest", "Invalid request url '"+r.URL+"'.", requestID(), c.clientID, s.now()))
+		return partAnswer{id: r.ID, status: http.StatusBadRequest, headers: [][2]string{{"Content-Type", "application/json"}}, body: eb}
 	}
 	// The batch's token authorizes every part; other headers come only
 	// from the part's own headers (json-batching.md).
@@ -218,25 +310,355 @@ func (s *Server) runBatchPart(c *call, r batchRequest) map[string]any {
 		}
 	}
 	s.serveGraph(rec, req, segs[1:], true)
-	headers := map[string]string{}
+	headers := make([][2]string, 0, len(rec.h))
 	for k := range rec.h {
 		name := k
 		if k == "Odata-Version" {
 			name = "OData-Version" // the spelling Graph uses (graph-examples/batch-response-1.json)
 		}
-		headers[name] = rec.h.Get(k)
+		headers = setHeader(headers, name, rec.h.Get(k))
 	}
-	resp := map[string]any{"id": r.ID, "status": rec.statusCode(), "headers": headers}
+	slices.SortFunc(headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers}
 	if rec.body.Len() > 0 {
 		// A JSON answer goes into the batch answer as it is (its bytes,
 		// not decoded and encoded again); anything else as base64 (facts
 		// §4.5: "body (JSON or base64)").
 		// The emulator's own answers are JSON whenever they say so.
 		if b := bytes.TrimSpace(rec.body.Bytes()); strings.HasPrefix(rec.h.Get("Content-Type"), "application/json") || json.Valid(b) {
-			resp["body"] = renderedJSON(b)
+			a.body = b
 		} else {
-			resp["body"] = base64.StdEncoding.EncodeToString(rec.body.Bytes())
+			a.body = jsonenc.AppendString(nil, base64.StdEncoding.EncodeToString(rec.body.Bytes()))
 		}
 	}
-	return resp
+	return a
+}
+
+// setHeader sets name to value in a list of headers, as a map would.
+func setHeader(h [][2]string, name, value string) [][2]string {
+	for i := range h {
+		if h[i][0] == name {
+			h[i][1] = value
+			return h
+		}
+	}
+	return append(h, [2]string{name, value})
+}
+
+// parseBatchRequests reads the requests of a batch body as json.Unmarshal
+// reads {"requests":[…]} into []batchRequest. The plain form — members
+// spelt as documented, each once, ASCII strings without escapes in ids,
+// methods, urls, headers and dependsOn — is read in one pass, each body
+// kept as a slice of raw; any other form, valid or not, goes to
+// json.Unmarshal, so the result and the refusal of a malformed batch are
+// encoding/json's.
+func parseBatchRequests(raw []byte) ([]batchRequest, error) {
+	if reqs, ok := scanBatchRequests(raw); ok {
+		return reqs, nil
+	}
+	var req struct {
+		Requests []batchRequest `json:"requests"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, err
+	}
+	return req.Requests, nil
+}
+
+// batchScanner reads the plain form of a batch request.
+type batchScanner struct {
+	b []byte
+	i int
+}
+
+func (p *batchScanner) ws() byte {
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; c {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// eat consumes c after blank space.
+func (p *batchScanner) eat(c byte) bool {
+	if p.ws() != c {
+		return false
+	}
+	p.i++
+	return true
+}
+
+// plain reads a string of printable ASCII without escapes.
+func (p *batchScanner) plain() (string, bool) {
+	if !p.eat('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			return string(p.b[start : p.i-1]), true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// members reads an object, calling f with each key (printable ASCII, no
+// escapes) positioned at its value.
+func (p *batchScanner) members(f func(key string) bool) bool {
+	if !p.eat('{') {
+		return false
+	}
+	if p.eat('}') {
+		return true
+	}
+	for {
+		k, ok := p.plain()
+		if !ok || !p.eat(':') || !f(k) {
+			return false
+		}
+		if p.eat(',') {
+			continue
+		}
+		return p.eat('}')
+	}
+}
+
+// skip consumes one JSON value, checked as encoding/json checks it (a
+// string's bytes ≥ 0x20 are taken as they are, as json.RawMessage takes
+// them), and returns its bytes.
+func (p *batchScanner) skip(depth int) ([]byte, bool) {
+	c := p.ws()
+	start := p.i
+	switch {
+	case c == '"':
+		p.i++
+		for p.i < len(p.b) {
+			c := p.b[p.i]
+			switch {
+			case c == '"':
+				p.i++
+				return p.b[start:p.i], true
+			case c < 0x20:
+				return nil, false
+			case c == '\\':
+				if p.i+1 >= len(p.b) {
+					return nil, false
+				}
+				switch p.b[p.i+1] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+					p.i += 2
+				case 'u':
+					if p.i+6 > len(p.b) {
+						return nil, false
+					}
+					for _, h := range p.b[p.i+2 : p.i+6] {
+						if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+							return nil, false
+						}
+					}
+					p.i += 6
+				default:
+					return nil, false
+				}
+			default:
+				p.i++
+			}
+		}
+		return nil, false
+	case c == '{' || c == '[':
+		if depth > 1000 {
+			return nil, false // encoding/json decides
+		}
+		p.i++
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		if p.eat(closer) {
+			return p.b[start:p.i], true
+		}
+		for {
+			if c == '{' {
+				if p.ws() != '"' {
+					return nil, false
+				}
+				if _, ok := p.skip(depth + 1); !ok || !p.eat(':') {
+					return nil, false
+				}
+			}
+			if _, ok := p.skip(depth + 1); !ok {
+				return nil, false
+			}
+			if p.eat(',') {
+				continue
+			}
+			if !p.eat(closer) {
+				return nil, false
+			}
+			return p.b[start:p.i], true
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		if c == '-' {
+			p.i++
+		}
+		digits := func() int {
+			n := 0
+			for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+				p.i++
+				n++
+			}
+			return n
+		}
+		if p.i < len(p.b) && p.b[p.i] == '0' {
+			p.i++
+		} else if digits() == 0 {
+			return nil, false
+		}
+		if p.i < len(p.b) && p.b[p.i] == '.' {
+			p.i++
+			if digits() == 0 {
+				return nil, false
+			}
+		}
+		if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+			p.i++
+			if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+				p.i++
+			}
+			if digits() == 0 {
+				return nil, false
+			}
+		}
+		return p.b[start:p.i], true
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(p.b[p.i:], []byte(lit)) {
+			p.i += len(lit)
+			return p.b[start:p.i], true
+		}
+	}
+	return nil, false
+}
+
+// batchRequestFields are the members batchRequest decodes; a member that
+// matches one only without regard to case is left to encoding/json.
+var batchRequestFields = []string{"id", "method", "url", "headers", "body", "dependsOn"}
+
+// otherSpelling reports whether k is a member name encoding/json would
+// match to one of names although it is not spelt so.
+func otherSpelling(k string, names ...string) bool {
+	for _, n := range names {
+		if k != n && strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func scanBatchRequests(raw []byte) ([]batchRequest, bool) {
+	p := &batchScanner{b: raw}
+	var reqs []batchRequest
+	seen := false
+	ok := p.members(func(k string) bool {
+		switch {
+		case k == "requests" && !seen:
+			seen = true
+			if !p.eat('[') {
+				return false
+			}
+			reqs = make([]batchRequest, 0, maxBatch)
+			if p.eat(']') {
+				return true
+			}
+			for {
+				r, ok := p.request()
+				if !ok {
+					return false
+				}
+				reqs = append(reqs, r)
+				if p.eat(',') {
+					continue
+				}
+				return p.eat(']')
+			}
+		case strings.EqualFold(k, "requests"):
+			return false
+		}
+		_, ok := p.skip(1)
+		return ok
+	})
+	if !ok || p.ws() != 0 || p.i != len(raw) {
+		return nil, false
+	}
+	return reqs, true
+}
+
+// request reads one request object.
+func (p *batchScanner) request() (batchRequest, bool) {
+	var r batchRequest
+	var have [6]bool
+	ok := p.members(func(k string) bool {
+		i := slices.Index(batchRequestFields, k)
+		if i < 0 {
+			if otherSpelling(k, batchRequestFields...) {
+				return false
+			}
+			_, ok := p.skip(1)
+			return ok
+		}
+		if have[i] {
+			return false // encoding/json's rules for a repeated member apply
+		}
+		have[i] = true
+		var ok bool
+		switch k {
+		case "id":
+			r.ID, ok = p.plain()
+		case "method":
+			r.Method, ok = p.plain()
+		case "url":
+			r.URL, ok = p.plain()
+		case "headers":
+			r.Headers = map[string]string{}
+			ok = p.members(func(name string) bool {
+				if _, dup := r.Headers[name]; dup {
+					return false
+				}
+				v, ok := p.plain()
+				r.Headers[name] = v
+				return ok
+			})
+		case "body":
+			r.Body, ok = p.skip(1)
+		case "dependsOn":
+			if !p.eat('[') {
+				return false
+			}
+			r.DependsOn = []string{}
+			if p.eat(']') {
+				return true
+			}
+			for {
+				d, ok := p.plain()
+				if !ok {
+					return false
+				}
+				r.DependsOn = append(r.DependsOn, d)
+				if p.eat(',') {
+					continue
+				}
+				return p.eat(']')
+			}
+		}
+		return ok
+	})
+	return r, ok
 }

@@ -1,0 +1,114 @@
+package graphtest
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestParseBatchRequestsMatchesEncodingJSON: for batch bodies in the plain
+// form and in every other form (blank space, escapes, other spellings,
+// repeated members, nulls, values of other types, malformed text),
+// parseBatchRequests gives what json.Unmarshal gives, or fails where it
+// fails; the plain form takes the one-pass path.
+func TestParseBatchRequestsMatchesEncodingJSON(t *testing.T) {
+	event := `{"subject":"a \"}{][\" \\ b \u00e9 é","start":{"dateTime":"2026-01-01T10:00:00","timeZone":"UTC"},"n":-1.5e3,"m":0,"k":[1,2.25,-0.5E+2,{"a":[]}],"ok":true,"no":false,"x":null}`
+	plain := `{"requests":[{"id":"1","method":"POST","url":"/users/a/events","headers":{"Content-Type":"application/json","Prefer":"outlook.timezone=UTC"},"body":` + event + `},{"id":"2","method":"GET","url":"/users?$top=1","dependsOn":["1"]}]}`
+	inputs := []string{
+		plain,
+		" {\n \"requests\" : [ { \"id\" : \"3\" , \"method\" : \"DELETE\" , \"url\" : \"/users/a/events/x\" , \"headers\" : { } , \"dependsOn\" : [ ] } ] } \n",
+		`{"requests":[]}`,
+		`{"requests":null}`,
+		`{}`,
+		`{"requests":[{}]}`,
+		`{"requests":[null]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","headers":null,"body":null,"dependsOn":null}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":"QUJD","extra":{"k":[true,false,null]}}],"@odata.nextLink":null,"other":[1,"2"]}`,
+		`{"Requests":[{"ID":"1","Method":"GET","URL":"/me"}]}`,
+		`{"requests":[{"id":"\u0031","method":"GET","url":"/me"}]}`,
+		`{"requests":[{"id":"é","method":"GET","url":"/me"}]}`,
+		`{"requests":[{"id":1,"method":"GET","url":"/me"}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","headers":{"A":"x","A":"y"}}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","headers":{"A":1}}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","headers":{"A":"caf\u00e9"}}]}`,
+		`{"requests":[{"id":"1","id":"2","method":"GET","url":"/me"}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","dependsOn":["a",2]}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me","dependsOn":"a"}]}`,
+		`{"requests":[],"requests":[{"id":"1"}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":{"a":}}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":01}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":-}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":1.}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":1e}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":"a\x"}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":"\u12"}]}`,
+		"{\"requests\":[{\"id\":\"1\",\"method\":\"POST\",\"url\":\"/x\",\"body\":\"a\tb\"}]}",
+		"{\"requests\":[{\"id\":\"1\",\"method\":\"POST\",\"url\":\"/x\",\"body\":\"\xff\xfe\"}]}",
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":tru}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":nullx}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":{"a":1,}}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":[1,]}]}`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":{1:2}}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me"}]} x`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me"}]}` + "\x00",
+		`{"requests":[{"id":"1","method":"GET","url":"/me"}]`,
+		`{"requests":[{"id":"1","method":"GET","url":"/me"}],}`,
+		`[]`,
+		``,
+		`"requests"`,
+		`{"requests":[{"id":"1","method":"POST","url":"/x","body":` + strings.Repeat("[", 1100) + strings.Repeat("]", 1100) + `}]}`,
+	}
+	for _, in := range inputs {
+		got, gotErr := parseBatchRequests([]byte(in))
+		var want struct {
+			Requests []batchRequest `json:"requests"`
+		}
+		wantErr := json.Unmarshal([]byte(in), &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%s: error %v, encoding/json %v", in, gotErr, wantErr)
+			continue
+		}
+		if gotErr != nil {
+			continue
+		}
+		if !reflect.DeepEqual(got, want.Requests) {
+			t.Errorf("%s:\n got  %#v\n want %#v", in, got, want.Requests)
+		}
+	}
+	for _, in := range inputs[:2] {
+		if _, ok := scanBatchRequests([]byte(in)); !ok {
+			t.Errorf("the plain batch %s was left to encoding/json", in)
+		}
+	}
+}
+
+// TestAppendBatchAnswerMatchesEncoding: the batch answer is written as the
+// map of each response ({id, status, headers, body}) encodes.
+func TestAppendBatchAnswerMatchesEncoding(t *testing.T) {
+	answers := []partAnswer{
+		{id: "1", status: 201, headers: [][2]string{{"Content-Type", "application/json"}, {"OData-Version", "4.0"}, {"Preference-Applied", `outlook.timezone="UTC"`}, {"X-\u2028<&>", "é\x01"}},
+			body: []byte(`{"id":"AAMk","subject":"a \"b\" <c>"}`)},
+		{id: "b\"2", status: 204, headers: [][2]string{}},
+		{id: "3", status: 400, headers: [][2]string{{"Content-Type", "text/plain"}}, body: []byte(`"QUJD"`)},
+	}
+	var maps []map[string]any
+	for _, a := range answers {
+		h := map[string]string{}
+		for _, kv := range a.headers {
+			h[kv[0]] = kv[1]
+		}
+		m := map[string]any{"id": a.id, "status": a.status, "headers": h}
+		if a.body != nil {
+			m["body"] = renderedJSON(a.body)
+		}
+		maps = append(maps, m)
+	}
+	want, err := appendJSON(nil, map[string]any{"responses": maps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendBatchAnswer(nil, answers); string(got) != string(want) {
+		t.Errorf("batch answer\n got  %s\n want %s", got, want)
+	}
+}
