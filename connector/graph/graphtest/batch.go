@@ -117,7 +117,7 @@ func (s *Server) serveBatch(c *call) {
 			}()
 		}
 		wg.Wait()
-		c.writeJSON(http.StatusOK, renderedJSON(appendBatchAnswer(make([]byte, 0, batchAnswerSize(answers)), answers)))
+		c.writeBatchAnswer(answers)
 		return
 	}
 	status := make(map[string]int, len(req.Requests))
@@ -161,7 +161,34 @@ func (s *Server) serveBatch(c *call) {
 		}()
 	}
 	wg.Wait()
-	c.writeJSON(http.StatusOK, renderedJSON(appendBatchAnswer(make([]byte, 0, batchAnswerSize(answers)), answers)))
+	c.writeBatchAnswer(answers)
+}
+
+// partBufs holds the buffers batch parts are recorded into, between
+// batches.
+var partBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// writeBatchAnswer answers 200 with the responses, with a Content-Length
+// (the body is written at once, as writeJSON writes it: the JSON and a
+// newline), and gives the parts' buffers back.
+func (c *call) writeBatchAnswer(answers []partAnswer) {
+	bp := bodyPool.Get().(*[]byte)
+	out := appendBatchAnswer((*bp)[:0], answers)
+	for i := range answers {
+		if b := answers[i].buf; b != nil && cap(b) <= 1<<20 {
+			b = b[:0]
+			partBufs.Put(&b)
+		}
+		answers[i] = partAnswer{}
+	}
+	if !c.deferred {
+		c.w.Header().Set("Content-Length", strconv.Itoa(len(out)+1))
+	}
+	c.writeJSON(http.StatusOK, renderedJSON(out))
+	if !c.deferred && cap(out) <= 4<<20 {
+		*bp = out[:0]
+		bodyPool.Put(bp)
+	}
 }
 
 // hasDependencies reports whether a request of the batch names dependsOn.
@@ -182,6 +209,8 @@ type partAnswer struct {
 	headers [][2]string // name, value; sorted by name
 	// body is the body's JSON, nil when the answer has none.
 	body []byte
+	// buf is the pooled buffer body may point into (partBufs).
+	buf []byte
 }
 
 func batchAnswerSize(answers []partAnswer) int {
@@ -303,6 +332,8 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		req.Header.Set(k, v)
 	}
 	rec := newRecorder()
+	bp := partBufs.Get().(*[]byte)
+	rec.body = *bytes.NewBuffer((*bp)[:0])
 	segs := splitPath(req.URL.EscapedPath())
 	for i, seg := range segs {
 		if un, err := url.PathUnescape(seg); err == nil {
@@ -319,7 +350,7 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		headers = setHeader(headers, name, rec.h.Get(k))
 	}
 	slices.SortFunc(headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers}
+	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers, buf: rec.body.Bytes()}
 	if rec.body.Len() > 0 {
 		// A JSON answer goes into the batch answer as it is (its bytes,
 		// not decoded and encoded again); anything else as base64 (facts
