@@ -4,7 +4,6 @@ package graphtest
 // copies of a meeting in its attendees' mailboxes.
 
 import (
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/http"
@@ -94,16 +93,21 @@ func parseDTZ(v any, field string) (time.Time, string, *Error) {
 }
 
 // applyEvent validates body and applies it to a copy of it, returning the
-// copy. create says the body is a POST. The item's data keeps the
-// writable properties in their output shape.
+// copy. create says the body is a POST; it is then the new item
+// createEvent built, nowhere stored, and its data is taken over rather
+// than copied (nothing below reads a property of it.data that it writes
+// before). The item's data keeps the writable properties in their
+// output shape.
 func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create bool) (*item, *Error) {
 	if e := checkProperties(body, "event", eventWritable, eventReadOnly); e != nil {
 		return nil, e
 	}
 	n := *it
-	// A shallow copy: applyEvent replaces top-level values and never
-	// changes nested ones in place, so nested values may be shared.
-	n.data = maps.Clone(it.data)
+	if !create {
+		// A shallow copy: applyEvent replaces top-level values and never
+		// changes nested ones in place, so nested values may be shared.
+		n.data = maps.Clone(it.data)
+	}
 	if n.data == nil {
 		n.data = map[string]any{}
 	}
@@ -355,19 +359,21 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 		}
 	}
 	owner := s.userByID(box.user)
-	base := &item{id: s.newInternalID(), etype: "singleInstance", data: map[string]any{
-		"subject": "", "categories": []any{}, "importance": "normal", "sensitivity": "normal", "showAs": "busy",
-		"isAllDay": false, "isCancelled": false, "isDraft": false, "isOrganizer": true, "responseRequested": true,
-		"reminderMinutesBeforeStart": int64(15), "isReminderOn": true, "hasAttachments": false,
-		"allowNewTimeProposals": true, "hideAttendees": false, "isOnlineMeeting": false,
-		"onlineMeetingProvider": "unknown", "onlineMeeting": nil, "onlineMeetingUrl": nil,
-		"body":           map[string]any{"contentType": "html", "content": ""},
-		"location":       map[string]any{"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": map[string]any{}, "coordinates": map[string]any{}},
-		"locations":      []any{},
-		"attendees":      []any{},
-		"organizer":      map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}},
-		"responseStatus": map[string]any{"response": "organizer", "time": "0001-01-01T00:00:00Z"},
-	}}
+	// Room for the properties applyEvent and the rendering add, so the
+	// map is not grown on the way.
+	data := make(map[string]any, 40)
+	data["subject"], data["categories"], data["importance"], data["sensitivity"], data["showAs"] = "", []any{}, "normal", "normal", "busy"
+	data["isAllDay"], data["isCancelled"], data["isDraft"], data["isOrganizer"], data["responseRequested"] = false, false, false, true, true
+	data["reminderMinutesBeforeStart"], data["isReminderOn"], data["hasAttachments"] = int64(15), true, false
+	data["allowNewTimeProposals"], data["hideAttendees"], data["isOnlineMeeting"] = true, false, false
+	data["onlineMeetingProvider"], data["onlineMeeting"], data["onlineMeetingUrl"] = "unknown", nil, nil
+	data["body"] = map[string]any{"contentType": "html", "content": ""}
+	data["location"] = map[string]any{"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": map[string]any{}, "coordinates": map[string]any{}}
+	data["locations"] = []any{}
+	data["attendees"] = []any{}
+	data["organizer"] = map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}}
+	data["responseStatus"] = map[string]any{"response": "organizer", "time": "0001-01-01T00:00:00Z"}
+	base := &item{id: s.newInternalID(), etype: "singleInstance", data: data}
 	n, e := s.applyEvent(box, base, body, true)
 	if e != nil {
 		return nil, false, e
@@ -393,11 +399,15 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 // 16-byte class id, 4 bytes of instance date (zero for the master), and a
 // random tail.
 func (s *Server) newGOID() string {
-	tail := make([]byte, 32)
-	for i := range tail {
-		tail[i] = byte(s.rng.UintN(256))
+	const prefix = "040000008200E00074C5B7101A82E008" + "00000000"
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, len(prefix), len(prefix)+64)
+	copy(b, prefix)
+	for range 32 {
+		c := byte(s.rng.UintN(256))
+		b = append(b, digits[c>>4], digits[c&15])
 	}
-	return "040000008200E00074C5B7101A82E008" + "00000000" + strings.ToUpper(hex.EncodeToString(tail))
+	return string(b)
 }
 
 // occurrenceGOID sets the instance date bytes of a GOID (year hi/lo,
@@ -508,7 +518,7 @@ func (s *Server) syncCopies(box *mailbox, it *item) {
 	if isOrg, _ := it.data["isOrganizer"].(bool); !isOrg {
 		return
 	}
-	want := map[string]bool{}
+	var want map[string]bool // made when an attendee has a mailbox here
 	if !it.deleted {
 		list, _ := it.data["attendees"].([]any)
 		for _, a := range list {
@@ -516,11 +526,14 @@ func (s *Server) syncCopies(box *mailbox, it *item) {
 			ea, _ := am["emailAddress"].(map[string]any)
 			addr, _ := ea["address"].(string)
 			if u := s.findUserByAddress(addr); u != nil && u.ID != box.user && s.boxes[u.ID] != nil {
+				if want == nil {
+					want = map[string]bool{}
+				}
 				want[u.ID] = true
 			}
 		}
 	}
-	if it.copies == nil {
+	if it.copies == nil && len(want) > 0 {
 		it.copies = map[string]string{}
 	}
 	for uid := range want {
