@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -171,13 +172,25 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		// The outcomes are made by as many workers as the connection
+		// sends requests at once (a follow-up, such as reading a new
+		// series' occurrences, waits for the service), each taking the
+		// next job, rather than by a goroutine per job.
 		copies := make([]*copyJob, len(wave))
 		var wg sync.WaitGroup
-		for i, j := range wave {
+		var next atomic.Int64
+		for range min(len(wave), max(runtime.GOMAXPROCS(0), c.cfg.MaxConcurrency)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out[j.index], copies[i] = w.finish(ctx, j)
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(wave) {
+						return
+					}
+					j := wave[i]
+					out[j.index], copies[i] = w.finish(ctx, j)
+				}
 			}()
 		}
 		wg.Wait()
