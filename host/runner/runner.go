@@ -1,7 +1,8 @@
 // Package runner runs pipelines: it reads a source partition's changes from
 // its stored checkpoint, maps them, writes them to the target in batches
-// through the ID map, and commits each acknowledged batch (ID-map rows, dead
-// letters, checkpoint) in one store transaction.
+// through the ID map, and commits acknowledged batches (ID-map rows, dead
+// letters, checkpoint) in one store transaction — consecutive batches of a
+// change feed together, up to 10,000 changes or a second (group.go).
 //
 // Delivery is at least once and writes are idempotent: a record whose source
 // id is in the ID map is written as an update of its target id, and every
@@ -40,8 +41,9 @@ type Options struct {
 	Connectors ConnectorSource
 	// Logger receives progress and problems; slog.Default() when nil.
 	Logger *slog.Logger
-	// Progress, when set, is called after every committed batch with what
-	// the batch added. It must be fast and safe for concurrent calls.
+	// Progress, when set, is called after every commit with what the
+	// batches it committed added. It must be fast and safe for concurrent
+	// calls.
 	Progress func(pipeline string, partition string, delta store.Counts)
 	// Concurrency bounds how many partitions sync at once; 4 when zero.
 	Concurrency int
@@ -70,6 +72,8 @@ type Runner struct {
 
 	mu      sync.Mutex
 	targets map[string]*schema.Entity // target entity schemas, by pipeline
+
+	groups groups // commit groups of the jobs running (see group.go)
 }
 
 // New compiles every pipeline's mapping and returns a runner.
@@ -102,7 +106,7 @@ func New(opts Options) (*Runner, error) {
 		p := &opts.File.Pipelines[i]
 		m, err := transforms.Compile(p.Mapping, transforms.Env{
 			Pipelines: names,
-			Lookup:    opts.Store.LookupTarget,
+			Lookup:    r.lookup,
 			Query:     r.query,
 		})
 		if err != nil {

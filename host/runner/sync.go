@@ -30,6 +30,9 @@ type job struct {
 	// so the ones not seen can be reconciled at the end.
 	resyncing bool
 	total     store.Counts
+	// group gathers the commits of batches while the change feed is read
+	// (see group.go); nil otherwise.
+	group *commitGroup
 }
 
 // SyncPartition syncs one partition of a pipeline from its checkpoint to
@@ -174,8 +177,9 @@ type queuedBatch struct {
 // own, in the order they were read, while the source reads the next one:
 // the source's read and the host's mapping, writing and commit overlap
 // instead of taking turns. At most one batch waits while one is processed,
-// so a slow target holds the source back. Batches are committed one after
-// the other exactly as without the queue, so a checkpoint still follows
+// so a slow target holds the source back. Batches are processed one after
+// the other exactly as without the queue, and their commits gathered in
+// the job's commit group (group.go), so a checkpoint still follows
 // everything before it.
 type batchQueue struct {
 	ch   chan queuedBatch
@@ -188,9 +192,20 @@ type batchQueue struct {
 // queue; finish it before reading the job's state.
 func (j *job) startBatches(ctx context.Context) *batchQueue {
 	q := &batchQueue{ch: make(chan queuedBatch, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j.group = newCommitGroup(j.key, j.runID)
+	j.r.groups.register(j.p.Name, j.group)
 	go func() {
 		defer close(q.done)
+		defer func() {
+			j.r.groups.unregister(j.p.Name, j.group)
+			j.group = nil
+		}()
 		fail := func(err error) {
+			// What the batches before the failed one gathered was
+			// acknowledged by the target: keep it.
+			if ferr := j.flush(context.WithoutCancel(ctx)); ferr != nil {
+				j.r.log.Warn("committing the batches before a failed one", "pipeline", j.p.Name, "partition", j.key.Partition, "error", ferr)
+			}
 			q.err = err
 			close(q.stop)
 			for range q.ch { // let push and finish return
@@ -209,6 +224,9 @@ func (j *job) startBatches(ctx context.Context) *batchQueue {
 				fail(err)
 				return
 			}
+		}
+		if err := j.flush(ctx); err != nil {
+			fail(err)
 		}
 	}()
 	return q
@@ -308,6 +326,9 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 	if err != nil {
 		return err
 	}
+	if j.group != nil {
+		j.group.overlay(known, ids)
+	}
 	var work []*pending
 	for i, ch := range changes {
 		if last[ch.Record.ID] != i {
@@ -337,15 +358,16 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 				}
 				creates = append(creates, store.PendingCreate{SourceID: pd.change.Record.ID, IdempotencyKey: pd.op.IdempotencyKey,
 					TargetEntity: j.p.To.Entity, TargetPartition: pd.op.Partition, Record: raw, SourceHash: pd.srcHash, TargetHash: pd.tgtHash})
-				c.ClearPending = append(c.ClearPending, pd.change.Record.ID)
 			}
 		}
 		// Creates are recorded before they go out, so that after a crash
 		// between the target's acknowledgement and the commit they are sent
 		// again with the same keys (recoverPending) before anything else.
-		if err := j.r.st.AddPending(ctx, j.key, creates); err != nil {
+		rows, err := j.r.st.AddPending(ctx, j.key, creates)
+		if err != nil {
 			return err
 		}
+		c.ClearPending = append(c.ClearPending, rows...)
 		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
 		if err != nil {
 			return err
@@ -354,15 +376,7 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 			j.outcome(work[i], out, &c, &n)
 		}
 	}
-	c.RunID = j.runID
-	if err := j.commit(ctx, &c, &n, work); err != nil {
-		return err
-	}
-	j.total.Add(n)
-	if j.r.opts.Progress != nil {
-		j.r.opts.Progress(j.p.Name, j.key.Partition, n)
-	}
-	return nil
+	return j.settle(ctx, c, n, work, len(changes))
 }
 
 // prepare turns a change into a write, or settles it without one.
@@ -759,7 +773,7 @@ func (j *job) recoverPending(ctx context.Context) error {
 				change: connector.Change{Op: connector.Upsert, Record: connector.Record{ID: p.SourceID, Partition: j.key.Partition}},
 				op:     connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: p.IdempotencyKey, Partition: p.TargetPartition, Record: rec}}
 			ops[i] = work[i].op
-			c.ClearPending = append(c.ClearPending, p.SourceID)
+			c.ClearPending = append(c.ClearPending, p.Rows...)
 		}
 		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
 		if err != nil {

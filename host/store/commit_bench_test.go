@@ -40,11 +40,12 @@ func BenchmarkCommitRandomIDs(b *testing.B) {
 			ps = append(ps, PendingCreate{SourceID: src, IdempotencyKey: key, TargetEntity: "meetings", Record: rec, SourceHash: "h", TargetHash: "t"})
 			c.Put = append(c.Put, Mapping{SourceEntity: k.Entity, SourcePartition: k.Partition, SourceID: src, TargetEntity: "meetings", TargetID: key,
 				SourceHash: "0123456789abcdef0123456789abcdef", TargetHash: "0123456789abcdef0123456789abcdef"})
-			c.ClearPending = append(c.ClearPending, src)
 		}
-		if err := s.AddPending(ctx, k, ps); err != nil {
+		rows, err := s.AddPending(ctx, k, ps)
+		if err != nil {
 			b.Fatal(err)
 		}
+		c.ClearPending = rows
 		if err := s.Commit(ctx, c); err != nil {
 			b.Fatal(err)
 		}

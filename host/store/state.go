@@ -169,8 +169,8 @@ func (s *Store) Mappings(ctx context.Context, pipeline, sourceEntity, sourcePart
 // partitions hold the id). It serves the mapping function lookup().
 func (s *Store) LookupTarget(ctx context.Context, pipeline, sourceID string) (string, bool, error) {
 	var id string
-	err := s.r.QueryRowContext(ctx, `SELECT target_id FROM id_map WHERE lookup_key = ? AND pipeline = ? AND source_id = ? ORDER BY source_entity, source_partition LIMIT 1`,
-		key64(pipeline, sourceID), pipeline, sourceID).Scan(&id)
+	err := s.r.QueryRowContext(ctx, `SELECT target_id FROM id_map WHERE source_key = ? AND pipeline = ? AND source_id = ? ORDER BY source_entity, source_partition LIMIT 1`,
+		key128(sourceID), pipeline, sourceID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -258,8 +258,9 @@ type Commit struct {
 	DeadLetters []DeadLetter
 	// Retried marks these dead letters as retried.
 	Retried []int64
-	// ClearPending removes the pending creates of these source ids of Key.
-	ClearPending []string
+	// ClearPending removes these pending creates (the row ids AddPending
+	// returned, or PendingCreate.Rows).
+	ClearPending []int64
 	// SetCheckpoint stores Checkpoint as Key's new checkpoint.
 	SetCheckpoint bool
 	Checkpoint    []byte
@@ -292,15 +293,6 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 			}
 			return args
 		}
-		// Pending creates are found by their ids.
-		idArgs := func(ids []string) []any {
-			args := make([]any, 0, len(ids)+3)
-			args = append(args, k.Pipeline, k.Entity, k.Partition)
-			for _, id := range ids {
-				args = append(args, id)
-			}
-			return args
-		}
 		// Removed rows go first: their target records are free for the
 		// rows put below.
 		for part := range chunks(c.Remove, idChunk) {
@@ -313,7 +305,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 		for part := range chunks(c.Put, putChunk) {
 			args := make([]any, 0, len(part)*putColumns)
 			for _, m := range part {
-				args = append(args, key64(k.Pipeline, m.SourceEntity, m.SourcePartition), key128(m.SourceID), key64(k.Pipeline, m.SourceID),
+				args = append(args, key64(k.Pipeline, m.SourceEntity, m.SourcePartition), key128(m.SourceID),
 					key128(k.Pipeline, m.TargetEntity, m.TargetPartition, m.TargetID),
 					k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
 					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now)
@@ -331,7 +323,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 			}
 		}
 		for part := range chunks(c.ClearPending, idChunk) {
-			if _, err := s.exec(ctx, tx, inQuery(clearPendingPrefix, len(part)), idArgs(part)...); err != nil {
+			if _, err := s.exec(ctx, tx, inQuery(clearPendingPrefix, len(part)), rowArgs(part)...); err != nil {
 				return fmt.Errorf("clearing %d pending creates: %w", len(part), err)
 			}
 		}
@@ -399,12 +391,12 @@ const (
 )
 
 // putColumns is the number of values of one ID-map row put.
-const putColumns = 17
+const putColumns = 16
 
 // putQuery is the upsert of n ID-map rows.
 func putQuery(n int) string {
-	return `INSERT INTO id_map (source_scope, source_key, lookup_key, target_key, pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, putColumns) + `
-		ON CONFLICT (source_scope, source_key) DO UPDATE SET target_key = excluded.target_key,
+	return `INSERT INTO id_map (source_scope, source_key, target_key, pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, putColumns) + `
+		ON CONFLICT (source_key, source_scope) DO UPDATE SET target_key = excluded.target_key,
 		target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
 		source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
 		updated_at = excluded.updated_at, seen_at = excluded.seen_at`
@@ -414,10 +406,19 @@ func putQuery(n int) string {
 const (
 	touchPrefix        = `UPDATE id_map SET seen_at = ? WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND source_key IN (`
 	removePrefix       = `DELETE FROM id_map WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? AND source_key IN (`
-	clearPendingPrefix = `DELETE FROM pending_creates WHERE pipeline = ? AND source_entity = ? AND source_partition = ? AND source_id IN (`
+	clearPendingPrefix = `DELETE FROM pending_creates WHERE id IN (`
 )
 
 func inQuery(prefix string, n int) string { return prefix + placeholderList(n) + `)` }
+
+// rowArgs are row ids as statement arguments.
+func rowArgs(ids []int64) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
+}
 
 // chunks yields s in parts of at most n elements.
 func chunks[T any](s []T, n int) func(yield func([]T) bool) {
