@@ -108,7 +108,12 @@ func transactionID(connection, key string) string {
 // by the client. A create sent again under a key whose id is recorded
 // updates that item (Updated), or makes it anew if it was deleted
 // meanwhile. The copy of a new contact in entities.contacts.mailbox is
-// stamped too (copyStamp) and looked up the same way after a lost answer.
+// stamped too (copyStamp) and looked up the same way after a lost answer;
+// it is recorded as sent before it is sent ("contactcopy/<mailbox>/<id>"
+// without the copy's id), so a copy whose id was never recorded is looked
+// for by its stamp — and, found, recorded and updated — before a later
+// write of the contact would make another, and is found and deleted with
+// the contact.
 // The lookup of tasks relies on a filter Graph does not document
 // (UNCONFIRMED, see stampFilter).
 //
@@ -217,6 +222,9 @@ type copyJob struct {
 	ownerID  string    // the contact's id there
 	have     bool      // the copy existed (PATCH, DELETE) or is new (POST)
 	outIndex int
+	// patch is the body that brings a copy found by its stamp up to date
+	// (a POST sent after one whose copy may exist unrecorded).
+	patch []byte
 }
 
 // copyContacts sends the copies' writes — through shared $batch requests
@@ -232,6 +240,19 @@ func (w *writeRun) copyContacts(ctx context.Context, copies []*copyJob, out []co
 	}
 	if len(jobs) == 0 {
 		return
+	}
+	// A new copy is recorded as sent before it is sent (as markSent
+	// records a contact's create): should its id never be recorded — the
+	// answer lost for good, the process ended — the next write of the
+	// contact looks for the copy by its stamp before making one.
+	for _, cj := range live {
+		if cj.have || cj.job.req.method != http.MethodPost || cj.job.suspect {
+			continue
+		}
+		b, _ := json.Marshal(contactCopyRef{Mailbox: cj.job.mailbox})
+		if err := w.c.host.Values().Put(ctx, contactCopyKey(cj.owner, cj.ownerID), b); err != nil {
+			out[cj.outIndex].Diagnostics = append(out[cj.outIndex].Diagnostics, connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not recorded before sending: if its answer is lost, a later write may copy the contact again", cj.job.mailbox).WithDetail("%v", err))
+		}
 	}
 	w.c.send(ctx, jobs)
 	for _, cj := range live {
@@ -449,7 +470,10 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 		out := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: connector.Deleted, TargetID: op.TargetID}
 		var cj *copyJob
 		if w.entity == "contact" {
-			cj = c.planCopyDelete(ctx, j.mailbox, op.TargetID, j.index)
+			var d *connector.Diagnostic
+			if cj, d = c.planCopyDelete(ctx, j.mailbox, op.TargetID, j.index); d != nil {
+				out.Diagnostics = append(out.Diagnostics, d)
+			}
 		}
 		return out, cj
 	}
@@ -551,14 +575,48 @@ func (w *writeRun) collectionPath(ctx context.Context, mailbox string) (string, 
 }
 
 // planCopyDelete plans the delete of the additional copy of a deleted
-// contact, if the connector made one.
-func (c *Connector) planCopyDelete(ctx context.Context, mailbox, id string, index int) *copyJob {
+// contact, if the connector made one. A copy recorded as sent but never
+// answered is looked for by its stamp first; when there is none, its
+// entry goes.
+func (c *Connector) planCopyDelete(ctx context.Context, mailbox, id string, index int) (*copyJob, *connector.Diagnostic) {
 	ref, ok := c.contactCopy(ctx, mailbox, id)
 	if !ok {
-		return nil
+		return nil, nil
+	}
+	if ref.ID == "" {
+		found, err := c.findCopy(ctx, ref.Mailbox, mailbox, id)
+		if err != nil {
+			return nil, connector.Warnf(connector.Unavailable, "the copy of the contact in %s may exist and was not deleted", ref.Mailbox).WithDetail("%v", err)
+		}
+		if found == "" {
+			if err := c.host.Values().Delete(ctx, contactCopyKey(mailbox, id)); err != nil {
+				return nil, connector.Warnf(connector.Unavailable, "the record of the contact's copy in %s was not removed", ref.Mailbox).WithDetail("%v", err)
+			}
+			return nil, nil
+		}
+		ref.ID = found
 	}
 	return &copyJob{owner: mailbox, ownerID: id, have: true, outIndex: index, job: &writeJob{mailbox: ref.Mailbox,
-		req: request{method: http.MethodDelete, url: mailboxPath(ref.Mailbox) + "/contacts/" + url.PathEscape(ref.ID), mailbox: ref.Mailbox}}}
+		req: request{method: http.MethodDelete, url: mailboxPath(ref.Mailbox) + "/contacts/" + url.PathEscape(ref.ID), mailbox: ref.Mailbox}}}, nil
+}
+
+// findCopy looks in mailbox other for the copy of the contact ownerID of
+// owner by its stamp (copyStamp) and returns its id, "" when there is
+// none.
+func (c *Connector) findCopy(ctx context.Context, other, owner, ownerID string) (string, error) {
+	j := &writeJob{mailbox: other, entity: "contact", tx: copyStamp(c.connect, owner, ownerID),
+		req: request{method: http.MethodPost, url: c.copyCollection(other), header: c.itemHeader("contact"), mailbox: other}}
+	resp, found, err := c.findStamped(ctx, j)
+	if err != nil || !found {
+		return "", err
+	}
+	var it struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(resp.body, &it); err != nil || it.ID == "" {
+		return "", fmt.Errorf("the contact found by its stamp has no id")
+	}
+	return it.ID, nil
 }
 
 // writeBody turns a record into a Graph request body: fields the service
@@ -774,18 +832,30 @@ func (c *Connector) SeriesOccurrences(ctx context.Context, mailbox, masterID str
 // contactCopyRef points at the copy of a contact in the other mailbox.
 type contactCopyRef struct {
 	Mailbox string `json:"mailbox"`
-	ID      string `json:"id"`
+	ID      string `json:"id,omitempty"`
 }
 
 func contactCopyKey(mailbox, id string) string { return "contactcopy/" + mailbox + "/" + id }
 
+// contactCopy returns the entry of the copy of the contact id of mailbox:
+// with the copy's id, or, with ID "", a copy whose create was sent and
+// whose id was never recorded (copyContacts).
 func (c *Connector) contactCopy(ctx context.Context, mailbox, id string) (contactCopyRef, bool) {
 	b, ok, err := c.host.Values().Get(ctx, contactCopyKey(mailbox, id))
 	if err != nil || !ok {
 		return contactCopyRef{}, false
 	}
 	var ref contactCopyRef
-	return ref, json.Unmarshal(b, &ref) == nil && ref.ID != ""
+	return ref, json.Unmarshal(b, &ref) == nil && ref.Mailbox != ""
+}
+
+// copyCollection is where copies go in mailbox other: where the read path
+// looks for contacts, the configured folder, else the default one.
+func (c *Connector) copyCollection(other string) string {
+	if f := c.cfg.Entities.Contacts.Folder; f != "" {
+		return mailboxPath(other) + "/contactFolders/" + url.PathEscape(f) + "/contacts"
+	}
+	return mailboxPath(other) + "/contacts"
 }
 
 // planCopy plans the write of the additional copy of a contact (contacts
@@ -796,14 +866,10 @@ func (c *Connector) planCopy(ctx context.Context, shapes *modelShapes, owner, ow
 	if other == owner {
 		return nil, nil
 	}
-	// The copy goes where the read path looks for contacts: the
-	// configured folder, else the default one.
-	collection := mailboxPath(other) + "/contacts"
-	if f := c.cfg.Entities.Contacts.Folder; f != "" {
-		collection = mailboxPath(other) + "/contactFolders/" + url.PathEscape(f) + "/contacts"
-	}
+	collection := c.copyCollection(other)
 	method, u, stamp := http.MethodPost, collection, copyStamp(c.connect, owner, ownerID)
-	ref, have := c.contactCopy(ctx, owner, ownerID)
+	ref, ok := c.contactCopy(ctx, owner, ownerID)
+	have := ok && ref.ID != ""
 	if have {
 		method, u, stamp = http.MethodPatch, collection+"/"+url.PathEscape(ref.ID), ""
 	}
@@ -813,9 +879,18 @@ func (c *Connector) planCopy(ctx context.Context, shapes *modelShapes, owner, ow
 	}
 	// A new copy is stamped like a created contact, so a create of it
 	// whose answer is lost is looked up before it is sent again
-	// (doCreate).
-	return &copyJob{owner: owner, ownerID: ownerID, have: have, outIndex: index, job: &writeJob{mailbox: other, entity: "contact", tx: stamp, stamped: stamp != "",
-		req: request{method: method, url: u, body: raw, header: c.itemHeader("contact"), mailbox: other}}}, nil
+	// (doCreate). One recorded as sent and never answered (ok, no id)
+	// may exist: it is looked up before anything is sent, and when
+	// found it is brought up to date with a PATCH of the fields.
+	cj := &copyJob{owner: owner, ownerID: ownerID, have: have, outIndex: index, job: &writeJob{mailbox: other, entity: "contact", tx: stamp, stamped: stamp != "",
+		req: request{method: method, url: u, body: raw, header: c.itemHeader("contact"), mailbox: other}}}
+	if ok && !have {
+		cj.job.suspect = true
+		if cj.patch, d = encodeBody(shapes, "contact", fields, ""); d != nil {
+			return nil, d
+		}
+	}
+	return cj, nil
 }
 
 // copyStamp is the stamp of the copy of the contact ownerID of mailbox
@@ -852,6 +927,13 @@ func (c *Connector) completeCopy(ctx context.Context, dec *decoder, cj *copyJob)
 	b, _ := json.Marshal(contactCopyRef{Mailbox: other, ID: it.ID})
 	if err := c.host.Values().Put(ctx, contactCopyKey(cj.owner, cj.ownerID), b); err != nil {
 		return connector.Warnf(connector.Unavailable, "the id of the contact copy in %s was not remembered", other).WithDetail("%v", err)
+	}
+	if j.found && cj.patch != nil {
+		// The copy an earlier write made holds that write's fields.
+		u := mailboxPath(other) + "/contacts/" + url.PathEscape(it.ID)
+		if _, err := c.client.do(ctx, request{method: http.MethodPatch, url: u, body: cj.patch, header: c.itemHeader("contact"), mailbox: other}); err != nil {
+			return connector.Warnf(connector.Unavailable, "the copy of the contact in %s was found but not updated", other).WithDetail("%v", err)
+		}
 	}
 	return nil
 }

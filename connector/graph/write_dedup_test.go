@@ -170,3 +170,114 @@ func TestWriteNoDuplicateContactCopies(t *testing.T) {
 		t.Errorf("the other mailbox holds %d contacts, want 60 copies", got)
 	}
 }
+
+// TestWriteContactCopyRecordLost: in contacts mode additional, the copies'
+// creates are committed by the emulator but their answers lost (a reset
+// inside the batch, a 503 on the copy's own retry) and the lookup by
+// stamp fails too, so the connector never learns the copies' ids — as
+// when the process ends between a copy's create and its record. The
+// host then sends the same ops again: each contact still has exactly one
+// copy, found by its stamp, recorded and brought up to date. Contacts
+// whose copies were lost so and are then deleted lose their copies too.
+func TestWriteContactCopyRecordLost(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 3})
+	conn := e.delegated(t, map[string]any{"entities": map[string]any{"contacts": map[string]any{"mailbox": "user3@contoso.com", "mode": "additional"}}})
+	conn.client.sleep = func(context.Context, time.Duration) error { return nil }
+	ctx := context.Background()
+	if _, err := conn.ListPartitions(ctx, "contact"); err != nil {
+		t.Fatal(err)
+	}
+	const other = "user3@contoso.com"
+	copies := func(owner, id string) int {
+		t.Helper()
+		n, err := e.srv.ContactsWithExtendedProperty(other, stampPropertyID, copyStamp("test", owner, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ops := func(prefix, surname string) []connector.WriteOp {
+		var out []connector.WriteOp
+		for i := range 4 {
+			out = append(out, connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), Record: connector.Record{Fields: map[string]any{
+				"user": fmt.Sprintf("user%d@contoso.com", 1+i%2), "givenName": "Ada", "surname": surname}}})
+		}
+		return out
+	}
+	loseCopies := func(ops []connector.WriteOp) []connector.WriteOutcome {
+		t.Helper()
+		e.srv.Faults().Clear()
+		e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultReset, Path: "/v1.0/users/*/contacts", Method: "POST", User: other, AfterCommit: true, Times: 100})
+		e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultUnavailable, Path: "/v1.0/users/*/contacts", Method: "GET", User: other, RetryAfter: time.Millisecond, Times: 1000})
+		outs, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: ops})
+		e.srv.Faults().Clear()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			if o.Status != connector.Created || len(o.Diagnostics) == 0 {
+				t.Fatalf("op %d: %+v, want created with a warning about its copy", i, o)
+			}
+			if n := copies(ops[i].Record.Fields["user"].(string), o.TargetID); n != 1 {
+				t.Fatalf("op %d: %d copies after the lost answers, want the 1 the emulator committed", i, n)
+			}
+		}
+		return outs
+	}
+
+	// The host sends the same ops again.
+	first := ops("lost", "Lovelace")
+	outs := loseCopies(first)
+	again, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: ops("lost", "King")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range again {
+		owner := first[i].Record.Fields["user"].(string)
+		if o.Status != connector.Updated || o.TargetID != outs[i].TargetID || len(o.Diagnostics) != 0 {
+			t.Fatalf("op %d sent again: %+v", i, o)
+		}
+		if n := copies(owner, o.TargetID); n != 1 {
+			t.Errorf("op %d: %d copies after the ops were sent again, want 1", i, n)
+		}
+		ref, ok := conn.contactCopy(ctx, owner, o.TargetID)
+		if !ok || ref.ID == "" {
+			t.Errorf("op %d: the copy found by its stamp was not recorded: %+v", i, ref)
+			continue
+		}
+		var surname any = "(missing)"
+		for _, cp := range e.srv.Contacts(other) {
+			if cp["id"] == ref.ID {
+				surname = cp["surname"]
+			}
+		}
+		if surname != "King" {
+			t.Errorf("op %d: the copy found was not brought up to date: surname %v", i, surname)
+		}
+	}
+
+	// The contacts are deleted.
+	deleted := ops("gone", "Byron")
+	outs = loseCopies(deleted)
+	var dels []connector.WriteOp
+	for i, o := range outs {
+		dels = append(dels, connector.WriteOp{Action: connector.ActionDelete, IdempotencyKey: fmt.Sprintf("del-%d", i), TargetID: o.TargetID,
+			Record: connector.Record{Fields: map[string]any{"user": deleted[i].Record.Fields["user"]}}})
+	}
+	gone, err := conn.Write(ctx, connector.WriteBatch{Entity: "contact", Ops: dels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range gone {
+		owner := deleted[i].Record.Fields["user"].(string)
+		if o.Status != connector.Deleted || len(o.Diagnostics) != 0 {
+			t.Fatalf("delete %d: %+v", i, o)
+		}
+		if n := copies(owner, o.TargetID); n != 0 {
+			t.Errorf("delete %d: %d copies left", i, n)
+		}
+		if _, ok := conn.contactCopy(ctx, owner, o.TargetID); ok {
+			t.Errorf("delete %d: the copy's record was kept", i)
+		}
+	}
+}
