@@ -56,7 +56,13 @@ type Fault struct {
 	Times int
 	// RetryAfter is the Retry-After value for 429 (default 1 s) and 503.
 	RetryAfter time.Duration
-	// Latency is the delay of FaultLatency.
+	// Latency is the delay of FaultLatency. A latency fault without a Path
+	// delays each request the service serves: the requests inside a $batch
+	// each (four at a time, facts §4.1, so a batch of four parts costs one
+	// latency and one of twenty five), not the $batch envelope as well,
+	// which would charge every batch one latency more than the lone
+	// requests it carries. A latency fault whose Path names the $batch
+	// delays the envelope.
 	Latency time.Duration
 	// AfterCommit serves the request (committing any change) and then
 	// replaces the answer with the fault, as a lost response does.
@@ -116,8 +122,10 @@ func (f *Faults) Pending() int {
 
 // take returns the faults that fire for a request in a phase and uses up
 // one hit of each: every matching latency fault (each applies once per
-// request), then at most one other fault — the first that matches.
-func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) (latency []*Fault, terminal *Fault) {
+// request), then at most one other fault — the first that matches. For a
+// $batch envelope (envelope set), latency faults without a Path do not
+// match: its parts are delayed instead (see Fault.Latency).
+func (f *Faults) take(r *http.Request, userID, userUPN string, post, envelope bool) (latency []*Fault, terminal *Fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range f.list {
@@ -129,6 +137,9 @@ func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) (laten
 			continue
 		}
 		if e.Method != "" && !strings.EqualFold(e.Method, r.Method) {
+			continue
+		}
+		if envelope && e.Kind == FaultLatency && e.Path == "" {
 			continue
 		}
 		if e.User != "" && !strings.EqualFold(e.User, userID) && !strings.EqualFold(e.User, userUPN) {
@@ -151,7 +162,7 @@ func (f *Faults) take(r *http.Request, userID, userUPN string, post bool) (laten
 }
 
 func (f *Faults) takeAfterCommit(r *http.Request, userID, userUPN string) *Fault {
-	_, ft := f.take(r, userID, userUPN, true)
+	_, ft := f.take(r, userID, userUPN, true, false)
 	return ft
 }
 
@@ -177,10 +188,10 @@ func globMatch(pattern, s string) bool {
 }
 
 // applyFaults fires a pre-request fault if one matches; it reports whether
-// the request was answered (or dropped).
-func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, userID string, inBatch bool) bool {
+// the request was answered (or dropped). envelope marks a POST /$batch.
+func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, userID string, inBatch, envelope bool) bool {
 	upn := s.userAddressByID(userID)
-	latency, ft := s.faults.take(r, userID, upn, false)
+	latency, ft := s.faults.take(r, userID, upn, false, envelope)
 	for _, l := range latency {
 		s.stats.add(func(st *Stats) { st.Faults++ })
 		time.Sleep(l.Latency)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,34 @@ func TestTaskDeltaRemovedIDsMatch(t *testing.T) {
 	items, _ = e.deltaRound(dl, "Prefer", `IdType="ImmutableId"`)
 	if len(items) != 1 || items[0]["id"] != id || items[0]["@removed"] == nil {
 		t.Fatalf("removed task %v, want id %s", items, id)
+	}
+}
+
+// TestLatencyFaultChargesBatchParts: a latency fault on every path delays
+// each request inside a $batch, not the envelope as well; one naming the
+// $batch path delays the envelope.
+func TestLatencyFaultChargesBatchParts(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 1, ContactsPerUser: 1})
+	e.login()
+	batch := func(parts int) {
+		t.Helper()
+		reqs := []any{}
+		for i := range parts {
+			reqs = append(reqs, map[string]any{"id": strconv.Itoa(i + 1), "method": "GET", "url": "/users/" + u1 + "/contacts"})
+		}
+		expectStatus(t, e.do("POST", "/$batch", map[string]any{"requests": reqs}), 200, "")
+	}
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: time.Millisecond})
+	e.srv.ResetStats()
+	batch(4)
+	if n := e.srv.Stats().Faults; n != 4 {
+		t.Errorf("a batch of 4 parts was delayed %d times, want 4 (its parts)", n)
+	}
+	e.srv.Faults().Clear()
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Path: "/v1.0/$batch", Latency: time.Millisecond})
+	e.srv.ResetStats()
+	batch(3)
+	if n := e.srv.Stats().Faults; n != 1 {
+		t.Errorf("a latency fault on /v1.0/$batch fired %d times for one batch, want 1", n)
 	}
 }

@@ -94,7 +94,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Latency > 0 {
 		time.Sleep(s.opts.Latency)
 	}
-	if s.applyFaults(w, r, "", false) {
+	if s.applyFaults(w, r, "", false, false) {
 		return
 	}
 	if after := s.faults.takeAfterCommit(r, "", ""); after != nil {
@@ -173,7 +173,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		}
 	}
 	sleep()
-	if s.applyFaults(w, r, mailboxUser, inBatch) {
+	if s.applyFaults(w, r, mailboxUser, inBatch, kind == "batch") {
 		return
 	}
 	after := s.faults.takeAfterCommit(r, mailboxUser, mailboxUPN)
