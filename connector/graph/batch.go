@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,4 +194,270 @@ func (b *batcher) send(calls []*batchCall) {
 		// and error classification apply.
 		c.err = fmt.Errorf("batch part answered %d", p.Status)
 	}
+}
+
+// partQueue carries the GETs of reads (delta pages, pages read ahead,
+// series expansions) over the connection's HTTP slots (max_concurrency)
+// so that no slot goes out with one request while others wait: a GET goes
+// alone when a slot is free; when every slot is taken, the GETs waiting
+// for one leave together, servedAtOnce (four) to a $batch, as soon as a
+// slot frees. Graph serves four parts of a batch at a time, regardless of
+// their mailboxes (graph-api-facts §4.1), so such a batch answers in the
+// time of one request, and a slot then carries four reads instead of one.
+//
+// A GET holds its mailbox's slot from the moment it is queued until its
+// answer arrives, so requests and parts in flight stay within
+// max_concurrency_per_mailbox (the service's four per mailbox, §4.1). A
+// sender holds the global slot it took while it sends, and, when its
+// answer is in, sends the next GETs waiting, if any, on the same slot.
+//
+// A part answered 429, 5xx or 401, and every part of a batch that failed
+// as a whole, goes on as a request of its own after the part's
+// Retry-After, with the client's retries (§4.5: SDKs do not retry inside
+// batches; "retry each failed request … using the value provided in the
+// retry-after response header from the JSON content"); any other error
+// answer of a part (410 syncStateNotFound, 404) is the request's answer,
+// as it would be alone.
+type partQueue struct {
+	c *graphClient
+
+	mu      sync.Mutex
+	waiting []*queuedGet
+	// arrived is signalled when a GET is queued (see fill).
+	arrived chan struct{}
+}
+
+// newPartQueue returns the read queue of c.
+func newPartQueue(c *graphClient) *partQueue {
+	return &partQueue{c: c, arrived: make(chan struct{}, 1)}
+}
+
+// queuedGet is one GET in the read queue.
+type queuedGet struct {
+	r   request
+	rel string
+	// taken is set (under partQueue.mu) once a sender has the GET.
+	taken bool
+	done  chan struct{}
+	resp  *response
+	// err is the GET's answer when it is an error; alone, with neither
+	// resp nor err, says the GET is to be sent on its own.
+	err   error
+	alone bool
+}
+
+// get sends r, a GET of a mailbox under the Graph root, alone or in a
+// batch (see partQueue).
+func (q *partQueue) get(ctx context.Context, r request) (*response, error) {
+	rel, ok := q.c.batchPath(r.url)
+	if !ok || r.mailbox == "" {
+		return q.c.do(ctx, r)
+	}
+	release, err := q.c.holdMailbox(ctx, r.mailbox)
+	if err != nil {
+		return nil, err
+	}
+	g := &queuedGet{r: r, rel: rel, done: make(chan struct{})}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, g)
+	q.mu.Unlock()
+	select {
+	case q.arrived <- struct{}{}:
+	default:
+	}
+	for wait := true; wait; {
+		q.mu.Lock()
+		taken := g.taken
+		q.mu.Unlock()
+		if taken {
+			select {
+			case <-g.done:
+				wait = false
+				continue
+			case <-ctx.Done():
+				// The sender's answer goes to no one: give back the
+				// gate it may hold.
+				release()
+				go func() {
+					<-g.done
+					if g.resp != nil && g.resp.release != nil {
+						g.resp.release()
+					}
+				}()
+				return nil, ctx.Err()
+			}
+		}
+		select {
+		case <-g.done:
+			wait = false
+		case q.c.global <- struct{}{}:
+			q.mu.Lock()
+			batch := q.take()
+			if len(batch) == 0 {
+				<-q.c.global
+			}
+			q.mu.Unlock()
+			if len(batch) > 0 {
+				go q.run(batch)
+			}
+		case <-ctx.Done():
+			q.mu.Lock()
+			if !g.taken {
+				q.waiting = slices.DeleteFunc(q.waiting, func(w *queuedGet) bool { return w == g })
+				g.taken = true
+			}
+			q.mu.Unlock()
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	release()
+	switch {
+	case g.resp != nil:
+		return g.resp, nil
+	case g.alone:
+		return q.c.do(ctx, r)
+	}
+	// The first attempt failed: go on as do would after it.
+	return q.c.attempts(ctx, r, g.err)
+}
+
+// take removes the oldest waiting GETs, at most servedAtOnce, and marks
+// them taken. q.mu is held.
+func (q *partQueue) take() []*queuedGet {
+	n := min(len(q.waiting), servedAtOnce)
+	if n == 0 {
+		return nil
+	}
+	batch := slices.Clone(q.waiting[:n])
+	q.waiting = slices.Delete(q.waiting, 0, n)
+	for _, g := range batch {
+		g.taken = true
+	}
+	return batch
+}
+
+// fill tops batch up to servedAtOnce GETs when the connection is busy:
+// then the slot that carries it is one of the last free ones, and the
+// GETs that come within batchWindow ride along instead of waiting for the
+// next slot to free.
+func (q *partQueue) fill(batch []*queuedGet) []*queuedGet {
+	if len(batch) >= servedAtOnce || !q.c.busy() {
+		return batch
+	}
+	t := time.NewTimer(batchWindow)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.arrived:
+		case <-t.C:
+			return batch
+		}
+		q.mu.Lock()
+		n := min(len(q.waiting), servedAtOnce-len(batch))
+		for _, g := range q.waiting[:n] {
+			g.taken = true
+		}
+		batch = append(batch, q.waiting[:n]...)
+		q.waiting = slices.Delete(q.waiting, 0, n)
+		q.mu.Unlock()
+		if len(batch) >= servedAtOnce {
+			return batch
+		}
+	}
+}
+
+// run sends batch on the global slot its caller took, then the GETs
+// waiting after it, until none wait, and gives the slot back.
+func (q *partQueue) run(batch []*queuedGet) {
+	for len(batch) > 0 {
+		batch = q.fill(batch)
+		q.send(batch)
+		q.mu.Lock()
+		batch = q.take()
+		if len(batch) == 0 {
+			<-q.c.global
+		}
+		q.mu.Unlock()
+	}
+}
+
+// send sends one GET alone, or several as one $batch, on held slots, and
+// hands each its answer.
+func (q *partQueue) send(batch []*queuedGet) {
+	defer func() {
+		for _, g := range batch {
+			close(g.done)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if len(batch) == 1 {
+		g := batch[0]
+		r := g.r
+		r.held = true
+		u := r.url
+		if strings.HasPrefix(u, "/") {
+			u = q.c.root + u
+		}
+		g.resp, g.err = q.c.once(ctx, r, u)
+		return
+	}
+	body := append(make([]byte, 0, 256*len(batch)), `{"requests":[`...)
+	for i, g := range batch {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = appendBatchPart(body, strconv.Itoa(i+1), g.r, g.rel)
+	}
+	body = append(body, "]}"...)
+	resp, err := q.c.once(ctx, request{method: http.MethodPost, url: "/v1.0/$batch", body: body, held: true}, q.c.root+"/v1.0/$batch")
+	var answers []batchAnswer
+	if err == nil {
+		answers, err = parseBatchAnswer(resp.body)
+	}
+	if err != nil {
+		for _, g := range batch {
+			g.alone = true
+		}
+		return
+	}
+	answered := make([]bool, len(batch))
+	for _, a := range answers {
+		i, err := strconv.Atoi(a.ID)
+		if err != nil || i < 1 || i > len(batch) || answered[i-1] {
+			continue
+		}
+		answered[i-1] = true
+		g := batch[i-1]
+		h := make(http.Header, len(a.Headers))
+		for k, v := range a.Headers {
+			h.Set(k, v)
+		}
+		switch {
+		case a.Status >= 200 && a.Status < 300:
+			g.resp = &response{status: a.Status, header: h, body: a.Body}
+		case a.Status == http.StatusUnauthorized:
+			// The batch's token is the one to renew: sent on its own,
+			// where the client renews it.
+			g.alone = true
+		default:
+			g.err = newGraphError(a.Status, h, a.Body, g.r.method, g.r.url)
+		}
+	}
+	for i, g := range batch {
+		if !answered[i] {
+			g.alone = true
+		}
+	}
+}
+
+// batchPath turns a URL under the Graph root into the form a batch part
+// wants ("/users/…", without the version).
+func (c *graphClient) batchPath(u string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimPrefix(u, c.root), "/v1.0/")
+	if !ok {
+		return "", false
+	}
+	return "/" + rest, true
 }

@@ -383,3 +383,113 @@ func TestBatchedRoundsCarryChanges(t *testing.T) {
 		t.Errorf("%d of %d mailboxes resynced after their tokens expired", flagged.Load(), len(parts.Partitions))
 	}
 }
+
+// TestReadsShareBatchesWhenSlotsRunShort reads several mailboxes at once
+// through one HTTP slot, so delta pages and series expansions wait for it
+// and leave in $batch requests of up to four parts: every mailbox gets
+// the same records as when read alone, also when delta parts are answered
+// 429 inside the batch (retried on their own after Retry-After) and when
+// every token expires between pages (410 inside the batch: a full resync,
+// flagged).
+func TestReadsShareBatchesWhenSlotsRunShort(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 6, EventsPerUser: 40, Seed: 21})
+	ref := e.connect(t, map[string]any{"batch": false}, nil)
+	parts, err := ref.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]bool{}
+	for _, p := range parts.Partitions {
+		chs, _, _ := readAll(t, ref, "event", p.ID, nil)
+		want[p.ID] = idsOf(chs)
+	}
+	read := func(c *Connector, onBatch func(mailbox string, n int)) (map[string]map[string]bool, map[string]bool) {
+		var mu sync.Mutex
+		got, flagged := map[string]map[string]bool{}, map[string]bool{}
+		var wg sync.WaitGroup
+		for _, p := range parts.Partitions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				err := c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: p.ID}, func(b connector.ChangeBatch) error {
+					n++
+					mu.Lock()
+					defer mu.Unlock()
+					if got[p.ID] == nil {
+						got[p.ID] = map[string]bool{}
+					}
+					for _, ch := range b.Changes {
+						got[p.ID][ch.Record.ID] = true
+					}
+					flagged[p.ID] = flagged[p.ID] || b.FullResync
+					if onBatch != nil {
+						onBatch(p.ID, n)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Errorf("%s: %v", p.ID, err)
+				}
+			}()
+		}
+		wg.Wait()
+		return got, flagged
+	}
+	check := func(phase string, got map[string]map[string]bool) {
+		t.Helper()
+		for _, p := range parts.Partitions {
+			if len(got[p.ID]) != len(want[p.ID]) {
+				t.Errorf("%s: %s got %d records, want %d", phase, p.ID, len(got[p.ID]), len(want[p.ID]))
+				continue
+			}
+			for id := range want[p.ID] {
+				if !got[p.ID][id] {
+					t.Errorf("%s: %s lacks %s", phase, p.ID, id)
+				}
+			}
+		}
+	}
+	c := e.connect(t, map[string]any{"max_concurrency": 1, "page_size": 5}, nil)
+	if _, err := c.ListPartitions(context.Background(), "event"); err != nil {
+		t.Fatal(err)
+	}
+
+	e.srv.ResetStats()
+	got, _ := read(c, nil)
+	check("plain", got)
+	st := e.srv.Stats()
+	if st.Requests["batch"] == 0 || st.Total >= st.Requests["calendarView.delta"]+st.Requests["events.get"] {
+		t.Errorf("reads through one HTTP slot did not share batches: %v, %d HTTP requests", st.Requests, st.Total)
+	}
+
+	e.srv.ResetStats()
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultThrottle, Path: "/v1.0/users/*/calendarView/delta", Times: 4, RetryAfter: 20 * time.Millisecond})
+	got, _ = read(c, nil)
+	check("429 inside batches", got)
+	if n := e.srv.Faults().Pending(); n != 0 {
+		t.Errorf("%d throttling faults never hit", n)
+	}
+	if st := e.srv.Stats(); st.Faults < 4 || st.Requests["batch"] == 0 {
+		t.Errorf("faults fired %d (want ≥ 4), batches %d", st.Faults, st.Requests["batch"])
+	}
+	e.srv.Faults().Clear()
+
+	var once sync.Once
+	got, flagged := read(c, func(_ string, n int) {
+		if n == 2 {
+			once.Do(e.srv.ExpireDeltaTokens)
+		}
+	})
+	check("410 inside batches", got)
+	resynced := 0
+	for _, f := range flagged {
+		if f {
+			resynced++
+		}
+	}
+	if resynced == 0 {
+		t.Error("no round restarted flagged after every token expired mid-round")
+	}
+}

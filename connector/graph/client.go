@@ -56,6 +56,9 @@ type request struct {
 	// body so waits in the connection (the service's flow control), not in
 	// memory, until its reader is ready for it.
 	gate func(context.Context) (func(), error)
+	// held says the caller already holds the mailbox's slot and a global
+	// slot for this request (a sender of the read queue, see partQueue).
+	held bool
 }
 
 // graphClient sends requests with a bearer token, bounded concurrency and
@@ -203,13 +206,27 @@ type response struct {
 // 504 and broken connections are retried, honouring Retry-After, with
 // exponential back-off and jitter otherwise.
 func (c *graphClient) do(ctx context.Context, r request) (*response, error) {
+	return c.attempts(ctx, r, nil)
+}
+
+// attempts is do; first, when not nil, is the error of a first attempt
+// made elsewhere (a part of a $batch, or a request sent by the read
+// queue), and the attempts go on from the second as do's would.
+func (c *graphClient) attempts(ctx context.Context, r request, first error) (*response, error) {
+	r.held = false
 	url := r.url
 	if strings.HasPrefix(url, "/") {
 		url = c.root + url
 	}
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		resp, err := c.once(ctx, r, url)
+		var resp *response
+		var err error
+		if attempt == 1 && first != nil {
+			err = first
+		} else {
+			resp, err = c.once(ctx, r, url)
+		}
 		if err == nil {
 			return resp, nil
 		}
@@ -232,11 +249,13 @@ func (c *graphClient) do(ctx context.Context, r request) (*response, error) {
 }
 
 func (c *graphClient) once(ctx context.Context, r request, url string) (*response, error) {
-	release, err := c.acquire(ctx, r.mailbox)
-	if err != nil {
-		return nil, err
+	if !r.held {
+		release, err := c.acquire(ctx, r.mailbox)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
-	defer release()
 	tok, err := c.tokens.token(ctx, r.mailbox)
 	if err != nil {
 		return nil, err

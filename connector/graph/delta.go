@@ -354,16 +354,15 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 	}
 }
 
-// get sends a GET of a series expansion. While the connection has HTTP
-// slots to spare it goes alone. When most slots are taken (many mailboxes
-// syncing at once), it shares a $batch of at most four parts: Graph serves
-// a batch's parts four at a time (graph-api-facts §4.1), so such a batch
-// answers in one wave, as a lone GET would, while one slot carries four
-// mailboxes' reads. Larger batches answered only after their slowest wave
-// and made a 50-mailbox initial sync slower (4.2 s against 3.3–3.5 s with
-// 50 ms latency, BenchmarkInitialSync).
+// get sends a GET of a read: a delta page, a page read ahead or a series
+// expansion. While the connection has an HTTP slot free it goes alone;
+// when every slot is taken, it shares a $batch of at most four parts with
+// the other GETs waiting (see partQueue): Graph serves a batch's parts
+// four at a time (graph-api-facts §4.1), so such a batch answers in one
+// wave, as a lone GET would, while one slot carries four reads. Larger
+// batches answer only after their slowest wave.
 func (c *Connector) get(ctx context.Context, r request) (*response, error) {
-	if c.expand != nil && c.client.busy() {
+	if c.expand != nil {
 		return c.expand.get(ctx, r)
 	}
 	return c.client.do(ctx, r)
@@ -384,7 +383,12 @@ var errRoundDone = errors.New("round complete")
 // the CPUs, see graphClient.decodeSlot) and the bodies in flight (bounded by
 // max_concurrency), not the number of mailboxes or their series.
 func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync bool, release func()) error {
-	defer release()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
 	cp := *cpp
 	req := request{method: http.MethodGet, url: cp.Link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
 	var resp *response
@@ -405,9 +409,11 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 		// so they share $batch requests across mailboxes.
 		resp, err = r.c.batch.get(ctx, req)
 	} else {
-		// The body is read when a decode slot is free (see decodeSlot).
+		// The body of a page sent alone is read when a decode slot is
+		// free (see decodeSlot); one that shares a $batch (see
+		// Connector.get) comes with the batch's answer.
 		req.gate = r.c.client.decodeSlot
-		resp, err = r.c.client.do(ctx, req)
+		resp, err = r.c.get(ctx, req)
 	}
 	if err != nil {
 		var ge *graphError
@@ -445,11 +451,6 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 	default:
 		return connector.Errorf(connector.Unavailable, "a %s delta page of %s has neither nextLink nor deltaLink", r.entity, r.mailbox)
 	}
-	if len(todo) > 0 && page.NextLink != "" {
-		// The page's series are expanded next, which takes round trips
-		// of their own: ask for the next page meanwhile.
-		r.startPrefetch(ctx, page.NextLink, req.header)
-	}
 	next.Pending = todo
 	if next.Complete {
 		next.Expanded = nil
@@ -462,10 +463,22 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 	changes = nil
 	*first = false
 	*cpp = next
-	// The page slot stays taken while the series are expanded: it bounds
-	// the rounds in progress, and with them the expansions in flight and
-	// the occurrences they hold, across mailboxes.
 	if len(todo) > 0 {
+		// The page is delivered: its slot passes to the next page, asked
+		// for while the series are expanded, which takes round trips of
+		// their own. The expansion holds an expansion slot instead: it
+		// bounds the rounds expanding, and with them the expansions in
+		// flight and the occurrences they hold, across mailboxes.
+		released = true
+		release()
+		if page.NextLink != "" {
+			r.startPrefetch(ctx, page.NextLink, req.header)
+		}
+		expanded, err := r.c.expansionSlot(ctx)
+		if err != nil {
+			return err
+		}
+		defer expanded()
 		exp, ewarns, err := r.expandAll(ctx, todo)
 		if err != nil {
 			return err
@@ -509,7 +522,7 @@ func (r *round) startPrefetch(ctx context.Context, link string, h http.Header) {
 	p := &prefetched{link: link, done: make(chan struct{}), release: release, cancel: cancel}
 	go func() {
 		defer close(p.done)
-		p.resp, p.err = r.c.client.do(pctx, request{method: http.MethodGet, url: link, header: h, mailbox: r.mailbox})
+		p.resp, p.err = r.c.get(pctx, request{method: http.MethodGet, url: link, header: h, mailbox: r.mailbox})
 	}()
 	r.next = p
 }
@@ -544,6 +557,17 @@ func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 	select {
 	case c.pages <- struct{}{}:
 		return func() { <-c.pages }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// expansionSlot bounds the rounds expanding series at once, across
+// mailboxes (max_concurrency), as pageSlot bounds the pages held.
+func (c *Connector) expansionSlot(ctx context.Context) (func(), error) {
+	select {
+	case c.expanding <- struct{}{}:
+		return func() { <-c.expanding }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

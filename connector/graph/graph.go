@@ -171,11 +171,10 @@ type Connector struct {
 	// shapes are the msgraph-sdk-go models' shapes the write path renders
 	// bodies from, read from the SDK once per connection.
 	shapes *modelShapes
-	// expand carries series expansions when HTTP slots run short, in
-	// batches of servedAtOnce parts: Graph answers such a batch in one wave,
-	// so it costs the page waiting for it no extra round trip while one
-	// HTTP slot carries four mailboxes' reads.
-	expand *batcher
+	// expand carries the GETs of reads (pages and series expansions):
+	// alone while HTTP slots are free, in batches of servedAtOnce parts
+	// when they run short (see partQueue).
+	expand *partQueue
 
 	// slotsMu serialises taking several per-mailbox concurrency slots at
 	// once for one write $batch (write_send.go), so two batches never wait
@@ -184,6 +183,9 @@ type Connector struct {
 
 	// pages bounds the pages held at once (see pageSlot).
 	pages chan struct{}
+	// expanding bounds the rounds expanding series at once (see
+	// expansionSlot).
+	expanding chan struct{}
 	// aheadUsed counts pages served from a request made ahead (see
 	// startPrefetch).
 	aheadUsed atomic.Int64
@@ -258,10 +260,11 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	c.client = newGraphClient(hc, cfg, tokens)
 	c.shapes = newModelShapes()
 	c.pages = make(chan struct{}, cfg.MaxConcurrency)
+	c.expanding = make(chan struct{}, cfg.MaxConcurrency)
 	if cfg.Auth != AuthUserConsent && !cfg.noBatch {
 		// Per-user tokens cannot share a batch across mailboxes.
 		c.batch = &batcher{c: c.client}
-		c.expand = &batcher{c: c.client, size: servedAtOnce}
+		c.expand = newPartQueue(c.client)
 	}
 	return nil
 }
