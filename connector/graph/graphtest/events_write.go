@@ -102,11 +102,13 @@ func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create 
 	if e := checkProperties(body, "event", eventWritable, eventReadOnly); e != nil {
 		return nil, e
 	}
-	n := *it
+	n := it
 	if !create {
 		// A shallow copy: applyEvent replaces top-level values and never
 		// changes nested ones in place, so nested values may be shared.
-		n.data = maps.Clone(it.data)
+		cp := *it
+		cp.data = maps.Clone(it.data)
+		n = &cp
 	}
 	if n.data == nil {
 		n.data = map[string]any{}
@@ -307,7 +309,7 @@ func (s *Server) applyEvent(box *mailbox, it *item, body map[string]any, create 
 	b, _ := d["body"].(map[string]any)
 	content, _ := b["content"].(string)
 	d["bodyPreview"] = preview(content)
-	return &n, nil
+	return n, nil
 }
 
 func findAttendee(data map[string]any, addr string) map[string]any {
@@ -342,6 +344,17 @@ func (s *Server) teamsMeeting(user string) map[string]any {
 	}
 }
 
+// The nested values every new event starts with. Events share them: the
+// store replaces an event's top-level values and never changes nested
+// ones in place (applyEvent, syncCopies), renderings share them with the
+// store and do not change them (renderEvent), and the exported accessors
+// hand out deep copies. Nothing may write to them.
+var (
+	defaultEventBody     = map[string]any{"contentType": "html", "content": ""}
+	defaultEventLocation = map[string]any{"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": map[string]any{}, "coordinates": map[string]any{}}
+	organizerResponse    = map[string]any{"response": "organizer", "time": "0001-01-01T00:00:00Z"}
+)
+
 // createEvent creates an event from a POST body in box, with the mailbox
 // owner as organizer. It reports whether a new event was made (false when a
 // transactionId matched an existing one).
@@ -367,12 +380,10 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 	data["reminderMinutesBeforeStart"], data["isReminderOn"], data["hasAttachments"] = int64(15), true, false
 	data["allowNewTimeProposals"], data["hideAttendees"], data["isOnlineMeeting"] = true, false, false
 	data["onlineMeetingProvider"], data["onlineMeeting"], data["onlineMeetingUrl"] = "unknown", nil, nil
-	data["body"] = map[string]any{"contentType": "html", "content": ""}
-	data["location"] = map[string]any{"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": map[string]any{}, "coordinates": map[string]any{}}
+	data["body"], data["location"], data["responseStatus"] = defaultEventBody, defaultEventLocation, organizerResponse
 	data["locations"] = []any{}
 	data["attendees"] = []any{}
 	data["organizer"] = map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}}
-	data["responseStatus"] = map[string]any{"response": "organizer", "time": "0001-01-01T00:00:00Z"}
 	base := &item{id: s.newInternalID(), etype: "singleInstance", data: data}
 	n, e := s.applyEvent(box, base, body, true)
 	if e != nil {
