@@ -46,7 +46,7 @@ func NewConsent(settings json.RawMessage) (*Consent, error) {
 	if cfg.Auth != AuthAdminRefreshToken && cfg.Auth != AuthUserConsent {
 		return nil, connector.FieldErrorf(connector.InvalidInput, "auth", "consent needs auth admin_refresh_token or user_consent, not %s", cfg.Auth)
 	}
-	hc, err := newHTTPClient(cfg.caPEM)
+	hc, err := newHTTPClient(cfg.caPEM, 0)
 	if err != nil {
 		return nil, connector.FieldErrorf(connector.InvalidInput, "ca_file", "%v", err)
 	}

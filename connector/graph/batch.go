@@ -404,17 +404,37 @@ func (q *partQueue) send(batch []*queuedGet) {
 		return
 	}
 	body := append(make([]byte, 0, 256*len(batch)), `{"requests":[`...)
+	// A GET whose body is read only when its reader is ready (a delta
+	// page, see request.gate) makes the batch's answer wait for that too:
+	// the answer then stays in the connection, not in memory, until the
+	// page can be decoded, as it would alone. The first such part gets the
+	// gate's release with its answer.
+	var gate func(context.Context) (func(), error)
+	gated := -1
 	for i, g := range batch {
 		if i > 0 {
 			body = append(body, ',')
 		}
 		body = appendBatchPart(body, strconv.Itoa(i+1), g.r, g.rel)
+		if gate == nil && g.r.gate != nil {
+			gate, gated = g.r.gate, i
+		}
 	}
 	body = append(body, "]}"...)
-	resp, err := q.c.once(ctx, request{method: http.MethodPost, url: "/v1.0/$batch", body: body, held: true}, q.c.root+"/v1.0/$batch")
+	resp, err := q.c.once(ctx, request{method: http.MethodPost, url: "/v1.0/$batch", body: body, held: true, gate: gate}, q.c.root+"/v1.0/$batch")
 	var answers []batchAnswer
 	if err == nil {
 		answers, err = parseBatchAnswer(resp.body)
+	}
+	if resp != nil && resp.release != nil {
+		defer func() {
+			// The gate goes with the gated part's answer, or back.
+			if g := batch[gated]; g.resp != nil {
+				g.resp.release = resp.release
+			} else {
+				resp.release()
+			}
+		}()
 	}
 	if err != nil {
 		for _, g := range batch {

@@ -22,10 +22,18 @@ import (
 )
 
 // newHTTPClient returns the one http.Client the connection uses for sign-in
-// and Graph, trusting the system roots plus caPEM.
-func newHTTPClient(caPEM []byte) (*http.Client, error) {
+// and Graph, trusting the system roots plus caPEM. maxConns, when above 0,
+// bounds the connections per host: the connection's requests never need
+// more than max_concurrency at once (and one for sign-in), while without a
+// bound the transport dials a new connection whenever none is idle at the
+// moment of a request, also when one frees an instant later, and keeps
+// the spare one (with its TLS buffers) for the rest of the run.
+func newHTTPClient(caPEM []byte, maxConns int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
+	if maxConns > 0 {
+		tr.MaxConnsPerHost = maxConns
+	}
 	if len(caPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {

@@ -237,7 +237,7 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	if err != nil {
 		return err
 	}
-	hc, err := newHTTPClient(cfg.caPEM)
+	hc, err := newHTTPClient(cfg.caPEM, cfg.MaxConcurrency+1)
 	if err != nil {
 		return connector.FieldErrorf(connector.InvalidInput, "ca_file", "%v", err)
 	}
