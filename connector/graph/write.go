@@ -155,7 +155,8 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	if err != nil {
 		return nil, err
 	}
-	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: c.client.decoderFor(ent), sel: sel, shapes: c.shapes, lists: map[string]string{}}
+	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: c.client.decoderFor(ent), sel: sel, shapes: c.shapes, lists: map[string]string{},
+		header: c.writeHeader(batch.Entity)}
 	out := make([]connector.WriteOutcome, len(batch.Ops))
 	var jobs []*writeJob
 	for i, op := range batch.Ops {
@@ -270,6 +271,9 @@ type writeRun struct {
 	dec    *decoder
 	sel    *selection
 	shapes *modelShapes // the SDK models' shapes (Connector.shapes)
+	// header is the header of the upserts (writeHeader), shared by
+	// their requests and never changed.
+	header http.Header
 
 	listMu sync.Mutex
 	lists  map[string]string // mailbox -> To Do list id, looked up once per Write
@@ -380,7 +384,7 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	}
 	// The body is rendered later, by encodeJobs, in parallel.
 	j.fields, j.tx = body, tx
-	j.req = request{method: method, url: u, header: c.writeHeader(w.entity), mailbox: mailbox}
+	j.req = request{method: method, url: u, header: w.header, mailbox: mailbox}
 	return j, connector.WriteOutcome{}
 }
 

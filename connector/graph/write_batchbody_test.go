@@ -37,3 +37,31 @@ func TestAppendBatchPart(t *testing.T) {
 		}
 	}
 }
+
+// TestPartHeadersMatchAppendBatchPart: parts written with the headers
+// rendered once per header map are the bytes appendBatchPart writes, for
+// parts sharing a map with and without a body, other maps and none.
+func TestPartHeadersMatchAppendBatchPart(t *testing.T) {
+	shared := http.Header{"Prefer": {`outlook.timezone="UTC"`, `IdType="ImmutableId"`}}
+	other := http.Header{"Prefer": {`IdType="ImmutableId"`}, "Content-Type": {"text/plain"}}
+	body := []byte(`{"subject":"x"}`)
+	reqs := []request{
+		{method: "POST", header: shared, body: body},
+		{method: "POST", header: shared, body: body},
+		{method: "DELETE", header: shared},
+		{method: "PATCH", header: shared, body: body},
+		{method: "PATCH", header: other, body: body},
+		{method: "DELETE", header: other},
+		{method: "DELETE"},
+		{method: "POST", body: body},
+		{method: "POST", header: http.Header{}, body: body},
+		{method: "POST", header: shared, body: body},
+	}
+	var p partHeaders
+	for i, r := range reqs {
+		want := appendBatchPart(nil, "3", r, "/users/a/events")
+		if got := p.appendPart(nil, "3", r, "/users/a/events"); string(got) != string(want) {
+			t.Errorf("part %d:\n got  %s\n want %s", i, got, want)
+		}
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/syncplane/syncplane/internal/jsonenc"
 )
@@ -85,6 +87,45 @@ func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
 	dst = jsonenc.AppendString(dst, r.method)
 	dst = append(dst, `,"url":`...)
 	dst = jsonenc.AppendString(dst, rel)
+	dst = appendBatchHeaders(dst, r)
+	if r.body != nil {
+		dst = append(append(dst, `,"body":`...), r.body...)
+	}
+	return append(dst, '}')
+}
+
+// partHeaders renders the "headers" members of a batch's parts once for
+// each header map: the upserts of a Write share one (writeRun.header).
+type partHeaders struct {
+	header   unsafe.Pointer // the map last rendered
+	withBody bool
+	rendered []byte
+}
+
+// appendPart appends the part as appendBatchPart does.
+func (p *partHeaders) appendPart(dst []byte, id string, r request, rel string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = jsonenc.AppendString(dst, id)
+	dst = append(dst, `,"method":`...)
+	dst = jsonenc.AppendString(dst, r.method)
+	dst = append(dst, `,"url":`...)
+	dst = jsonenc.AppendString(dst, rel)
+	if key := reflect.ValueOf(r.header).UnsafePointer(); key == nil || key != p.header || (r.body != nil) != p.withBody || p.rendered == nil {
+		p.header, p.withBody = key, r.body != nil
+		p.rendered = appendBatchHeaders(p.rendered[:0], r)
+		if p.rendered == nil {
+			p.rendered = []byte{}
+		}
+	}
+	dst = append(dst, p.rendered...)
+	if r.body != nil {
+		dst = append(append(dst, `,"body":`...), r.body...)
+	}
+	return append(dst, '}')
+}
+
+// appendBatchHeaders appends the part's "headers" member, if it has one.
+func appendBatchHeaders(dst []byte, r request) []byte {
 	keys := make([]string, 0, len(r.header)+1)
 	for k := range r.header {
 		if r.body == nil || !strings.EqualFold(k, "Content-Type") {
@@ -109,10 +150,7 @@ func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	if r.body != nil {
-		dst = append(append(dst, `,"body":`...), r.body...)
-	}
-	return append(dst, '}')
+	return dst
 }
 
 // batchAnswer is one response inside a batch answer.
@@ -143,6 +181,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		size += 256 + len(j.req.url) + len(j.req.body)
 	}
 	body := append(make([]byte, 0, size), `{"requests":[`...)
+	var headers partHeaders
 	for i, j := range jobs {
 		counts[j.mailbox]++
 		rel, ok := c.batchURL(j.req.url)
@@ -153,7 +192,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = appendBatchPart(body, strconv.Itoa(i+1), j.req, rel)
+		body = headers.appendPart(body, strconv.Itoa(i+1), j.req, rel)
 	}
 	body = append(body, "]}"...)
 	var err error
