@@ -275,8 +275,10 @@ type round struct {
 	sel      *selection
 	// seriesDone lists series masters already expanded in this call.
 	seriesDone map[string]bool
-	// next is the next page, requested ahead (nil when none is).
+	// next is the next page, requested (nil when none is).
 	next *prefetched
+	// exp expands the series of the round's pages (see expander).
+	exp *expander
 }
 
 // full starts a round without a token.
@@ -312,8 +314,20 @@ func (r *round) full(ctx context.Context, resync bool) error {
 // run follows cp.Link to the end of the round, emitting a batch per page.
 // When cp lists series still to be expanded (the last batch was a page
 // whose series expansion had not been delivered), they are expanded first.
+//
+// The round is a pipeline: once a page is delivered, the next one is
+// requested at once, and the series of the pages delivered are expanded
+// meanwhile (see expander). Their occurrences are delivered as they come,
+// between pages, each batch's checkpoint listing the series still
+// pending; after the last page the round waits for the rest.
 func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
-	defer r.dropPrefetch()
+	ctx, cancel := context.WithCancel(ctx)
+	x := newExpander(ctx, r)
+	defer func() {
+		cancel()
+		x.stop()
+		r.dropFetch()
+	}()
 	first := true
 	for _, m := range cp.Expanded {
 		r.markSeries(m)
@@ -332,19 +346,29 @@ func (r *round) run(ctx context.Context, cp checkpoint, resync bool) error {
 		}
 		first = false
 	}
+	header := r.c.preferHeader(r.pageSize, r.entity)
 	for {
-		var done func()
-		if r.next != nil && r.next.link == cp.Link {
-			// The page was requested ahead; its page slot passes to it.
-			done = r.next.release
-		} else {
-			r.dropPrefetch()
-			var err error
-			if done, err = r.c.pageSlot(ctx); err != nil {
-				return err
+		if r.next == nil || r.next.link != cp.Link {
+			r.dropFetch()
+			r.startFetch(ctx, cp.Link, header, first && cp.Complete)
+		}
+		p := r.next
+		// The series of the pages before are delivered while the page
+		// is on its way.
+		for waiting := true; waiting; {
+			select {
+			case <-p.done:
+				waiting = false
+			case res := <-x.results:
+				if err := x.deliver(res, &cp); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
-		err := r.page(ctx, &cp, &first, resync, done)
+		r.next = nil
+		err := r.page(ctx, p, &cp, &first, resync, x)
 		if errors.Is(err, errRoundDone) {
 			return nil
 		}
@@ -371,49 +395,31 @@ func (c *Connector) get(ctx context.Context, r request) (*response, error) {
 // errRoundDone ends a round after its last page.
 var errRoundDone = errors.New("round complete")
 
-// page reads, decodes and emits one page; it returns errRoundDone after the
-// page that carries the delta link. release gives back the page slot the
-// page holds; page calls it once the page and its series are delivered.
+// page decodes and emits the page p brought; it returns errRoundDone
+// after the page that carries the delta link, once every series of the
+// round is delivered too. Otherwise it requests the next page at once and
+// hands the page's series to the round's expander.
 //
 // The page's batch goes to the host before its series are expanded, with a
-// checkpoint listing those series as pending; their occurrences follow in
-// a batch of their own. A decoded page is so held only while it is decoded
-// and delivered, never while requests of other pages or series are on the
-// way: the memory a read holds follows the pages being decoded (bounded by
-// the CPUs, see graphClient.decodeSlot) and the bodies in flight (bounded by
+// checkpoint listing those series (and those of earlier pages still
+// expanding) as pending; their occurrences follow in batches of their
+// own. A decoded page is so held only while it is decoded and delivered,
+// never while requests of other pages or series are on the way: the
+// memory a read holds follows the pages being decoded (bounded by the
+// CPUs, see graphClient.decodeSlot) and the bodies in flight (bounded by
 // max_concurrency), not the number of mailboxes or their series.
-func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync bool, release func()) error {
+func (r *round) page(ctx context.Context, p *prefetched, cpp *checkpoint, first *bool, resync bool, x *expander) error {
 	released := false
 	defer func() {
+		p.cancel()
 		if !released {
-			release()
+			p.release()
 		}
 	}()
 	cp := *cpp
-	req := request{method: http.MethodGet, url: cp.Link, header: r.c.preferHeader(r.pageSize, r.entity), mailbox: r.mailbox}
-	var resp *response
-	var err error
-	if p := r.next; p != nil && p.link == cp.Link {
-		r.next = nil
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			p.cancel()
-			<-p.done
-		}
-		p.cancel()
-		resp, err = p.resp, p.err
+	resp, err := p.resp, p.err
+	if p.ahead {
 		r.c.aheadUsed.Add(1)
-	} else if *first && cp.Complete && r.c.batch != nil {
-		// Resuming from a delta link: most such rounds find nothing,
-		// so they share $batch requests across mailboxes.
-		resp, err = r.c.batch.get(ctx, req)
-	} else {
-		// The body of a page sent alone is read when a decode slot is
-		// free (see decodeSlot); one that shares a $batch (see
-		// Connector.get) comes with the batch's answer.
-		req.gate = r.c.client.decodeSlot
-		resp, err = r.c.get(ctx, req)
 	}
 	if err != nil {
 		var ge *graphError
@@ -423,7 +429,7 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 		return fmt.Errorf("reading %s changes of %s: %w", r.entity, r.mailbox, subjectErr(err, "mailbox "+r.mailbox))
 	}
 	// Decoding is CPU work: a page waits for a decode slot before its body
-	// is read (a page read ahead or through a batch, with its body).
+	// is read (a page that shared a resuming batch, with its body).
 	decoded := resp.release
 	if decoded == nil {
 		if decoded, err = r.c.client.decodeSlot(ctx); err != nil {
@@ -451,7 +457,11 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 	default:
 		return connector.Errorf(connector.Unavailable, "a %s delta page of %s has neither nextLink nor deltaLink", r.entity, r.mailbox)
 	}
-	next.Pending = todo
+	x.submit(todo)
+	if next.Complete {
+		x.lastPage()
+	}
+	next.Pending = x.pending()
 	if next.Complete {
 		next.Expanded = nil
 	} else if len(todo) > 0 {
@@ -463,72 +473,82 @@ func (r *round) page(ctx context.Context, cpp *checkpoint, first *bool, resync b
 	changes = nil
 	*first = false
 	*cpp = next
-	if len(todo) > 0 {
-		// The page is delivered: its slot passes to the next page, asked
-		// for while the series are expanded, which takes round trips of
-		// their own. The expansion holds an expansion slot instead: it
-		// bounds the rounds expanding, and with them the expansions in
-		// flight and the occurrences they hold, across mailboxes.
-		released = true
-		release()
-		if page.NextLink != "" {
-			r.startPrefetch(ctx, page.NextLink, req.header)
-		}
-		expanded, err := r.c.expansionSlot(ctx)
-		if err != nil {
-			return err
-		}
-		defer expanded()
-		exp, ewarns, err := r.expandAll(ctx, todo)
+	// The page is delivered: its slot passes to the next page.
+	released = true
+	p.release()
+	if !next.Complete {
+		r.startFetch(ctx, next.Link, p.header, false)
+		return nil
+	}
+	if len(next.Pending) > 0 {
+		// The last page: the round ends when its series are delivered,
+		// with a checkpoint that says so, so the next round does not
+		// expand them again.
+		exp, ewarns, err := x.finish()
 		if err != nil {
 			return err
 		}
 		next.Pending = nil
-		*cpp = next
-		// Without occurrences to deliver, the next page's checkpoint says
-		// the series are done; the round's last page says it here, so the
-		// next round does not expand them again.
-		if len(exp) > 0 || len(ewarns) > 0 || next.Complete {
-			if err := r.emit(connector.ChangeBatch{Changes: exp, Checkpoint: next.bytes(), Warnings: ewarns}); err != nil {
-				return err
-			}
+		if err := r.emit(connector.ChangeBatch{Changes: exp, Checkpoint: next.bytes(), Warnings: ewarns}); err != nil {
+			return err
 		}
+		*cpp = next
 	}
-	if next.Complete {
-		return errRoundDone
-	}
-	return nil
+	return errRoundDone
 }
 
-// prefetched is the next page of a round, requested while the current
-// page's series are expanded. It holds a page slot of its own.
+// prefetched is the next page of a round, requested as soon as the page
+// before it was delivered. It holds a page slot from its request until it
+// is delivered or dropped.
 type prefetched struct {
-	link    string
-	done    chan struct{}
-	resp    *response
-	err     error
+	link   string
+	header http.Header
+	// ahead says the page was requested while series of the round were
+	// being expanded.
+	ahead bool
+	done  chan struct{}
+	resp  *response
+	err   error
+	// release gives back the page slot (a no-op until it is taken; set
+	// before done closes).
 	release func()
 	cancel  context.CancelFunc
 }
 
-// startPrefetch requests link ahead when a page slot is free at once.
-func (r *round) startPrefetch(ctx context.Context, link string, h http.Header) {
-	r.dropPrefetch()
-	release, ok := r.c.tryPageSlot()
-	if !ok {
-		return
-	}
+// startFetch requests link, once a page slot is free, in the background;
+// the round's next page is then r.next. resuming marks the first request
+// of a round that resumes from a delta link: most such rounds find
+// nothing, so they share $batch requests across mailboxes.
+func (r *round) startFetch(ctx context.Context, link string, h http.Header, resuming bool) {
 	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetched{link: link, done: make(chan struct{}), release: release, cancel: cancel}
+	p := &prefetched{link: link, header: h, done: make(chan struct{}), release: func() {}, cancel: cancel}
+	if r.exp != nil {
+		p.ahead = len(r.exp.outstanding) > 0
+	}
 	go func() {
 		defer close(p.done)
-		p.resp, p.err = r.c.get(pctx, request{method: http.MethodGet, url: link, header: h, mailbox: r.mailbox})
+		release, err := r.c.pageSlot(pctx)
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.release = release
+		req := request{method: http.MethodGet, url: link, header: h, mailbox: r.mailbox}
+		if resuming && r.c.batch != nil {
+			p.resp, p.err = r.c.batch.get(pctx, req)
+			return
+		}
+		// The body of a page is read when a decode slot is free (see
+		// decodeSlot), also when the page shares a $batch (see
+		// partQueue.send).
+		req.gate = r.c.client.decodeSlot
+		p.resp, p.err = r.c.get(pctx, req)
 	}()
 	r.next = p
 }
 
-// dropPrefetch abandons a page requested ahead and not used.
-func (r *round) dropPrefetch() {
+// dropFetch abandons a page requested and not delivered.
+func (r *round) dropFetch() {
 	p := r.next
 	if p == nil {
 		return
@@ -536,23 +556,16 @@ func (r *round) dropPrefetch() {
 	r.next = nil
 	p.cancel()
 	<-p.done
-	p.release()
-}
-
-// tryPageSlot takes a page slot if one is free now.
-func (c *Connector) tryPageSlot() (func(), bool) {
-	select {
-	case c.pages <- struct{}{}:
-		return func() { <-c.pages }, true
-	default:
-		return nil, false
+	if p.resp != nil && p.resp.release != nil {
+		p.resp.release()
 	}
+	p.release()
 }
 
 // pageSlot bounds how many pages the connection holds at once, across
 // mailboxes (max_concurrency): a page is held from its request until the
-// host has taken its changes and those of its series, so memory grows with
-// the concurrency, not with the number of mailboxes being synchronised.
+// host has taken its changes, so memory grows with the concurrency, not
+// with the number of mailboxes being synchronised.
 func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 	select {
 	case c.pages <- struct{}{}:
@@ -562,15 +575,155 @@ func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 	}
 }
 
-// expansionSlot bounds the rounds expanding series at once, across
-// mailboxes (max_concurrency), as pageSlot bounds the pages held.
-func (c *Connector) expansionSlot(ctx context.Context) (func(), error) {
-	select {
-	case c.expanding <- struct{}{}:
-		return func() { <-c.expanding }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// expander expands the series of a round's pages while the round goes on
+// with its next pages: each series in a goroutine of its own, at most
+// max_concurrency_per_mailbox − 1 at once while pages remain (the page
+// request takes the mailbox's last slot, so the chain of pages, which
+// bounds the round, never waits behind expansions), all of them after
+// the last page. Results go to the round's goroutine (results), which
+// alone uses outstanding and inflight: the occurrences are held only until
+// that goroutine takes them, which it does while it waits for pages.
+type expander struct {
+	ctx     context.Context
+	r       *round
+	slots   chan struct{}
+	results chan expResult
+	// reserved says one slot is held for the page requests.
+	reserved bool
+	// outstanding lists the series handed over and not yet delivered, in
+	// order; inflight counts the goroutines whose result is not yet taken.
+	outstanding []string
+	inflight    int
+}
+
+// expResult is the expansion of one series.
+type expResult struct {
+	master  string
+	changes []connector.Change
+	err     error
+}
+
+func newExpander(ctx context.Context, r *round) *expander {
+	n := max(1, r.c.cfg.MaxConcurrencyPerMailbox)
+	x := &expander{ctx: ctx, r: r, slots: make(chan struct{}, n), results: make(chan expResult)}
+	if n > 1 {
+		x.slots <- struct{}{}
+		x.reserved = true
 	}
+	r.exp = x
+	return x
+}
+
+// lastPage gives the slot held for page requests to the expansions.
+func (x *expander) lastPage() {
+	if x.reserved {
+		<-x.slots
+		x.reserved = false
+	}
+}
+
+// submit starts the expansion of masters.
+func (x *expander) submit(masters []string) {
+	for _, m := range masters {
+		x.outstanding = append(x.outstanding, m)
+		x.inflight++
+		go func() {
+			res := expResult{master: m}
+			select {
+			case x.slots <- struct{}{}:
+				res.changes, res.err = x.r.expandSeries(x.ctx, m)
+				<-x.slots
+			case <-x.ctx.Done():
+				res.err = x.ctx.Err()
+			}
+			x.results <- res
+		}()
+	}
+}
+
+// pending lists the series not yet delivered.
+func (x *expander) pending() []string { return slices.Clone(x.outstanding) }
+
+// take records the result res as taken and returns its changes and
+// warning.
+func (x *expander) take(res expResult) ([]connector.Change, *connector.Diagnostic, error) {
+	x.inflight--
+	if i := slices.Index(x.outstanding, res.master); i >= 0 {
+		x.outstanding = slices.Delete(x.outstanding, i, i+1)
+	}
+	if res.err != nil {
+		if x.ctx.Err() != nil {
+			return nil, nil, x.ctx.Err()
+		}
+		return nil, connector.Warnf(connector.Unavailable, "the occurrences of series %s in %s outside the window could not be read", res.master, x.r.mailbox).WithDetail("%v", res.err), nil
+	}
+	return res.changes, nil, nil
+}
+
+// deliver takes res and every other result ready, and emits their
+// occurrences and warnings, if any, with the checkpoint *cp listing the
+// series still pending.
+func (x *expander) deliver(res expResult, cp *checkpoint) error {
+	var out []connector.Change
+	var warns connector.Diagnostics
+	for more := true; more; {
+		chs, warn, err := x.take(res)
+		if err != nil {
+			return err
+		}
+		out = append(out, chs...)
+		if warn != nil {
+			warns = append(warns, warn)
+		}
+		select {
+		case res = <-x.results:
+		default:
+			more = false
+		}
+	}
+	if len(out) == 0 && len(warns) == 0 {
+		// Nothing to deliver: the next checkpoint lists the series
+		// still pending.
+		return nil
+	}
+	next := *cp
+	next.Pending = x.pending()
+	if err := x.r.emit(connector.ChangeBatch{Changes: out, Checkpoint: next.bytes(), Warnings: warns}); err != nil {
+		return err
+	}
+	*cp = next
+	return nil
+}
+
+// finish waits for every series handed over and returns their changes.
+func (x *expander) finish() ([]connector.Change, connector.Diagnostics, error) {
+	var out []connector.Change
+	var warns connector.Diagnostics
+	for x.inflight > 0 {
+		var res expResult
+		select {
+		case res = <-x.results:
+		case <-x.ctx.Done():
+			return nil, nil, x.ctx.Err()
+		}
+		chs, warn, err := x.take(res)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, chs...)
+		if warn != nil {
+			warns = append(warns, warn)
+		}
+	}
+	return out, warns, nil
+}
+
+// stop waits for the expansions still running (their context ended).
+func (x *expander) stop() {
+	for ; x.inflight > 0; x.inflight-- {
+		<-x.results
+	}
+	x.r.exp = nil
 }
 
 // markSeries records that the series master m is expanded in this call,

@@ -412,7 +412,11 @@ func TestEmulatorPendingSeriesResume(t *testing.T) {
 			cp = b.Checkpoint
 			return nil
 		})
-		if !errors.Is(err, errCrash) {
+		// Series are expanded while the next pages are read, and their
+		// occurrences are delivered as they come: how many batches a
+		// round takes depends on timing, so this round may end before
+		// crashAt (then resuming from its last checkpoint finds nothing).
+		if err != nil && !errors.Is(err, errCrash) {
 			t.Fatalf("crash after batch %d: %v", crashAt, err)
 		}
 		rest, _, _ := readAll(t, c, "event", mb, cp)

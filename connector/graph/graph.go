@@ -183,11 +183,8 @@ type Connector struct {
 
 	// pages bounds the pages held at once (see pageSlot).
 	pages chan struct{}
-	// expanding bounds the rounds expanding series at once (see
-	// expansionSlot).
-	expanding chan struct{}
-	// aheadUsed counts pages served from a request made ahead (see
-	// startPrefetch).
+	// aheadUsed counts pages requested while series of their round were
+	// being expanded (see startFetch).
 	aheadUsed atomic.Int64
 
 	schemaMu sync.Mutex
@@ -260,7 +257,6 @@ func (c *Connector) Configure(ctx context.Context, req connector.ConfigureReques
 	c.client = newGraphClient(hc, cfg, tokens)
 	c.shapes = newModelShapes()
 	c.pages = make(chan struct{}, cfg.MaxConcurrency)
-	c.expanding = make(chan struct{}, cfg.MaxConcurrency)
 	if cfg.Auth != AuthUserConsent && !cfg.noBatch {
 		// Per-user tokens cannot share a batch across mailboxes.
 		c.batch = &batcher{c: c.client}
