@@ -377,12 +377,11 @@ func setHeader(h [][2]string, name, value string) [][2]string {
 }
 
 // parseBatchRequests reads the requests of a batch body as json.Unmarshal
-// reads {"requests":[…]} into []batchRequest. The plain form — members
-// spelt as documented, each once, ASCII strings without escapes in ids,
-// methods, urls, headers and dependsOn — is read in one pass, each body
-// kept as a slice of raw; any other form, valid or not, goes to
-// json.Unmarshal, so the result and the refusal of a malformed batch are
-// encoding/json's.
+// reads {"requests":[…]} into []batchRequest. The plain form — member
+// names spelt as documented, each once, in ASCII without escapes; strings
+// where strings go — is read in one pass, each body kept as a slice of
+// raw; any other form, valid or not, goes to json.Unmarshal, so the result
+// and the refusal of a malformed batch are encoding/json's.
 func parseBatchRequests(raw []byte) ([]batchRequest, error) {
 	if reqs, ok := scanBatchRequests(raw); ok {
 		return reqs, nil
@@ -423,8 +422,35 @@ func (p *batchScanner) eat(c byte) bool {
 	return true
 }
 
-// plain reads a string of printable ASCII without escapes.
-func (p *batchScanner) plain() (string, bool) {
+// str reads a string value: one of printable ASCII without escapes as
+// it is, any other (escapes, non-ASCII bytes) checked by skip and
+// unquoted by encoding/json, so its value is the one json.Unmarshal gives
+// (Graph's own headers carry escaped quotes: Prefer: outlook.timezone="UTC").
+func (p *batchScanner) str() (string, bool) {
+	if p.ws() != '"' {
+		return "", false
+	}
+	start := p.i
+	for p.i++; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			return string(p.b[start+1 : p.i-1]), true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			p.i = start
+			raw, ok := p.skip(1)
+			var v string
+			if !ok || json.Unmarshal(raw, &v) != nil {
+				return "", false
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// key reads a member name of printable ASCII without escapes.
+func (p *batchScanner) key() (string, bool) {
 	if !p.eat('"') {
 		return "", false
 	}
@@ -451,7 +477,7 @@ func (p *batchScanner) members(f func(key string) bool) bool {
 		return true
 	}
 	for {
-		k, ok := p.plain()
+		k, ok := p.key()
 		if !ok || !p.eat(':') || !f(k) {
 			return false
 		}
@@ -652,18 +678,18 @@ func (p *batchScanner) request() (batchRequest, bool) {
 		var ok bool
 		switch k {
 		case "id":
-			r.ID, ok = p.plain()
+			r.ID, ok = p.str()
 		case "method":
-			r.Method, ok = p.plain()
+			r.Method, ok = p.str()
 		case "url":
-			r.URL, ok = p.plain()
+			r.URL, ok = p.str()
 		case "headers":
 			r.Headers = map[string]string{}
 			ok = p.members(func(name string) bool {
 				if _, dup := r.Headers[name]; dup {
 					return false
 				}
-				v, ok := p.plain()
+				v, ok := p.str()
 				r.Headers[name] = v
 				return ok
 			})
@@ -678,7 +704,7 @@ func (p *batchScanner) request() (batchRequest, bool) {
 				return true
 			}
 			for {
-				d, ok := p.plain()
+				d, ok := p.str()
 				if !ok {
 					return false
 				}
