@@ -92,7 +92,7 @@ func (s *Server) serveBatch(c *call) {
 			}
 		}
 	}
-	if cyclic(req.Requests) {
+	if hasDependencies(req.Requests) && cyclic(req.Requests) {
 		c.fail(http.StatusBadRequest, "BadRequest", "The dependsOn references of the batch form a cycle.")
 		return
 	}
