@@ -5,10 +5,14 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // renderEvent renders an event as Graph returns it. tzName is the Prefer:
@@ -77,6 +81,112 @@ func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]
 		drop = "transactionId"
 	}
 	return appendJSONOverlay(dst, it.data, fs, drop, eventKeys())
+}
+
+// baseJSON is the stored data of a series master encoded property by
+// property, transactionId left out (occurrences do not show it): its
+// occurrences share that data (see buildInstance), so a delta page renders
+// it once per series instead of once per occurrence.
+type baseJSON struct {
+	data map[string]any // the map encoded
+	seq  int64          // the master's change number when it was encoded
+	keys []string       // sorted as appendJSON sorts them
+	ends []int          // vals[ends[i-1]:ends[i]] is the value of keys[i]
+	vals []byte
+}
+
+// occurrenceBase returns the encoded data of the master of the occurrence
+// it, or nil when it does not render its master's data as it stands (an
+// exception has data of its own). An encoding is reused while the master
+// keeps its change number and its data map: every change of an event's
+// data goes with touch (a new number) or a new map. Safe under the
+// store's shared lock.
+func (s *Server) occurrenceBase(box *mailbox, it *item) *baseJSON {
+	if it.etype != "occurrence" || it.master == "" {
+		return nil
+	}
+	master := box.events[it.master]
+	if master == nil || !sameMap(master.data, it.data) {
+		return nil
+	}
+	if v, ok := s.bases.Load(master); ok {
+		if b := v.(*baseJSON); b.seq == master.seq && sameMap(b.data, master.data) {
+			return b
+		}
+	}
+	b := &baseJSON{data: master.data, seq: master.seq}
+	for k := range master.data {
+		if k != "transactionId" {
+			b.keys = append(b.keys, k)
+		}
+	}
+	slices.Sort(b.keys)
+	b.ends = make([]int, len(b.keys))
+	for i, k := range b.keys {
+		var err error
+		if b.vals, err = appendJSON(b.vals, master.data[k]); err != nil {
+			return nil
+		}
+		b.ends[i] = len(b.vals)
+	}
+	s.bases.Store(master, b)
+	return b
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// appendOccurrence appends what appendEvent appends for the occurrence it
+// whose master's data base holds encoded (see occurrenceBase): the same
+// bytes, the stored properties copied from base.
+func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName string, extra ...kv) ([]byte, error) {
+	var buf [24]kv
+	fs := eventFields(it, tzName, c.prefer.immutableID, buf[:0])
+	fs = append(fs, extra...)
+	var kbuf [24]string
+	over := kbuf[:0]
+	for i, f := range fs {
+		if f.k != "transactionId" && overIndex(fs, f.k) == i {
+			over = append(over, f.k)
+		}
+	}
+	slices.Sort(over)
+	dst = append(dst, '{')
+	first := true
+	sep := func() {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+	}
+	i, j := 0, 0
+	for i < len(base.keys) || j < len(over) {
+		if i < len(base.keys) && overIndex(fs, base.keys[i]) >= 0 {
+			i++
+			continue
+		}
+		if j < len(over) && (i == len(base.keys) || over[j] < base.keys[i]) {
+			sep()
+			dst = append(jsonenc.AppendString(dst, over[j]), ':')
+			var err error
+			if dst, err = appendJSON(dst, fs[overIndex(fs, over[j])].v); err != nil {
+				return dst, err
+			}
+			j++
+			continue
+		}
+		sep()
+		dst = append(jsonenc.AppendString(dst, base.keys[i]), ':')
+		from := 0
+		if i > 0 {
+			from = base.ends[i-1]
+		}
+		dst = append(dst, base.vals[from:base.ends[i]]...)
+		i++
+	}
+	return append(dst, '}'), nil
 }
 
 // eventKeys orders the property names of rendered events.
@@ -324,6 +434,11 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 			return m
 		},
 		renderJSON: func(dst []byte, it *item) ([]byte, error) {
+			if !c.prefer.bodyText {
+				if base := s.occurrenceBase(box, it); base != nil {
+					return c.appendOccurrence(dst, it, base, tz, kv{"@odata.type", "#microsoft.graph.event"})
+				}
+			}
 			return c.appendEvent(dst, it, tz, kv{"@odata.type", "#microsoft.graph.event"})
 		},
 		// OBSERVED default page size ≈10 (facts §1.1, §14 item 1).
