@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -174,31 +173,31 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	jobs = w.encodeJobs(jobs, out)
 	w.markSent(ctx, jobs)
 	for _, wave := range waves(jobs) {
-		c.send(ctx, wave)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// The outcomes are made by as many workers as the connection
-		// sends requests at once (a follow-up, such as reading a new
-		// series' occurrences, waits for the service), each taking the
-		// next job, rather than by a goroutine per job.
+		// The outcomes are made as the answers come in — a batch's jobs
+		// as soon as it is answered, while other batches are still out —
+		// by as many workers as the connection sends requests at once (a
+		// follow-up, such as reading a new series' occurrences, waits for
+		// the service), rather than by a goroutine per job after the
+		// whole wave.
 		copies := make([]*copyJob, len(wave))
+		pos := make(map[*writeJob]int, len(wave))
+		for i, j := range wave {
+			pos[j] = i
+		}
+		answered := make(chan int, len(wave))
 		var wg sync.WaitGroup
-		var next atomic.Int64
 		for range min(len(wave), max(runtime.GOMAXPROCS(0), c.cfg.MaxConcurrency)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= len(wave) {
-						return
-					}
+				for i := range answered {
 					j := wave[i]
 					out[j.index], copies[i] = w.finish(ctx, j)
 				}
 			}()
 		}
+		c.send(ctx, wave, func(j *writeJob) { answered <- pos[j] })
+		close(answered)
 		wg.Wait()
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -255,7 +254,7 @@ func (w *writeRun) copyContacts(ctx context.Context, copies []*copyJob, out []co
 			out[cj.outIndex].Diagnostics = append(out[cj.outIndex].Diagnostics, connector.Warnf(connector.Unavailable, "the copy of the contact in %s was not recorded before sending: if its answer is lost, a later write may copy the contact again", cj.job.mailbox).WithDetail("%v", err))
 		}
 	}
-	w.c.send(ctx, jobs)
+	w.c.send(ctx, jobs, nil)
 	for _, cj := range live {
 		if d := w.c.completeCopy(ctx, w.dec, cj); d != nil {
 			out[cj.outIndex].Diagnostics = append(out[cj.outIndex].Diagnostics, d)

@@ -19,9 +19,15 @@ import (
 
 // send performs the requests of jobs (none addressing the same item) and
 // records each answer in its job: through JSON $batch requests when the
-// connection may share batches, else one request per job. It returns when
-// every job has an answer or an error.
-func (c *Connector) send(ctx context.Context, jobs []*writeJob) {
+// connection may share batches, else one request per job. done, if not
+// nil, is called (from any goroutine) with each job once its answer or
+// error is final — the jobs of a batch as soon as the batch is answered,
+// while other batches are still out. send returns when every job has an
+// answer or an error.
+func (c *Connector) send(ctx context.Context, jobs []*writeJob, done func(*writeJob)) {
+	if done == nil {
+		done = func(*writeJob) {}
+	}
 	var wg sync.WaitGroup
 	if c.batch == nil || len(jobs) < 2 {
 		for _, j := range jobs {
@@ -29,6 +35,7 @@ func (c *Connector) send(ctx context.Context, jobs []*writeJob) {
 			go func() {
 				defer wg.Done()
 				j.resp, j.err = c.sendOne(ctx, j)
+				done(j)
 			}()
 		}
 		wg.Wait()
@@ -46,13 +53,14 @@ func (c *Connector) send(ctx context.Context, jobs []*writeJob) {
 		go func() {
 			defer wg.Done()
 			j.resp, j.err = c.sendOne(ctx, j)
+			done(j)
 		}()
 	}
 	for _, b := range packBatches(batched, maxBatch) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.sendBatch(ctx, b)
+			c.sendBatch(ctx, b, done)
 		}()
 	}
 	wg.Wait()
@@ -166,9 +174,10 @@ type batchAnswer struct {
 // answer, and every part of a batch that failed as a whole are sent again
 // on their own (after the part's Retry-After), where the client's retries
 // apply.
-func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
+func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*writeJob)) {
 	if len(jobs) == 1 {
 		jobs[0].resp, jobs[0].err = c.sendOne(ctx, jobs[0])
+		done(jobs[0])
 		return
 	}
 	stamped := false
@@ -186,7 +195,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		counts[j.mailbox]++
 		rel, ok := c.batchURL(j.req.url)
 		if !ok {
-			c.sendAlone(ctx, jobs)
+			c.sendAlone(ctx, jobs, done)
 			return
 		}
 		if i > 0 {
@@ -200,6 +209,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 	if err != nil {
 		for _, j := range jobs {
 			j.err = err
+			done(j)
 		}
 		return
 	}
@@ -218,6 +228,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		if ctx.Err() != nil {
 			for _, j := range jobs {
 				j.err = ctx.Err()
+				done(j)
 			}
 			return
 		}
@@ -227,7 +238,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 				j.suspect = j.suspect || (j.stamped && mayHaveCommitted(err))
 			}
 		}
-		c.sendAlone(ctx, jobs)
+		c.sendAlone(ctx, jobs, done)
 		return
 	}
 	responses, err := parseBatchAnswer(resp.body)
@@ -237,10 +248,11 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		for _, j := range jobs {
 			j.suspect = j.suspect || j.stamped
 		}
-		c.sendAlone(ctx, jobs)
+		c.sendAlone(ctx, jobs, done)
 		return
 	}
 	answered := make([]bool, len(jobs))
+	final := make([]bool, len(jobs)) // answered for good: done after the loop
 	var again []*writeJob
 	for _, a := range responses {
 		i, err := strconv.Atoi(a.ID)
@@ -255,6 +267,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 		}
 		if a.Status >= 200 && a.Status < 300 {
 			j.resp = &response{status: a.Status, header: h, body: a.Body}
+			final[i-1] = true
 			continue
 		}
 		ge := newGraphError(a.Status, h, a.Body, j.req.method, j.req.url)
@@ -269,6 +282,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 			continue
 		}
 		j.err = ge
+		final[i-1] = true
 	}
 	for i, j := range jobs {
 		if !answered[i] {
@@ -276,17 +290,23 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob) {
 			again = append(again, j)
 		}
 	}
-	c.sendAlone(ctx, again)
+	for i, j := range jobs {
+		if final[i] {
+			done(j)
+		}
+	}
+	c.sendAlone(ctx, again, done)
 }
 
 // sendAlone sends each job as its own request, concurrently, after the
-// Retry-After of its failed batch part, if any.
-func (c *Connector) sendAlone(ctx context.Context, jobs []*writeJob) {
+// Retry-After of its failed batch part, if any, and calls done with each.
+func (c *Connector) sendAlone(ctx context.Context, jobs []*writeJob, done func(*writeJob)) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer done(j)
 			var ge *graphError
 			if errors.As(j.err, &ge) && ge.RetryAfter > 0 {
 				if err := c.client.sleep(ctx, ge.RetryAfter); err != nil {
