@@ -325,15 +325,28 @@ func (q *partQueue) get(ctx context.Context, r request) (*response, error) {
 // take removes the oldest waiting GETs, at most servedAtOnce, and marks
 // them taken. q.mu is held.
 func (q *partQueue) take() []*queuedGet {
-	n := min(len(q.waiting), servedAtOnce)
-	if n == 0 {
-		return nil
+	return q.topUp(nil)
+}
+
+// topUp moves waiting GETs into batch, oldest first, until it holds
+// servedAtOnce, and marks them taken. A batch carries at most one GET
+// whose body waits for its reader (a delta page, see send): the others
+// wait for a batch of their own, so every page's body stays in the
+// connection until it can be decoded. q.mu is held.
+func (q *partQueue) topUp(batch []*queuedGet) []*queuedGet {
+	gated := slices.ContainsFunc(batch, func(g *queuedGet) bool { return g.r.gate != nil })
+	kept := q.waiting[:0]
+	for _, g := range q.waiting {
+		if len(batch) < servedAtOnce && (g.r.gate == nil || !gated) {
+			gated = gated || g.r.gate != nil
+			g.taken = true
+			batch = append(batch, g)
+			continue
+		}
+		kept = append(kept, g)
 	}
-	batch := slices.Clone(q.waiting[:n])
-	q.waiting = slices.Delete(q.waiting, 0, n)
-	for _, g := range batch {
-		g.taken = true
-	}
+	clear(q.waiting[len(kept):])
+	q.waiting = kept
 	return batch
 }
 
@@ -354,12 +367,7 @@ func (q *partQueue) fill(batch []*queuedGet) []*queuedGet {
 			return batch
 		}
 		q.mu.Lock()
-		n := min(len(q.waiting), servedAtOnce-len(batch))
-		for _, g := range q.waiting[:n] {
-			g.taken = true
-		}
-		batch = append(batch, q.waiting[:n]...)
-		q.waiting = slices.Delete(q.waiting, 0, n)
+		batch = q.topUp(batch)
 		q.mu.Unlock()
 		if len(batch) >= servedAtOnce {
 			return batch

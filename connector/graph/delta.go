@@ -417,7 +417,10 @@ func (r *round) page(ctx context.Context, p *prefetched, cpp *checkpoint, first 
 		}
 	}()
 	cp := *cpp
+	// p stays referenced until the page is done (its slot and context);
+	// its body must not: the round may wait for its series a while.
 	resp, err := p.resp, p.err
+	p.resp = nil
 	if p.ahead {
 		r.c.aheadUsed.Add(1)
 	}
