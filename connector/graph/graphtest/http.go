@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -377,6 +378,13 @@ func (c *call) writeJSON(status int, v any) {
 	h.Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 	h.Set("OData-Version", "4.0")
 	h.Set("Cache-Control", "no-cache")
+	if !c.inBatch {
+		// The answer is whole before it is sent: its length goes ahead of
+		// it (RFC 9112 §6.3), so a client reads it into a buffer of its
+		// size instead of following chunks. A part of a batch has no
+		// headers of its own for this.
+		h.Set("Content-Length", strconv.Itoa(len(buf)))
+	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(buf)
 }
