@@ -256,3 +256,35 @@ func TestGroupCommitsWhenDue(t *testing.T) {
 		t.Fatalf("checkpoint %q, ID map %v", cp, f.idMap(t))
 	}
 }
+
+// TestInitialSyncFindsRecordsItWrote: a partition without ID-map rows
+// skips looking up ids it has not met, but a record met again after its
+// row was committed is found and updated, not created twice.
+func TestInitialSyncFindsRecordsItWrote(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { // every reading 2 s later: a group commits when its second batch joins
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(2 * time.Second)
+		return clock
+	}
+	f := newGroupFixture(t, now,
+		[]connector.Change{upsert("a", "Anna", "")},
+		[]connector.Change{upsert("b", "Bob", "")},
+		[]connector.Change{upsert("a", "Anna Lee", ""), upsert("c", "Cem", "")},
+	)
+	s, err := f.runner.RunOnce(context.Background(), "people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.commits != 2 {
+		t.Fatalf("%d commits, want 2 (batches 1 and 2, then 3, which meets a again)", f.commits)
+	}
+	if s.Counts.Created != 3 || s.Counts.Updated != 1 || f.target.creates != 3 {
+		t.Fatalf("counts %+v, %d creates at the target; want 3 created, 1 updated", s.Counts, f.target.creates)
+	}
+	if got := f.target.bySource(t); got["a"].Fields["name"] != "Anna Lee" {
+		t.Fatalf("a = %v", got["a"].Fields)
+	}
+}

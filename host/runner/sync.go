@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -33,7 +34,15 @@ type job struct {
 	// group gathers the commits of batches while the change feed is read
 	// (see group.go); nil otherwise.
 	group *commitGroup
+	// seen, while not nil, holds the hashes of the source ids this job has
+	// processed, in a partition that had no ID-map rows when the job
+	// began: only those can have rows, so only those are looked up.
+	seen     map[uint64]struct{}
+	seenSeed maphash.Seed
 }
+
+// maxSeen bounds seen: past it, every id is looked up in the store.
+const maxSeen = 1 << 20
 
 // SyncPartition syncs one partition of a pipeline from its checkpoint to
 // the end of the source's changes, records the run, and returns its counts.
@@ -89,6 +98,13 @@ func (j *job) sync(ctx context.Context) error {
 	j.resyncing = !cp.ResyncSince.IsZero()
 	if err := j.recoverPending(ctx); err != nil {
 		return err
+	}
+	// A partition without ID-map rows (an initial sync) skips looking up
+	// the ids it has not met yet.
+	if has, err := j.r.st.HasMappings(ctx, j.key); err != nil {
+		return err
+	} else if !has {
+		j.seen, j.seenSeed = map[uint64]struct{}{}, maphash.MakeSeed()
 	}
 	if j.src.Spec().Capabilities.ReadChanges {
 		q := j.startBatches(ctx)
@@ -293,6 +309,28 @@ func (j *job) batchWith(ctx context.Context, changes []connector.Change, final s
 	return nil
 }
 
+// unseen returns the ids that may have ID-map rows, and notes them as
+// seen: all of them, unless the partition had no rows when the job began,
+// in which case only the ones this job met before.
+func (j *job) unseen(ids []string) []string {
+	if j.seen == nil {
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		h := maphash.String(j.seenSeed, id)
+		if _, ok := j.seen[h]; ok {
+			out = append(out, id)
+			continue
+		}
+		j.seen[h] = struct{}{}
+	}
+	if len(j.seen) > maxSeen {
+		j.seen = nil
+	}
+	return out
+}
+
 // pending is one change on its way to the target.
 type pending struct {
 	change   connector.Change
@@ -322,7 +360,7 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 	for id := range last {
 		ids = append(ids, id)
 	}
-	known, err := j.r.st.Mappings(ctx, j.p.Name, j.key.Entity, j.key.Partition, ids)
+	known, err := j.r.st.Mappings(ctx, j.p.Name, j.key.Entity, j.key.Partition, j.unseen(ids))
 	if err != nil {
 		return err
 	}

@@ -164,6 +164,20 @@ func (s *Store) Mappings(ctx context.Context, pipeline, sourceEntity, sourcePart
 	return out, nil
 }
 
+// HasMappings reports whether partition k has any ID-map row.
+func (s *Store) HasMappings(ctx context.Context, k PartitionKey) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM id_map WHERE source_scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? LIMIT 1`,
+		key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the ID map of %s: %w", k, err)
+	}
+	return true, nil
+}
+
 // LookupTarget returns the target id the source record sourceID became in
 // pipeline, in any source partition (the first by partition when several
 // partitions hold the id). It serves the mapping function lookup().

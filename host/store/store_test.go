@@ -447,6 +447,7 @@ func TestIDMapQueriesUseIndexes(t *testing.T) {
 		"Pending": `SELECT id, source_id, idempotency_key, target_entity, target_partition, record, source_hash, target_hash
 			FROM pending_creates WHERE scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' ORDER BY id`,
 		"clear pending": `DELETE FROM pending_creates WHERE id IN (1, 2)`,
+		"HasMappings":   `SELECT 1 FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' LIMIT 1`,
 	} {
 		rows, err := s.w.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
 		if err != nil {

@@ -42,6 +42,13 @@ type benchResult struct {
 	// the ID map, commit.
 	SyncSeconds float64 `json:"syncSeconds"`
 	SyncPerSec  float64 `json:"syncRecordsPerSecond"`
+	// ReadCPUSeconds and SyncCPUSeconds are the CPU time this process and
+	// the connector plugin processes used in the read (mean of two) and in
+	// the sync, CPURatio their ratio: what the pipeline costs beside the
+	// read, barely moved by other load (Linux only; zero elsewhere).
+	ReadCPUSeconds float64 `json:"readCpuSeconds,omitempty"`
+	SyncCPUSeconds float64 `json:"syncCpuSeconds,omitempty"`
+	CPURatio       float64 `json:"cpuRatio,omitempty"`
 	// Ratio is SyncSeconds / ReadSeconds.
 	Ratio  float64      `json:"ratio"`
 	Counts store.Counts `json:"counts"`
@@ -112,6 +119,9 @@ func newBenchCmd() *cobra.Command {
 			fmt.Fprintf(out, "  read only (baseline): %8.2fs  %10.0f records/s\n", res.ReadSeconds, res.ReadPerSec)
 			fmt.Fprintf(out, "  pipeline end to end:  %8.2fs  %10.0f records/s\n", res.SyncSeconds, res.SyncPerSec)
 			fmt.Fprintf(out, "  ratio pipeline/read:  %8.2f× (target ≤ 1.5×)\n", res.Ratio)
+			if res.CPURatio > 0 {
+				fmt.Fprintf(out, "  CPU, this process and the plugins: read %.2fs, pipeline %.2fs, ratio %.2f×\n", res.ReadCPUSeconds, res.SyncCPUSeconds, res.CPURatio)
+			}
 			fmt.Fprintf(out, "  created %d, rejected %d\n", res.Counts.Created, res.Counts.Rejected)
 			return nil
 		},
@@ -258,19 +268,19 @@ pipelines:
 	}
 
 	// Baseline: the source's change feed read to the end, nothing else.
-	readOnce := func() (time.Duration, int, error) {
+	readOnce := func() (time.Duration, time.Duration, int, error) {
 		c, err := m.Open(ctx, srcConnector)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		defer c.Close()
 		if err := c.Configure(ctx, connector.ConfigureRequest{Connection: "calendar", Settings: json.RawMessage(srcSettings), Host: &connector.MemoryHost{}}); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		// Warm the connection before timing, as the sync's connectors are.
 		parts, err := c.ListPartitions(ctx, srcEntity)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		// Read the partitions as the runner does: up to 4 at once.
 		var (
@@ -280,6 +290,7 @@ pipelines:
 			wg   sync.WaitGroup
 			sem  = make(chan struct{}, 4)
 		)
+		cpu0, _ := treeCPU()
 		start := time.Now()
 		for _, p := range parts.Partitions {
 			wg.Add(1)
@@ -301,12 +312,14 @@ pipelines:
 			}()
 		}
 		wg.Wait()
-		return time.Since(start), n, errors.Join(errs...)
+		took := time.Since(start)
+		cpu1, _ := treeCPU() // before the plugin process ends
+		return took, cpu1 - cpu0, n, errors.Join(errs...)
 	}
-	if _, _, err := readOnce(); err != nil { // warm-up: page cache, code paths
+	if _, _, _, err := readOnce(); err != nil { // warm-up: page cache, code paths
 		return nil, fmt.Errorf("bench: reading the source: %w", err)
 	}
-	read1, n, err := readOnce()
+	read1, readCPU1, n, err := readOnce()
 	if err != nil {
 		return nil, err
 	}
@@ -337,9 +350,11 @@ pipelines:
 			return nil, fmt.Errorf("starting the CPU profile: %w", err)
 		}
 	}
+	cpu0, cpuOK := treeCPU()
 	start := time.Now()
 	sum, err := r.RunOnce(ctx, "bench")
 	syncDur := time.Since(start)
+	cpu1, _ := treeCPU()
 	if cpuProf != nil {
 		pprof.StopCPUProfile()
 	}
@@ -349,12 +364,18 @@ pipelines:
 	if sum.Counts.Created != int64(records) {
 		return nil, fmt.Errorf("bench: the sync created %d records, want %d (counts %+v)", sum.Counts.Created, records, sum.Counts)
 	}
-	read2, _, err := readOnce()
+	read2, readCPU2, _, err := readOnce()
 	if err != nil {
 		return nil, err
 	}
 	readDur := (read1 + read2) / 2
+	var readCPU, syncCPU, cpuRatio float64
+	if cpuOK {
+		readCPU, syncCPU = ((readCPU1 + readCPU2) / 2).Seconds(), (cpu1 - cpu0).Seconds()
+		cpuRatio = syncCPU / readCPU
+	}
 	return &benchResult{
+		ReadCPUSeconds: readCPU, SyncCPUSeconds: syncCPU, CPURatio: cpuRatio,
 		Source: source, Records: records, BatchSize: batchSize, Target: target, Plugins: !inProcess,
 		ReadSeconds: readDur.Seconds(), ReadPerSec: float64(records) / readDur.Seconds(),
 		SyncSeconds: syncDur.Seconds(), SyncPerSec: float64(records) / syncDur.Seconds(),
