@@ -401,11 +401,13 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 		// Creates are recorded before they go out, so that after a crash
 		// between the target's acknowledgement and the commit they are sent
 		// again with the same keys (recoverPending) before anything else.
-		rows, err := j.r.st.AddPending(ctx, j.key, creates)
+		row, err := j.r.st.AddPending(ctx, j.key, creates)
 		if err != nil {
 			return err
 		}
-		c.ClearPending = append(c.ClearPending, rows...)
+		if row != 0 {
+			c.ClearPending = append(c.ClearPending, row)
+		}
 		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
 		if err != nil {
 			return err
@@ -788,9 +790,12 @@ func (j *job) deadLetter(rec connector.Record, ds connector.Diagnostics) (store.
 // target answers with the records it already made (or makes them now), and
 // the ID map learns their ids before the changes are read again.
 func (j *job) recoverPending(ctx context.Context) error {
-	ps, err := j.r.st.Pending(ctx, j.key)
-	if err != nil || len(ps) == 0 {
+	ps, rows, err := j.r.st.Pending(ctx, j.key)
+	if err != nil || len(rows) == 0 {
 		return err
+	}
+	if len(ps) == 0 { // rows holding no creates
+		return j.r.st.Commit(ctx, store.Commit{Key: j.key, ClearPending: rows})
 	}
 	j.r.log.Info("re-sending creates whose outcome was not recorded", "pipeline", j.p.Name, "partition", j.key.Partition, "records", len(ps))
 	size := j.p.BatchSize
@@ -800,6 +805,12 @@ func (j *job) recoverPending(ctx context.Context) error {
 	for start := 0; start < len(ps); start += size {
 		part := ps[start:min(start+size, len(ps))]
 		c := store.Commit{Key: j.key, RunID: j.runID}
+		if start+size >= len(ps) {
+			// A row holds a batch's creates, which chunks may split: the
+			// rows are cleared with the last chunk. A crash before that
+			// sends them all again, with the same keys.
+			c.ClearPending = rows
+		}
 		work := make([]*pending, len(part))
 		ops := make([]connector.WriteOp, len(part))
 		for i, p := range part {
@@ -811,7 +822,6 @@ func (j *job) recoverPending(ctx context.Context) error {
 				change: connector.Change{Op: connector.Upsert, Record: connector.Record{ID: p.SourceID, Partition: j.key.Partition}},
 				op:     connector.WriteOp{Action: connector.ActionUpsert, IdempotencyKey: p.IdempotencyKey, Partition: p.TargetPartition, Record: rec}}
 			ops[i] = work[i].op
-			c.ClearPending = append(c.ClearPending, p.Rows...)
 		}
 		outs, err := j.write(ctx, connector.WriteBatch{Entity: j.p.To.Entity, Ops: ops})
 		if err != nil {

@@ -41,11 +41,11 @@ func BenchmarkCommitRandomIDs(b *testing.B) {
 			c.Put = append(c.Put, Mapping{SourceEntity: k.Entity, SourcePartition: k.Partition, SourceID: src, TargetEntity: "meetings", TargetID: key,
 				SourceHash: "0123456789abcdef0123456789abcdef", TargetHash: "0123456789abcdef0123456789abcdef"})
 		}
-		rows, err := s.AddPending(ctx, k, ps)
+		row, err := s.AddPending(ctx, k, ps)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.ClearPending = rows
+		c.ClearPending = []int64{row}
 		if err := s.Commit(ctx, c); err != nil {
 			b.Fatal(err)
 		}

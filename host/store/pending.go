@@ -3,109 +3,149 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // PendingCreate is a create sent (or about to be sent) to a target whose
 // outcome is not committed yet.
 type PendingCreate struct {
-	SourceID        string
-	IdempotencyKey  string
-	TargetEntity    string
-	TargetPartition string
-	// Record is the mapped record as the runner encodes it.
-	Record     []byte
-	SourceHash string
-	TargetHash string
-	// Rows are the stored rows this create stands for (set by Pending):
-	// its own and those of older creates of the same source id it
-	// supersedes. Commit.ClearPending takes them.
-	Rows []int64
+	SourceID        string `json:"source_id"`
+	IdempotencyKey  string `json:"idempotency_key"`
+	TargetEntity    string `json:"target_entity"`
+	TargetPartition string `json:"target_partition"`
+	// Record is the mapped record as the runner encodes it: JSON, stored
+	// as a JSON string, so it must be UTF-8.
+	Record     []byte `json:"-"`
+	SourceHash string `json:"source_hash"`
+	TargetHash string `json:"target_hash"`
 }
 
-// AddPending records creates of partition k before they are sent and
-// returns their row ids, in the order of ps, for Commit.ClearPending.
+// AddPending records a batch of creates of partition k before they are
+// sent and returns the row that holds them, for Commit.ClearPending.
 //
-// Pending creates are an append-only log (migration 00006): each create is
-// a new row at the end of the table, and a commit deletes its batch's rows
-// by id, so a batch writes its records once, in sequence, instead of into
-// random places of a B-tree keyed by source id.
-func (s *Store) AddPending(ctx context.Context, k PartitionKey, ps []PendingCreate) ([]int64, error) {
+// Pending creates are a log of batches (migration 00006): each batch is
+// one new row at the end of the table, its creates encoded in one value,
+// and the commit of its outcomes deletes the row. A batch writes its
+// records once, in sequence, in one statement, instead of a row per create
+// in random places of a B-tree keyed by source id.
+func (s *Store) AddPending(ctx context.Context, k PartitionKey, ps []PendingCreate) (int64, error) {
 	if len(ps) == 0 {
-		return nil, nil
+		return 0, nil
 	}
-	now := s.stamp()
-	scope := key64(k.Pipeline, k.Entity, k.Partition)
-	ids := make([]int64, 0, len(ps))
+	var id int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// Ids are given, not left to SQLite, so that they are known
-		// without reading them back: the store has one writer, so no
-		// other row can take them inside this transaction.
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM pending_creates`).Scan(&last); err != nil {
-			return fmt.Errorf("reading the last pending create: %w", err)
+		res, err := tx.ExecContext(ctx, `INSERT INTO pending_creates (scope, pipeline, source_entity, source_partition, creates, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition, encodePending(ps), s.stamp())
+		if err != nil {
+			return err
 		}
-		for part := range chunks(ps, putChunk) {
-			args := make([]any, 0, len(part)*pendingColumns)
-			for _, p := range part {
-				last++
-				ids = append(ids, last)
-				args = append(args, last, scope, k.Pipeline, k.Entity, k.Partition, p.SourceID, p.IdempotencyKey,
-					p.TargetEntity, p.TargetPartition, nonNil(p.Record), p.SourceHash, p.TargetHash, now)
-			}
-			if _, err := s.exec(ctx, tx, pendingQuery(len(part)), args...); err != nil {
-				return fmt.Errorf("%d pending creates: %w", len(part), err)
-			}
-		}
-		return nil
+		id, err = res.LastInsertId()
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("recording pending creates of %s: %w", k, err)
+		return 0, fmt.Errorf("recording %d pending creates of %s: %w", len(ps), k, err)
 	}
-	return ids, nil
+	return id, nil
 }
 
 // Pending returns the creates of partition k whose outcomes were never
-// committed, one per source id (the newest recorded), in source id order.
-func (s *Store) Pending(ctx context.Context, k PartitionKey) ([]PendingCreate, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, source_id, idempotency_key, target_entity, target_partition, record, source_hash, target_hash
-		FROM pending_creates WHERE scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? ORDER BY id`,
+// committed, one per source id (the newest recorded), in source id order,
+// and the rows holding them: clearing those rows clears them all.
+func (s *Store) Pending(ctx context.Context, k PartitionKey) ([]PendingCreate, []int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, creates FROM pending_creates
+		WHERE scope = ? AND pipeline = ? AND source_entity = ? AND source_partition = ? ORDER BY id`,
 		key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition)
 	if err != nil {
-		return nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
+		return nil, nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
 	}
 	defer rows.Close()
 	newest := map[string]int{}
-	var out []PendingCreate
+	var (
+		out []PendingCreate
+		ids []int64
+	)
 	for rows.Next() {
-		var p PendingCreate
-		var id int64
-		if err := rows.Scan(&id, &p.SourceID, &p.IdempotencyKey, &p.TargetEntity, &p.TargetPartition, &p.Record, &p.SourceHash, &p.TargetHash); err != nil {
-			return nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
+		var (
+			id   int64
+			data []byte
+		)
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
 		}
-		if i, ok := newest[p.SourceID]; ok {
-			p.Rows = append(out[i].Rows, id)
-			out[i] = p
-			continue
+		ps, err := decodePending(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pending creates of %s, row %d: %w", k, id, err)
 		}
-		p.Rows = []int64{id}
-		newest[p.SourceID] = len(out)
-		out = append(out, p)
+		ids = append(ids, id)
+		for _, p := range ps {
+			if i, ok := newest[p.SourceID]; ok {
+				out[i] = p
+				continue
+			}
+			newest[p.SourceID] = len(out)
+			out = append(out, p)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
+		return nil, nil, fmt.Errorf("listing pending creates of %s: %w", k, err)
 	}
 	slices.SortFunc(out, func(a, b PendingCreate) int { return strings.Compare(a.SourceID, b.SourceID) })
-	return out, nil
+	return out, ids, nil
 }
 
-// pendingColumns is the number of values of one pending create.
-const pendingColumns = 13
+// pendingJSON is a pending create as stored: a JSON object whose record is
+// a string (the store does not read records). Migration 00006 writes the
+// same form.
+type pendingJSON struct {
+	PendingCreate
+	Record string `json:"record"`
+}
 
-// pendingQuery is the insert of n pending creates.
-func pendingQuery(n int) string {
-	return `INSERT INTO pending_creates (id, scope, pipeline, source_entity, source_partition, source_id, idempotency_key,
-		target_entity, target_partition, record, source_hash, target_hash, created_at) VALUES ` + placeholders(n, pendingColumns)
+// encodePending encodes creates as a JSON array of pendingJSON.
+func encodePending(ps []PendingCreate) []byte {
+	n := 2
+	for _, p := range ps {
+		n += 160 + len(p.SourceID) + len(p.IdempotencyKey) + len(p.TargetEntity) + len(p.TargetPartition) + len(p.Record) + len(p.SourceHash) + len(p.TargetHash)
+	}
+	b := make([]byte, 0, n+n/8)
+	b = append(b, '[')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		for j, f := range [...]struct{ name, v string }{{"source_id", p.SourceID}, {"idempotency_key", p.IdempotencyKey},
+			{"target_entity", p.TargetEntity}, {"target_partition", p.TargetPartition}, {"record", string(p.Record)},
+			{"source_hash", p.SourceHash}, {"target_hash", p.TargetHash}} {
+			if j == 0 {
+				b = append(b, '{')
+			} else {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = jsonenc.AppendString(b, f.v)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// decodePending decodes what encodePending encoded.
+func decodePending(data []byte) ([]PendingCreate, error) {
+	var js []pendingJSON
+	if err := json.Unmarshal(data, &js); err != nil {
+		return nil, fmt.Errorf("decoding pending creates: %w", err)
+	}
+	out := make([]PendingCreate, len(js))
+	for i, j := range js {
+		out[i] = j.PendingCreate
+		out[i].Record = []byte(j.Record)
+	}
+	return out, nil
 }

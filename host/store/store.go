@@ -227,7 +227,7 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 // AddPending on the writer connection.
 func (s *Store) prepareCommon(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{putQuery(putChunk), pendingQuery(putChunk),
+	for _, q := range []string{putQuery(putChunk),
 		inQuery(touchPrefix, idChunk), inQuery(removePrefix, idChunk), inQuery(clearPendingPrefix, idChunk)} {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -404,14 +405,14 @@ func TestMigrationKeysExistingIDMap(t *testing.T) {
 	if err != nil || len(unseen) != 2 || unseen[0].SourceID != longID(0) || unseen[1].SourceID != longID(1) {
 		t.Fatalf("Unseen = %+v %v", unseen, err)
 	}
-	ps, err := s.Pending(ctx, k)
-	if err != nil || len(ps) != 1 || ps[0].SourceID != "new1" || ps[0].IdempotencyKey != "k1" || len(ps[0].Rows) != 1 {
-		t.Fatalf("Pending = %+v %v", ps, err)
+	ps, rows, err := s.Pending(ctx, k)
+	if err != nil || len(ps) != 1 || ps[0].SourceID != "new1" || ps[0].IdempotencyKey != "k1" || string(ps[0].Record) != "{}" || len(rows) != 1 {
+		t.Fatalf("Pending = %+v %v %v", ps, rows, err)
 	}
 	// A commit updates a migrated row, touches and removes others, and the
 	// target index still refuses a target record taken by another row.
 	err = s.Commit(ctx, Commit{Key: k, Put: []Mapping{{SourceEntity: "event", SourcePartition: "anna", SourceID: longID(1), TargetEntity: "meetings", TargetID: "T1", TargetHash: "new"}},
-		Touch: []string{longID(0)}, Remove: []string{longID(2)}, ClearPending: ps[0].Rows})
+		Touch: []string{longID(0)}, Remove: []string{longID(2)}, ClearPending: rows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,8 +424,8 @@ func TestMigrationKeysExistingIDMap(t *testing.T) {
 	if err != nil || len(got) != 2 || got[longID(1)].TargetHash != "new" || got[longID(0)].SeenAt.UnixMilli() == 1000 {
 		t.Fatalf("Mappings after the commit = %+v %v", got, err)
 	}
-	if ps, err := s.Pending(ctx, k); err != nil || len(ps) != 0 {
-		t.Fatalf("Pending after the commit = %+v %v", ps, err)
+	if ps, rows, err := s.Pending(ctx, k); err != nil || len(ps) != 0 || len(rows) != 0 {
+		t.Fatalf("Pending after the commit = %+v %v %v", ps, rows, err)
 	}
 	err = s.Commit(ctx, Commit{Key: k, Put: []Mapping{{SourceEntity: "event", SourcePartition: "anna", SourceID: "other", TargetEntity: "meetings", TargetID: "T3"}}})
 	var ce *ConflictError
@@ -439,13 +440,12 @@ func TestIDMapQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
 	for name, q := range map[string]string{
-		"Mappings":     `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00', x'01')`,
-		"LookupTarget": `SELECT target_id FROM id_map WHERE source_key = x'00' AND pipeline = 'p' AND source_id = 'a' ORDER BY source_entity, source_partition LIMIT 1`,
-		"Unseen":       `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND seen_at < 5 ORDER BY source_id`,
-		"touch":        `UPDATE id_map SET seen_at = 1 WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
-		"remove":       `DELETE FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
-		"Pending": `SELECT id, source_id, idempotency_key, target_entity, target_partition, record, source_hash, target_hash
-			FROM pending_creates WHERE scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' ORDER BY id`,
+		"Mappings":      `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00', x'01')`,
+		"LookupTarget":  `SELECT target_id FROM id_map WHERE source_key = x'00' AND pipeline = 'p' AND source_id = 'a' ORDER BY source_entity, source_partition LIMIT 1`,
+		"Unseen":        `SELECT ` + mappingColumns + ` FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND seen_at < 5 ORDER BY source_id`,
+		"touch":         `UPDATE id_map SET seen_at = 1 WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
+		"remove":        `DELETE FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' AND source_key IN (x'00')`,
+		"Pending":       `SELECT id, creates FROM pending_creates WHERE scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' ORDER BY id`,
 		"clear pending": `DELETE FROM pending_creates WHERE id IN (1, 2)`,
 		"HasMappings":   `SELECT 1 FROM id_map WHERE source_scope = 1 AND pipeline = 'p' AND source_entity = 'e' AND source_partition = '' LIMIT 1`,
 	} {
@@ -470,37 +470,42 @@ func TestIDMapQueriesUseIndexes(t *testing.T) {
 	}
 }
 
-// TestPendingNewestWins: pending creates are a log; a source id recorded
-// twice is pending once, as its newest create, standing for both rows,
-// and clearing those rows clears it without touching other partitions.
+// TestPendingNewestWins: pending creates are a log of batches; a source
+// id recorded in two batches is pending once, as its newest create;
+// clearing the batches' rows clears them without touching other
+// partitions; records and ids with characters JSON escapes come back as
+// they went in.
 func TestPendingNewestWins(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
 	k := PartitionKey{Pipeline: "p", Entity: "event", Partition: "anna"}
 	other := PartitionKey{Pipeline: "p", Entity: "event", Partition: "bob"}
-	first, err := s.AddPending(ctx, k, []PendingCreate{{SourceID: "x", IdempotencyKey: "k1", Record: []byte(`{"v":1}`)}, {SourceID: "y", IdempotencyKey: "ky"}})
-	if err != nil || len(first) != 2 || first[1] != first[0]+1 {
+	odd := "y \"quoted\" \u00e9\n\x01"
+	first, err := s.AddPending(ctx, k, []PendingCreate{{SourceID: "x", IdempotencyKey: "k1", Record: []byte(`{"v":1}`)},
+		{SourceID: odd, IdempotencyKey: "ky", Record: []byte("raw \x00 bytes"), SourceHash: "sh", TargetHash: "th", TargetEntity: "meetings", TargetPartition: "tp"}})
+	if err != nil || first == 0 {
 		t.Fatalf("AddPending = %v %v", first, err)
 	}
 	if _, err := s.AddPending(ctx, other, []PendingCreate{{SourceID: "x", IdempotencyKey: "kb"}}); err != nil {
 		t.Fatal(err)
 	}
 	second, err := s.AddPending(ctx, k, []PendingCreate{{SourceID: "x", IdempotencyKey: "k2", Record: []byte(`{"v":2}`)}})
-	if err != nil || len(second) != 1 || second[0] <= first[1] {
+	if err != nil || second <= first {
 		t.Fatalf("AddPending = %v %v", second, err)
 	}
-	ps, err := s.Pending(ctx, k)
-	if err != nil || len(ps) != 2 || ps[0].SourceID != "x" || ps[0].IdempotencyKey != "k2" || string(ps[0].Record) != `{"v":2}` ||
-		!slices.Equal(ps[0].Rows, []int64{first[0], second[0]}) || ps[1].SourceID != "y" {
-		t.Fatalf("Pending = %+v %v", ps, err)
+	ps, rows, err := s.Pending(ctx, k)
+	want := []PendingCreate{{SourceID: "x", IdempotencyKey: "k2", Record: []byte(`{"v":2}`)},
+		{SourceID: odd, IdempotencyKey: "ky", Record: []byte("raw \x00 bytes"), SourceHash: "sh", TargetHash: "th", TargetEntity: "meetings", TargetPartition: "tp"}}
+	if err != nil || !reflect.DeepEqual(ps, want) || !slices.Equal(rows, []int64{first, second}) {
+		t.Fatalf("Pending = %+v %v %v, want %+v and rows %d, %d", ps, rows, err, want, first, second)
 	}
-	if err := s.Commit(ctx, Commit{Key: k, ClearPending: append(ps[0].Rows, ps[1].Rows...)}); err != nil {
+	if err := s.Commit(ctx, Commit{Key: k, ClearPending: rows}); err != nil {
 		t.Fatal(err)
 	}
-	if ps, err := s.Pending(ctx, k); err != nil || len(ps) != 0 {
-		t.Fatalf("Pending after clearing = %+v %v", ps, err)
+	if ps, rows, err := s.Pending(ctx, k); err != nil || len(ps) != 0 || len(rows) != 0 {
+		t.Fatalf("Pending after clearing = %+v %v %v", ps, rows, err)
 	}
-	if ps, err := s.Pending(ctx, other); err != nil || len(ps) != 1 || ps[0].IdempotencyKey != "kb" {
+	if ps, _, err := s.Pending(ctx, other); err != nil || len(ps) != 1 || ps[0].IdempotencyKey != "kb" {
 		t.Fatalf("Pending of the other partition = %+v %v", ps, err)
 	}
 }
@@ -513,8 +518,8 @@ func TestMigrationAppendOnlyPendingDown(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openTest(t, path, Options{})
 	k := PartitionKey{Pipeline: "p", Entity: "event", Partition: "anna"}
-	for _, key := range []string{"k1", "k2"} {
-		if _, err := s.AddPending(ctx, k, []PendingCreate{{SourceID: "x", IdempotencyKey: key}}); err != nil {
+	for i, key := range []string{"k1", "k2"} {
+		if _, err := s.AddPending(ctx, k, []PendingCreate{{SourceID: "x", IdempotencyKey: key, Record: []byte(fmt.Sprintf(`{"v":%d}`, i+1))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -536,7 +541,7 @@ func TestMigrationAppendOnlyPendingDown(t *testing.T) {
 	}
 	db.Close()
 	s = openTest(t, path, Options{})
-	if ps, err := s.Pending(ctx, k); err != nil || len(ps) != 1 || ps[0].IdempotencyKey != "k2" {
+	if ps, _, err := s.Pending(ctx, k); err != nil || len(ps) != 1 || ps[0].IdempotencyKey != "k2" || string(ps[0].Record) != `{"v":2}` {
 		t.Fatalf("Pending after down and up = %+v %v", ps, err)
 	}
 	if id, ok, err := s.LookupTarget(ctx, "p", "a"); err != nil || !ok || id != "TA" {
