@@ -34,8 +34,17 @@ func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string
 // event, which replace or join its stored data in a rendering (see
 // renderEvent).
 func eventFields(it *item, tzName string, immutable bool, fs []kv) []kv {
+	fs, _ = eventFieldsTo(it, tzName, immutable, fs, nil)
+	return fs
+}
+
+// eventFieldsTo is eventFields; with scratch not nil (the JSON
+// renderings, appendEvent and appendOccurrence), the times and the
+// start and end objects are given as their JSON, written into scratch,
+// instead of strings and maps built to be encoded at once.
+func eventFieldsTo(it *item, tzName string, immutable bool, fs []kv, scratch []byte) ([]kv, []byte) {
 	if it.icaluid != "" {
-		fs = append(fs, kv{"iCalUId", it.icaluid})
+		fs = append(fs, kv{k: "iCalUId", v: it.icaluid})
 	}
 	if tzName == "" {
 		tzName = "UTC"
@@ -45,24 +54,105 @@ func eventFields(it *item, tzName string, immutable bool, fs []kv) []kv {
 	if it.master != "" {
 		master = extID(it.master, immutable)
 	}
-	fs = append(fs,
-		kv{"@odata.etag", `W/"` + it.changeKey + `"`},
-		kv{"id", id},
-		kv{"createdDateTime", it.created.UTC().Format("2006-01-02T15:04:05.0000000Z")},
-		kv{"lastModifiedDateTime", it.modified.UTC().Format("2006-01-02T15:04:05.0000000Z")},
-		kv{"changeKey", it.changeKey},
-		kv{"originalStartTimeZone", it.startTZ},
-		kv{"originalEndTimeZone", it.endTZ},
-		kv{"start", dtz(it.start, tzName)},
-		kv{"end", dtz(it.end, tzName)},
-		kv{"type", it.etype},
-		kv{"seriesMasterId", master},
-		kv{"webLink", "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"},
-	)
+	if scratch == nil {
+		fs = append(fs,
+			kv{k: "@odata.etag", v: `W/"` + it.changeKey + `"`},
+			kv{k: "id", v: id},
+			kv{k: "createdDateTime", v: it.created.UTC().Format(graphTimeLayout + "Z")},
+			kv{k: "lastModifiedDateTime", v: it.modified.UTC().Format(graphTimeLayout + "Z")},
+			kv{k: "changeKey", v: it.changeKey},
+			kv{k: "originalStartTimeZone", v: it.startTZ},
+			kv{k: "originalEndTimeZone", v: it.endTZ},
+			kv{k: "start", v: dtz(it.start, tzName)},
+			kv{k: "end", v: dtz(it.end, tzName)},
+			kv{k: "type", v: it.etype},
+			kv{k: "seriesMasterId", v: master},
+			kv{k: "webLink", v: "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"},
+		)
+		return withRecurrence(it, fs), nil
+	}
+	// The same values as their JSON (what appendJSON writes for them),
+	// written into scratch: the times, change keys (base64) and the web
+	// link (query-escaped) hold no character JSON escapes but the quotes
+	// of the etag.
+	raw := func(k string, from int) kv {
+		return kv{k: k, raw: scratch[from:len(scratch):len(scratch)]}
+	}
+	from := len(scratch)
+	scratch = append(append(append(scratch, `"W/\"`...), it.changeKey...), `\""`...)
+	fs = append(fs, raw("@odata.etag", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, id)
+	fs = append(fs, raw("id", from))
+	from = len(scratch)
+	scratch = appendQuotedTime(scratch, it.created.UTC(), graphTimeLayout+"Z")
+	fs = append(fs, raw("createdDateTime", from))
+	from = len(scratch)
+	scratch = appendQuotedTime(scratch, it.modified.UTC(), graphTimeLayout+"Z")
+	fs = append(fs, raw("lastModifiedDateTime", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.changeKey)
+	fs = append(fs, raw("changeKey", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.startTZ)
+	fs = append(fs, raw("originalStartTimeZone", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.endTZ)
+	fs = append(fs, raw("originalEndTimeZone", from))
+	from = len(scratch)
+	scratch = appendDTZ(scratch, it.start, tzName)
+	fs = append(fs, raw("start", from))
+	from = len(scratch)
+	scratch = appendDTZ(scratch, it.end, tzName)
+	fs = append(fs, raw("end", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.etype)
+	fs = append(fs, raw("type", from))
+	if master == nil {
+		fs = append(fs, kv{k: "seriesMasterId"})
+	} else {
+		from = len(scratch)
+		scratch = jsonenc.AppendString(scratch, master.(string))
+		fs = append(fs, raw("seriesMasterId", from))
+	}
+	from = len(scratch)
+	scratch = append(scratch, `"https://outlook.office365.com/owa/?itemid=`...)
+	scratch = append(scratch, url.QueryEscape(id)...)
+	scratch = append(scratch, `&exvsurl=1&path=/calendar/item"`...)
+	fs = append(fs, raw("webLink", from))
+	return withRecurrence(it, fs), scratch
+}
+
+// withRecurrence appends recurrence null for an event that is not a
+// series master with a recurrence.
+func withRecurrence(it *item, fs []kv) []kv {
 	if _, ok := it.data["recurrence"]; !ok || it.etype != "seriesMaster" {
-		fs = append(fs, kv{"recurrence", nil})
+		fs = append(fs, kv{k: "recurrence"})
 	}
 	return fs
+}
+
+// appendQuotedTime appends t in layout as a JSON string: the layouts of
+// Graph's times hold no character JSON escapes, so the quoted text is what
+// appendJSON writes for the string.
+func appendQuotedTime(dst []byte, t time.Time, layout string) []byte {
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, layout)
+	return append(dst, '"')
+}
+
+// appendDTZ appends the JSON appendJSON writes for dtz(t, tzName):
+// {"dateTime":…,"timeZone":…}, members in sorted order.
+func appendDTZ(dst []byte, t time.Time, tzName string) []byte {
+	loc, canon, ok := zone(tzName)
+	if !ok {
+		loc, canon = time.UTC, "UTC"
+	}
+	dst = append(dst, `{"dateTime":`...)
+	dst = appendQuotedTime(dst, t.In(loc), graphTimeLayout)
+	dst = append(dst, `,"timeZone":`...)
+	dst = jsonenc.AppendString(dst, canon)
+	return append(dst, '}')
 }
 
 // appendEvent appends the JSON of c.renderEvent(it, tzName) with extra
@@ -71,7 +161,8 @@ func eventFields(it *item, tzName string, immutable bool, fs []kv) []kv {
 // mailbox).
 func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]byte, error) {
 	var buf [24]kv
-	fs := eventFields(it, tzName, c.prefer.immutableID, buf[:0])
+	fs, scratch := eventFieldsTo(it, tzName, c.prefer.immutableID, buf[:0], c.scratchBuf())
+	defer c.keepScratch(scratch)
 	if c.prefer.bodyText {
 		fs = c.textBody(it.data, fs)
 	}
@@ -143,7 +234,8 @@ func sameMap(a, b map[string]any) bool {
 // bytes, the stored properties copied from base.
 func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName string, extra ...kv) ([]byte, error) {
 	var buf [24]kv
-	fs := eventFields(it, tzName, c.prefer.immutableID, buf[:0])
+	fs, scratch := eventFieldsTo(it, tzName, c.prefer.immutableID, buf[:0], c.scratchBuf())
+	defer c.keepScratch(scratch)
 	fs = append(fs, extra...)
 	var kbuf [24]string
 	over := kbuf[:0]
@@ -171,7 +263,7 @@ func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName str
 			sep()
 			dst = append(jsonenc.AppendString(dst, over[j]), ':')
 			var err error
-			if dst, err = appendJSON(dst, fs[overIndex(fs, over[j])].v); err != nil {
+			if dst, err = fs[overIndex(fs, over[j])].appendValue(dst); err != nil {
 				return dst, err
 			}
 			j++
@@ -188,6 +280,17 @@ func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName str
 	}
 	return append(dst, '}'), nil
 }
+
+// scratchBuf returns the call's scratch buffer, empty (never nil).
+func (c *call) scratchBuf() []byte {
+	if c.scratch == nil {
+		c.scratch = make([]byte, 0, 1024)
+	}
+	return c.scratch[:0]
+}
+
+// keepScratch keeps b, grown from scratchBuf, for the next event.
+func (c *call) keepScratch(b []byte) { c.scratch = b[:0] }
 
 // eventKeys orders the property names of rendered events.
 var eventKeys = sync.OnceValue(func() *keyOrder {
@@ -332,7 +435,7 @@ func (c *call) renderEvent(it *item, tzName string) map[string]any {
 func (c *call) textBody(m map[string]any, fs []kv) []kv {
 	if b, ok := m["body"].(map[string]any); ok && b["contentType"] == "html" {
 		content, _ := b["content"].(string)
-		fs = append(fs, kv{"body", map[string]any{"contentType": "text", "content": htmlToText(content)}})
+		fs = append(fs, kv{k: "body", v: map[string]any{"contentType": "text", "content": htmlToText(content)}})
 	}
 	if !c.bodyApplied {
 		c.bodyApplied = true
@@ -436,10 +539,10 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 		renderJSON: func(dst []byte, it *item) ([]byte, error) {
 			if !c.prefer.bodyText {
 				if base := s.occurrenceBase(box, it); base != nil {
-					return c.appendOccurrence(dst, it, base, tz, kv{"@odata.type", "#microsoft.graph.event"})
+					return c.appendOccurrence(dst, it, base, tz, kv{k: "@odata.type", v: "#microsoft.graph.event"})
 				}
 			}
-			return c.appendEvent(dst, it, tz, kv{"@odata.type", "#microsoft.graph.event"})
+			return c.appendEvent(dst, it, tz, kv{k: "@odata.type", v: "#microsoft.graph.event"})
 		},
 		// OBSERVED default page size ≈10 (facts §1.1, §14 item 1).
 		defSize:      10,

@@ -27,6 +27,9 @@ type call struct {
 	inBatch  bool
 	// bodyApplied records that Preference-Applied for the body type was sent.
 	bodyApplied bool
+	// scratch holds the computed properties of the event being written
+	// (see eventFieldsTo), reused from one event to the next.
+	scratch []byte
 	// deferred holds back writeJSON until flush (see writeJSON).
 	deferred      bool
 	hasPending    bool

@@ -154,6 +154,17 @@ func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
 type kv struct {
 	k string
 	v any
+	// raw, when not nil, is the value's JSON, written as it is in place
+	// of v's encoding (a value written ahead, without boxing it in v).
+	raw []byte
+}
+
+// appendValue appends the JSON of the property's value.
+func (f kv) appendValue(dst []byte) ([]byte, error) {
+	if f.raw != nil {
+		return append(dst, f.raw...), nil
+	}
+	return appendJSON(dst, f.v)
 }
 
 // keyOrder gives known property names their rank in sorted order, so the
@@ -230,13 +241,12 @@ func appendJSONOverlay(dst []byte, base map[string]any, over []kv, drop string, 
 		}
 		dst = jsonenc.AppendString(dst, k)
 		dst = append(dst, ':')
-		var v any
 		if j := overIndex(over, k); j >= 0 {
-			v = over[j].v
+			dst, err = over[j].appendValue(dst)
 		} else {
-			v = base[k]
+			dst, err = appendJSON(dst, base[k])
 		}
-		if dst, err = appendJSON(dst, v); err != nil {
+		if err != nil {
 			break
 		}
 	}

@@ -131,7 +131,7 @@ func checkAppendEvent(t *testing.T, s *Server) {
 				m["@odata.type"] = "#microsoft.graph.event"
 				want := stdJSON(t, m)
 				c = &call{s: s, w: httptest.NewRecorder(), prefer: p}
-				got, err := c.appendEvent(nil, it, tz, kv{"@odata.type", "#microsoft.graph.event"})
+				got, err := c.appendEvent(nil, it, tz, kv{k: "@odata.type", v: "#microsoft.graph.event"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -195,7 +195,7 @@ func TestOccurrenceRenderingMatches(t *testing.T) {
 							continue
 						}
 						n++
-						extra := kv{"@odata.type", "#microsoft.graph.event"}
+						extra := kv{k: "@odata.type", v: "#microsoft.graph.event"}
 						want, err1 := c.appendEvent(nil, it, tz, extra)
 						got, err2 := c.appendOccurrence(nil, it, base, tz, extra)
 						if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
@@ -223,4 +223,55 @@ func TestOccurrenceRenderingMatches(t *testing.T) {
 		}
 	}
 	check("after the masters changed")
+}
+
+// BenchmarkRenderDeltaEvents renders every event of a seeded mailbox as a
+// calendarView delta page does (appendEvent, or appendOccurrence from the
+// master's encoded data), against building each event's map and encoding
+// it (renderEvent + appendJSON) in the same run.
+func BenchmarkRenderDeltaEvents(b *testing.B) {
+	s, err := Start(Options{Users: 1, EventsPerUser: 500, Seed: 13})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	var box *mailbox
+	for _, bx := range s.boxes {
+		box = bx
+	}
+	var items []*item
+	for _, it := range box.events {
+		if !it.deleted && it.etype != "seriesMaster" {
+			items = append(items, it)
+		}
+	}
+	c := &call{s: s, prefer: preferences{immutableID: true}}
+	extra := kv{k: "@odata.type", v: "#microsoft.graph.event"}
+	b.Run("map", func(b *testing.B) {
+		var dst []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, it := range items {
+				m := c.renderEvent(it, "")
+				m["@odata.type"] = extra.v
+				dst, _ = appendJSON(dst[:0], m)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
+	})
+	b.Run("delta", func(b *testing.B) {
+		var dst []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, it := range items {
+				dst = dst[:0]
+				if base := s.occurrenceBase(box, it); base != nil {
+					dst, _ = c.appendOccurrence(dst, it, base, "", extra)
+				} else {
+					dst, _ = c.appendEvent(dst, it, "", extra)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
+	})
 }
