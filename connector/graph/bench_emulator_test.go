@@ -104,7 +104,10 @@ func TestNoChangeRoundRequests(t *testing.T) {
 //     most 4 × 64 mailbox requests run at once: ceil(all mailbox requests /
 //     256) latencies.
 //
-// The bound is latency × the largest of the three. cpu-s is the CPU time
+// The latency is a fault on every path, which the emulator charges to each
+// request it serves — to each part of a $batch, four at a time, not to the
+// batch's envelope as well — as the global term assumes. The bound is
+// latency × the largest of the three. cpu-s is the CPU time
 // this process (connector and emulator) used during the sync; when it
 // approaches wall-s × the cores available, the sync is CPU-bound, not
 // latency-bound.

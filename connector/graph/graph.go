@@ -39,10 +39,25 @@
 // all, Retry-After honoured (fractional seconds too), exponential back-off
 // with jitter on 503/504 and broken connections, and JSON $batch shared
 // across mailboxes for the first request of rounds resuming from a delta
-// link, and for series expansions when most HTTP slots are taken (a GET
-// waiting in a batch holds its mailbox's slot, so batches stay within four
-// requests per mailbox). While a page's series are expanded, the round's
-// next page is already requested, when a page slot is free.
+// link. The GETs of reads (delta pages and series expansions) wait for
+// HTTP slots in one queue: one goes alone while a slot is free; when all
+// are taken, those waiting leave four to a $batch as soon as one frees —
+// Graph serves four parts of a batch at once whatever their mailboxes
+// (graph-api-facts §4.1), so such a batch answers in the time of one
+// request while a slot carries four. A GET waiting in the queue holds its
+// mailbox's slot, so parts in flight stay within four per mailbox; a part
+// answered 429 or 5xx is retried on its own after its Retry-After, and any
+// other error answer of a part (410 syncStateNotFound) is the request's
+// answer, as it would be alone.
+//
+// A round is a pipeline: as soon as a page is delivered, its next page is
+// requested, and the series of the pages delivered are expanded
+// meanwhile, at most max_concurrency_per_mailbox − 1 at once while pages
+// remain (the page request keeps the mailbox's last slot, so the chain of
+// pages is never queued behind expansions). Occurrences are delivered as
+// they come, between pages, each checkpoint listing the series still
+// pending; the round ends once its last page and every series are
+// delivered.
 //
 // Pages are decoded by the connector's decoder (decode.go, jsonscan.go),
 // not by msgraph-sdk-go: one pass over the bytes that builds the record
@@ -61,8 +76,9 @@
 // A page's records go to the host before its series are expanded (the
 // series still to expand are listed in the checkpoint), at most
 // max(2, GOMAXPROCS) pages are decoded at once and a body is read only when
-// a decode slot is free, so memory follows the decode slots and not the
-// number of mailboxes or requests in flight.
+// a decode slot is free (a $batch carries at most one page, and is read
+// when that page can be decoded), so memory follows the decode slots and
+// not the number of mailboxes or requests in flight.
 //
 // # Figures
 //
@@ -101,39 +117,47 @@
 //
 // Initial sync of 200 mailboxes × 500 seeded events (about 171,000 events
 // and occurrences in the window) at page size 100 with 50 ms latency on
-// every request. The lower bound, computed from the requests the emulator
-// served (about 2,170 delta pages and 14,200 series-master reads: 16,370
-// mailbox requests, no 429), is latency × the largest of: the delta pages
-// of a mailbox in sequence (12), the most requests of a mailbox over its 4
-// concurrent slots (ceil(83/4) = 21), and all mailbox requests over 64
-// concurrent HTTP requests each serving 4 batch parts at a time
-// (ceil(16,370/256) = 64): 3.2 s. Measured on a quiet machine (load 1):
-// 11.7 s wall, 3.66× the bound, 16.5 s of CPU used by the process
-// (connector and in-process emulator), 6,155 HTTP requests of which 3,596
-// batches. Earlier the same run took 34.4 s (10.8×, 18.9 s CPU, load 6–7),
-// and 69.4 s with 31.7 s of CPU before the one-pass decoder and the
-// emulator's reflection-free answers. Target ≤ 1.3×: NOT met here. The run
-// is now nearly CPU-bound on 2 cores: 16.5 s of CPU needs at least 8.2 s,
-// 2.6× the bound. For 50 mailboxes (bound 1.05 s) it takes 3.2–3.4 s
-// (3.1–3.3×) with 3.5–4.3 s of CPU on a quiet machine; series expansions
-// in $batch requests of 20 parts instead of 4 gave 4.2 s. Where latency
-// dominates (300 ms latency, 500 events per mailbox) one mailbox gave
-// 1.22× its bound and 10 mailboxes 1.64–1.99×.
+// every request the emulator serves (each part of a $batch, four at a
+// time, not its envelope as well). The lower bound, computed from the
+// requests the emulator served (2,170 delta pages and 14,200 series-master
+// reads: 16,370 mailbox requests, no 429), is latency × the largest of:
+// the delta pages of a mailbox in sequence (12), the most requests of a
+// mailbox over its 4 concurrent slots (ceil(83/4) = 21), and all mailbox
+// requests over 64 concurrent HTTP requests each serving 4 batch parts at
+// a time (ceil(16,370/256) = 64): 3.2 s. Pages and expansions sharing
+// batches of four when slots run short, the run makes 4,330 HTTP requests
+// (4,050 batches) where it made 6,150–6,430. Target ≤ 1.3×: NOT met — the
+// run is CPU-bound on 2 cores: the process (connector and in-process
+// emulator) uses 16–19 s of CPU (17.2 s for the previous connector in the
+// same conditions), which needs at least 8 s, 2.5× the bound; at load 7.5
+// both took 32 s. For 50 mailboxes (bound 1.05 s), interleaved with the
+// previous connector at load 2.4–2.8: 2.42–2.54 s (2.30–2.42×) against
+// 2.52–2.69 s (2.40–2.56×), both with 3.5–3.7 s of CPU, again CPU-bound
+// (earlier in the day, before the emulator stopped charging a batch one
+// latency more than its parts, the previous connector took 3.2–3.4 s).
+// Where latency dominates the pipelined rounds show: 50 mailboxes with 1 s
+// latency took 23.8 s, 1.13× the bound, against 33.7 s, 1.60×, for the
+// previous connector in the same run (load 5). Of the CPU, about a third
+// is the emulator's (a delta page's events now cost it 4,700 allocations
+// per 855 events instead of 24,400, BenchmarkRenderDeltaEvents), a quarter
+// the connector's decoding into record maps, a sixth the collector.
 //
 //	GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x -timeout 30m ./connector/graph/
 //	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
-//	GRAPH_BENCH_MAILBOXES=10 GRAPH_BENCH_EVENTS=500 GRAPH_BENCH_LATENCY_MS=300 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
+//	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 GRAPH_BENCH_LATENCY_MS=1000 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
 //
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
-// emulator in its own process, HeapInuse sampled every millisecond), six
-// runs at the default max_concurrency 64, load 8–10: 15.7–18.6 MB against
-// 11.7–14.4 MB, 1.19–1.51× (1.33, 1.33, 1.31, 1.45, 1.19, 1.51); before
-// pages were handed on before series expansion and decoded a few at a time
-// it was 99–113 MB against 52–58 MB, 1.72–2.13×. Target ≤ 1.3×: met in one
-// run of six; at load 2, five runs gave 1.30, 1.41, 1.45, 1.56 and 1.65×. What still grows is per connection, not per mailbox: the
-// 200-mailbox run opens about 18 more HTTP/1.1 connections, whose TLS read
-// buffers are most of the difference in live heap, and the collector's
-// heap goal doubles it in the peak. With max_concurrency 32: 1.11–1.24×.
+// emulator in its own process, HeapInuse sampled every millisecond), at the
+// default max_concurrency 64, load 4.5: 17.7–19.5 MB against 9.7–10.6 MB,
+// 1.73–2.00× (four runs), against 14.5–15.0 MB and 10.0–10.4 MB, 1.40–1.50×,
+// for the previous connector in the same conditions. Target ≤ 1.3×: NOT
+// met. The live heap at the collections before the peak is 7.7–9.2 MB in
+// both; what the 200-mailbox run adds is garbage between collections
+// (page and batch bodies read) and, with pipelined rounds, more rounds
+// expanding series at once. A round no longer holds its page's body while
+// it waits for the series of its last page (that had made it 32–38 MB),
+// a batch carries at most one page and is read only when that page can be
+// decoded, and connections per host are bounded by max_concurrency + 1.
 //
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane go test -run '^$' -bench BenchmarkPeakHeap -benchtime 1x -count 6 ./connector/graph/
