@@ -579,22 +579,28 @@ func (c *Connector) pageSlot(ctx context.Context) (func(), error) {
 }
 
 // expander expands the series of a round's pages while the round goes on
-// with its next pages: each series in a goroutine of its own, at most
-// max_concurrency_per_mailbox − 1 at once while pages remain (the page
-// request takes the mailbox's last slot, so the chain of pages, which
-// bounds the round, never waits behind expansions), all of them after
-// the last page. Results go to the round's goroutine (results), which
-// alone uses outstanding and inflight: the occurrences are held only until
-// that goroutine takes them, which it does while it waits for pages.
+// with its next pages: at most max_concurrency_per_mailbox − 1 at once
+// while pages remain (the page request takes the mailbox's last slot, so
+// the chain of pages, which bounds the round, never waits behind
+// expansions), all of them after the last page, each in one of as many
+// workers. Results go to the round's goroutine (results), which alone
+// uses outstanding and inflight: the occurrences are held only until that
+// goroutine takes them, which it does while it waits for pages.
 type expander struct {
 	ctx     context.Context
 	r       *round
-	slots   chan struct{}
 	results chan expResult
-	// reserved says one slot is held for the page requests.
-	reserved bool
+
+	mu sync.Mutex
+	// queue lists the series handed over and not yet started; workers
+	// counts the workers running, at most limit.
+	queue   []string
+	workers int
+	limit   int
+	all     int // the mailbox's slots, the limit after the last page
+
 	// outstanding lists the series handed over and not yet delivered, in
-	// order; inflight counts the goroutines whose result is not yet taken.
+	// order; inflight counts those whose result is not yet taken.
 	outstanding []string
 	inflight    int
 }
@@ -608,39 +614,58 @@ type expResult struct {
 
 func newExpander(ctx context.Context, r *round) *expander {
 	n := max(1, r.c.cfg.MaxConcurrencyPerMailbox)
-	x := &expander{ctx: ctx, r: r, slots: make(chan struct{}, n), results: make(chan expResult)}
-	if n > 1 {
-		x.slots <- struct{}{}
-		x.reserved = true
-	}
+	x := &expander{ctx: ctx, r: r, results: make(chan expResult), limit: max(1, n-1), all: n}
 	r.exp = x
 	return x
 }
 
-// lastPage gives the slot held for page requests to the expansions.
+// lastPage lets the expansions take the slot held for page requests.
 func (x *expander) lastPage() {
-	if x.reserved {
-		<-x.slots
-		x.reserved = false
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.limit = x.all
+	x.startWorkers()
+}
+
+// submit hands masters over for expansion.
+func (x *expander) submit(masters []string) {
+	if len(masters) == 0 {
+		return
+	}
+	x.outstanding = append(x.outstanding, masters...)
+	x.inflight += len(masters)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.queue = append(x.queue, masters...)
+	x.startWorkers()
+}
+
+// startWorkers starts workers while series wait and the limit allows.
+// x.mu is held.
+func (x *expander) startWorkers() {
+	for x.workers < x.limit && x.workers < len(x.queue) {
+		x.workers++
+		go x.work()
 	}
 }
 
-// submit starts the expansion of masters.
-func (x *expander) submit(masters []string) {
-	for _, m := range masters {
-		x.outstanding = append(x.outstanding, m)
-		x.inflight++
-		go func() {
-			res := expResult{master: m}
-			select {
-			case x.slots <- struct{}{}:
-				res.changes, res.err = x.r.expandSeries(x.ctx, m)
-				<-x.slots
-			case <-x.ctx.Done():
-				res.err = x.ctx.Err()
-			}
-			x.results <- res
-		}()
+// work expands queued series until none is left.
+func (x *expander) work() {
+	for {
+		x.mu.Lock()
+		if len(x.queue) == 0 || x.workers > x.limit {
+			x.workers--
+			x.mu.Unlock()
+			return
+		}
+		m := x.queue[0]
+		x.queue = x.queue[1:]
+		x.mu.Unlock()
+		res := expResult{master: m}
+		if res.err = x.ctx.Err(); res.err == nil {
+			res.changes, res.err = x.r.expandSeries(x.ctx, m)
+		}
+		x.results <- res
 	}
 }
 
