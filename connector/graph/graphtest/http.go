@@ -27,6 +27,8 @@ type call struct {
 	inBatch  bool
 	// bodyApplied records that Preference-Applied for the body type was sent.
 	bodyApplied bool
+	// written are run once the deferred answer is written (afterWrite).
+	written []func()
 	// scratch holds the computed properties of the event being written
 	// (see eventFieldsTo), reused from one event to the next.
 	scratch []byte
@@ -43,7 +45,23 @@ func (c *call) flush() {
 	if c.hasPending {
 		c.hasPending = false
 		c.writeJSON(c.pendingStatus, c.pending)
+		c.pending = nil
 	}
+	for _, f := range c.written {
+		f()
+	}
+	c.written = nil
+}
+
+// afterWrite runs f once the answer is written: at once, or, for an
+// answer deferred, after flush writes it. f gives back what the answer
+// is built of (a pooled buffer).
+func (c *call) afterWrite(f func()) {
+	if c.deferred {
+		c.written = append(c.written, f)
+		return
+	}
+	f()
 }
 
 // canonicalSegments maps the lower-case spelling of every path segment the

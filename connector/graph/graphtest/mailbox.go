@@ -321,8 +321,16 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 	if sp.renderJSON != nil {
 		// The page's items are written as JSON here, under the lock; the
 		// answer around them is written by writeJSON.
-		b := make([]byte, 1, 2048*(end-offset)+2)
-		b[0] = '['
+		// The page's JSON is written into a pooled answer buffer, given
+		// back once the answer around it is written.
+		bp := bodyPool.Get().(*[]byte)
+		b := append((*bp)[:0], '[')
+		defer c.afterWrite(func() {
+			if cap(b) <= 4<<20 {
+				*bp = b[:0]
+				bodyPool.Put(bp)
+			}
+		})
 		var err error
 		for i, id := range ids[offset:end] {
 			if i > 0 {
@@ -339,7 +347,8 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 				return
 			}
 		}
-		page = renderedJSON(append(b, ']'))
+		b = append(b, ']')
+		page = renderedJSON(b)
 	} else {
 		items := make([]map[string]any, 0, end-offset)
 		for _, id := range ids[offset:end] {
