@@ -275,15 +275,8 @@ func (q *partQueue) get(ctx context.Context, r request) (*response, error) {
 				wait = false
 				continue
 			case <-ctx.Done():
-				// The sender's answer goes to no one: give back the
-				// gate it may hold.
 				release()
-				go func() {
-					<-g.done
-					if g.resp != nil && g.resp.release != nil {
-						g.resp.release()
-					}
-				}()
+				g.abandon()
 				return nil, ctx.Err()
 			}
 		}
@@ -302,12 +295,16 @@ func (q *partQueue) get(ctx context.Context, r request) (*response, error) {
 			}
 		case <-ctx.Done():
 			q.mu.Lock()
-			if !g.taken {
+			sent := g.taken
+			if !sent {
 				q.waiting = slices.DeleteFunc(q.waiting, func(w *queuedGet) bool { return w == g })
 				g.taken = true
 			}
 			q.mu.Unlock()
 			release()
+			if sent {
+				g.abandon()
+			}
 			return nil, ctx.Err()
 		}
 	}
@@ -320,6 +317,17 @@ func (q *partQueue) get(ctx context.Context, r request) (*response, error) {
 	}
 	// The first attempt failed: go on as do would after it.
 	return q.c.attempts(ctx, r, g.err)
+}
+
+// abandon leaves the answer of a GET a sender has to no one: once it
+// comes, the gate it may hold is given back.
+func (g *queuedGet) abandon() {
+	go func() {
+		<-g.done
+		if g.resp != nil && g.resp.release != nil {
+			g.resp.release()
+		}
+	}()
 }
 
 // take removes the oldest waiting GETs, at most servedAtOnce, and marks

@@ -496,3 +496,53 @@ func TestReadsShareBatchesWhenSlotsRunShort(t *testing.T) {
 		t.Error("no round restarted flagged after every token expired mid-round")
 	}
 }
+
+// TestReadsCancelledInQueue cancels reads of several mailboxes while
+// their GETs wait for the one HTTP slot or ride a batch: every read
+// returns, and once the answers in flight are in, no page, decode, HTTP or
+// mailbox slot stays taken, so later reads go through.
+func TestReadsCancelledInQueue(t *testing.T) {
+	e := startEmu(t, graphtest.Options{Users: 6, EventsPerUser: 40, Seed: 22})
+	c := e.connect(t, map[string]any{"max_concurrency": 1, "page_size": 5}, nil)
+	parts, err := c.ListPartitions(context.Background(), "event")
+	skipIfScopeRejected(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: 30 * time.Millisecond})
+	for _, after := range []time.Duration{10 * time.Millisecond, 45 * time.Millisecond, 120 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		var wg sync.WaitGroup
+		for _, p := range parts.Partitions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.ReadChanges(ctx, connector.ChangesRequest{Entity: "event", Partition: p.ID}, func(connector.ChangeBatch) error { return nil })
+			}()
+		}
+		wg.Wait()
+		cancel()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			busy := len(c.pages) + len(c.client.decoding) + len(c.client.global)
+			for _, p := range parts.Partitions {
+				busy += len(c.client.slot(p.ID))
+			}
+			if busy == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cancelled after %v: %d pages, %d decodes, %d HTTP slots still taken", after, len(c.pages), len(c.client.decoding), len(c.client.global))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	e.srv.Faults().Clear()
+	got, n := syncAll(t, c, parts.Partitions, nil)
+	if len(got) != len(parts.Partitions) || n == 0 {
+		t.Errorf("after cancelled reads: %d mailboxes read, %d changes", len(got), n)
+	}
+}
