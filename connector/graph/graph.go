@@ -136,8 +136,8 @@
 // (earlier in the day, before the emulator stopped charging a batch one
 // latency more than its parts, the previous connector took 3.2–3.4 s).
 // Where latency dominates the pipelined rounds show: 50 mailboxes with 1 s
-// latency took 23.8 s, 1.13× the bound, against 33.7 s, 1.60×, for the
-// previous connector in the same run (load 5). Of the CPU, about a third
+// latency took 23.3–23.8 s, 1.11–1.13× the bound, against 33.4–33.7 s,
+// 1.59–1.60×, for the previous connector in the same runs (load 3–5). Of the CPU, about a third
 // is the emulator's (a delta page's events now cost it 4,700 allocations
 // per 855 events instead of 24,400, BenchmarkRenderDeltaEvents), a quarter
 // the connector's decoding into record maps, a sixth the collector.
@@ -148,16 +148,22 @@
 //
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
 // emulator in its own process, HeapInuse sampled every millisecond), at the
-// default max_concurrency 64, load 4.5: 17.7–19.5 MB against 9.7–10.6 MB,
-// 1.73–2.00× (four runs), against 14.5–15.0 MB and 10.0–10.4 MB, 1.40–1.50×,
-// for the previous connector in the same conditions. Target ≤ 1.3×: NOT
-// met. The live heap at the collections before the peak is 7.7–9.2 MB in
-// both; what the 200-mailbox run adds is garbage between collections
-// (page and batch bodies read) and, with pipelined rounds, more rounds
-// expanding series at once. A round no longer holds its page's body while
-// it waits for the series of its last page (that had made it 32–38 MB),
-// a batch carries at most one page and is read only when that page can be
-// decoded, and connections per host are bounded by max_concurrency + 1.
+// default max_concurrency 64, interleaved with the previous connector at
+// load 3.0–3.8: 17.1–18.6 MB against 10.0–10.4 MB, 1.64–1.85×, where the
+// previous connector gave 15.5–16.6 MB against 9.8–10.5 MB, 1.56–1.60×.
+// Target ≤ 1.3×: NOT met, and 1–2 MB worse at 200 mailboxes than before.
+// The live heap at the collections before the peak is 7.7–9.2 MB for
+// both; what the 200-mailbox run adds is garbage between collections and,
+// with pipelined rounds, every mailbox's round expanding series at once
+// (more goroutines and queued requests, whose stacks also raise the
+// collector's goal). Letting at most max_concurrency rounds run at once
+// brought the 200-mailbox peak to 14.5–15.4 MB (1.35–1.43×) but made the
+// 200-mailbox initial sync a third slower with a quarter more CPU (fewer
+// parts per batch), so it is not done. A round no longer holds its page's
+// body while it waits for the series of its last page (that had made it
+// 32–38 MB), a batch carries at most one page and is read only when that
+// page can be decoded, and connections per host are bounded by
+// max_concurrency + 1.
 //
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane go test -run '^$' -bench BenchmarkPeakHeap -benchtime 1x -count 6 ./connector/graph/
