@@ -34,17 +34,17 @@ type commitGroup struct {
 	n     store.Counts
 	work  []*pending
 
-	c        store.Commit // everything but Put, Remove and Touch
-	putOrder []string     // source ids put, in order, each once
-	inPut    map[string]bool
-	removes  []string
-	touches  []string
-	touched  map[string]bool
+	c       store.Commit // everything but Put, Remove and Touch
+	removes []string
+	touches []string
+	touched map[string]bool
 
 	mu sync.Mutex
-	// rows is the state of each source id the group changes: the row it
-	// puts, or nil when it removes the row.
-	rows map[string]*store.Mapping
+	// puts are the rows put, in order; rows is the state of each source id
+	// the group changes: the index in puts of its last row put, or -1 when
+	// the group removes its row.
+	puts []store.Mapping
+	rows map[string]int
 }
 
 func newCommitGroup(key store.PartitionKey, runID int64) *commitGroup {
@@ -55,11 +55,12 @@ func newCommitGroup(key store.PartitionKey, runID int64) *commitGroup {
 
 func (g *commitGroup) reset(runID int64) {
 	g.mu.Lock()
-	g.rows = map[string]*store.Mapping{}
+	clear(g.puts)
+	g.puts, g.rows = g.puts[:0], map[string]int{} // the next group reuses the array
 	g.mu.Unlock()
 	g.first, g.size, g.n, g.work = time.Time{}, 0, store.Counts{}, nil
 	g.c = store.Commit{Key: g.key, RunID: runID}
-	g.putOrder, g.inPut, g.removes, g.touches, g.touched = nil, map[string]bool{}, nil, nil, map[string]bool{}
+	g.removes, g.touches, g.touched = nil, nil, map[string]bool{}
 }
 
 // empty reports whether nothing waits.
@@ -79,15 +80,11 @@ func (g *commitGroup) add(c store.Commit, n store.Counts, work []*pending, chang
 	// put again is stored as put; a row put and then removed is removed.
 	for _, id := range c.Remove {
 		g.removes = append(g.removes, id)
-		g.rows[id] = nil
+		g.rows[id] = -1
 	}
-	for i := range c.Put {
-		m := c.Put[i]
-		if !g.inPut[m.SourceID] {
-			g.inPut[m.SourceID] = true
-			g.putOrder = append(g.putOrder, m.SourceID)
-		}
-		g.rows[m.SourceID] = &m
+	for _, m := range c.Put {
+		g.rows[m.SourceID] = len(g.puts)
+		g.puts = append(g.puts, m)
 	}
 	g.mu.Unlock()
 	for _, id := range c.Touch {
@@ -116,10 +113,10 @@ func (g *commitGroup) commit() store.Commit {
 	defer g.mu.Unlock()
 	c.Remove = g.removes
 	c.Touch = g.touches
-	c.Put = make([]store.Mapping, 0, len(g.putOrder))
-	for _, id := range g.putOrder {
-		if m := g.rows[id]; m != nil {
-			c.Put = append(c.Put, *m)
+	c.Put = make([]store.Mapping, 0, len(g.rows))
+	for i, m := range g.puts {
+		if g.rows[m.SourceID] == i {
+			c.Put = append(c.Put, m)
 		}
 	}
 	return c
@@ -133,13 +130,13 @@ func (g *commitGroup) overlay(known map[string]store.Mapping, ids []string) {
 		return
 	}
 	for _, id := range ids {
-		m, ok := g.rows[id]
+		i, ok := g.rows[id]
 		switch {
 		case !ok:
-		case m == nil:
+		case i < 0:
 			delete(known, id)
 		default:
-			known[id] = *m
+			known[id] = g.puts[i]
 		}
 	}
 }
@@ -149,11 +146,11 @@ func (g *commitGroup) overlay(known map[string]store.Mapping, ids []string) {
 func (g *commitGroup) target(sourceID string) (id string, ok, found bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	m, found := g.rows[sourceID]
-	if !found || m == nil {
+	i, found := g.rows[sourceID]
+	if !found || i < 0 {
 		return "", false, found
 	}
-	return m.TargetID, true, true
+	return g.puts[i].TargetID, true, true
 }
 
 // settle commits a batch's outcomes: through the job's group while the

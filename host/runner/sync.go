@@ -412,6 +412,7 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 		if err != nil {
 			return err
 		}
+		c.Put = slices.Grow(c.Put, len(outs))
 		for i, out := range outs {
 			j.outcome(work[i], out, &c, &n)
 		}
