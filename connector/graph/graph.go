@@ -126,21 +126,24 @@
 // requests over 64 concurrent HTTP requests each serving 4 batch parts at
 // a time (ceil(16,370/256) = 64): 3.2 s. Pages and expansions sharing
 // batches of four when slots run short, the run makes 4,330 HTTP requests
-// (4,050 batches) where it made 6,150–6,430. Target ≤ 1.3×: NOT met — the
-// run is CPU-bound on 2 cores: the process (connector and in-process
-// emulator) uses 16–19 s of CPU (17.2 s for the previous connector in the
-// same conditions), which needs at least 8 s, 2.5× the bound; at load 7.5
-// both took 32 s. For 50 mailboxes (bound 1.05 s), interleaved with the
-// previous connector at load 2.4–2.8: 2.42–2.54 s (2.30–2.42×) against
-// 2.52–2.69 s (2.40–2.56×), both with 3.5–3.7 s of CPU, again CPU-bound
-// (earlier in the day, before the emulator stopped charging a batch one
-// latency more than its parts, the previous connector took 3.2–3.4 s).
-// Where latency dominates the pipelined rounds show: 50 mailboxes with 1 s
-// latency took 23.3–23.8 s, 1.11–1.13× the bound, against 33.4–33.7 s,
-// 1.59–1.60×, for the previous connector in the same runs (load 3–5). Of the CPU, about a third
-// is the emulator's (a delta page's events now cost it 4,700 allocations
-// per 855 events instead of 24,400, BenchmarkRenderDeltaEvents), a quarter
-// the connector's decoding into record maps, a sixth the collector.
+// (4,050 batches) where it made 6,150–6,430. Interleaved with the previous
+// connector at load 0.8–1.8: 9.4–10.0 s, 2.94–3.11× the bound, with
+// 13.8–17.7 s of CPU, against 11.2–15.5 s, 3.51–4.85×, with 18.1–20.1 s of
+// CPU (at 15:20 the same day, before the emulator's changes, 11.7 s,
+// 3.66×). Target ≤ 1.3×: NOT met — the run is CPU-bound on 2 cores: the
+// process (connector and in-process emulator) needs at least 7–9 s of
+// wall time for its CPU, 2.2–2.8× the bound. For 50 mailboxes (bound
+// 1.05 s), interleaved at load 0.5–0.9: 2.33–2.72 s (2.22–2.59×) against
+// 2.52–2.80 s (2.40–2.67×), both with 3.5–4.3 s of CPU, again nearly
+// CPU-bound (3.2–3.4 s, 3.1–3.3×, at 15:20, when the emulator still
+// charged a batch one latency more than its parts). Where latency
+// dominates, the pipelined rounds show: 50 mailboxes with 1 s latency took
+// 23.3–23.8 s, 1.11–1.13× the bound, against 33.2–33.7 s, 1.58–1.60×, for
+// the previous connector in the same runs (load 1–5). Of the CPU, about a
+// third is the emulator's (a delta page's events now cost it 4,700
+// allocations per 855 events instead of 24,400,
+// BenchmarkRenderDeltaEvents), a third the connector's decoding into
+// record maps, a sixth the collector.
 //
 //	GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x -timeout 30m ./connector/graph/
 //	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
@@ -149,8 +152,8 @@
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
 // emulator in its own process, HeapInuse sampled every millisecond), at the
 // default max_concurrency 64, interleaved with the previous connector at
-// load 3.0–3.8: 17.1–18.6 MB against 10.0–10.4 MB, 1.64–1.85×, where the
-// previous connector gave 15.5–16.6 MB against 9.8–10.5 MB, 1.56–1.60×.
+// load 1.0–3.8: 16.8–18.6 MB against 9.8–11.5 MB, 1.53–1.85×, where the
+// previous connector gave 14.8–16.6 MB against 9.6–12.9 MB, 1.15–1.60×.
 // Target ≤ 1.3×: NOT met, and 1–2 MB worse at 200 mailboxes than before.
 // The live heap at the collections before the peak is 7.7–9.2 MB for
 // both; what the 200-mailbox run adds is garbage between collections and,
