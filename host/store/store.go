@@ -96,6 +96,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("state store: creating directory %s: %w", dir, err)
 		}
 	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
 	w, err := openPool(path, opts.BusyTimeout, false)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,37 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		return nil, fmt.Errorf("state store: opening %s: %w", path, err)
 	}
 	return sql.OpenDB(dsnConnector{drv: drv, dsn: dsn}), nil
+}
+
+// pageSize is the page size of new databases: 16 KiB instead of SQLite's
+// 4 KiB. A commit writes each page it changed as a WAL frame, two write
+// system calls each; the ID map's rows are appended and its hashed index
+// keys land all over, so larger pages mean fewer frames for the same rows
+// (BenchmarkCommitRandomIDs: 50-52 ms per 1,000 rows against 57-63 ms,
+// same machine, one after the other; 64 KiB pages took 390-410 ms).
+// Databases created before keep their page size.
+const pageSize = 16384
+
+// createFile creates the database at path, when there is none, with its
+// page size: a database's page size is fixed once it is in WAL mode,
+// which the connections' pragmas put it in.
+func createFile(path string) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	drv, err := newDriver()
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(dsnConnector{drv: drv, dsn: "file:" + (&url.URL{Path: path}).EscapedPath()})
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
+		return fmt.Errorf("state store: creating %s: %w", path, err)
+	}
+	if _, err := db.Exec("PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("state store: creating %s: %w", path, err)
+	}
+	return nil
 }
 
 // newDriver returns a SQLite driver whose connections know the store's

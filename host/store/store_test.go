@@ -568,3 +568,18 @@ func migrationProvider(t *testing.T, path string) (*sql.DB, *goose.Provider) {
 	}
 	return db, p
 }
+
+// TestNewDatabasePageSize: a new database gets the store's page size (its
+// commits write fewer, larger WAL frames), in WAL mode.
+func TestNewDatabasePageSize(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	var size int
+	var mode string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil || size != pageSize {
+		t.Fatalf("page_size = %d %v, want %d", size, err, pageSize)
+	}
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q %v", mode, err)
+	}
+}
