@@ -28,11 +28,12 @@ const (
 
 // commitGroup gathers the commits of consecutive batches of one partition.
 type commitGroup struct {
-	key   store.PartitionKey
-	first time.Time // when the first batch joined; zero when empty
-	size  int       // changes of the batches gathered
-	n     store.Counts
-	work  []*pending
+	key     store.PartitionKey
+	first   time.Time // when the first batch joined
+	batches int       // commits gathered
+	size    int       // changes of the batches gathered
+	n       store.Counts
+	work    []*pending
 
 	c       store.Commit // everything but Put, Remove and Touch
 	removes []string
@@ -58,20 +59,21 @@ func (g *commitGroup) reset(runID int64) {
 	clear(g.puts)
 	g.puts, g.rows = g.puts[:0], map[string]int{} // the next group reuses the array
 	g.mu.Unlock()
-	g.first, g.size, g.n, g.work = time.Time{}, 0, store.Counts{}, nil
+	g.first, g.batches, g.size, g.n, g.work = time.Time{}, 0, 0, store.Counts{}, nil
 	g.c = store.Commit{Key: g.key, RunID: runID}
 	g.removes, g.touches, g.touched = nil, nil, map[string]bool{}
 }
 
 // empty reports whether nothing waits.
-func (g *commitGroup) empty() bool { return g.size == 0 }
+func (g *commitGroup) empty() bool { return g.batches == 0 }
 
 // add takes in one batch's commit. Commits that begin or end a resync or
 // mark dead letters retried are not gathered (see job.settle).
 func (g *commitGroup) add(c store.Commit, n store.Counts, work []*pending, changes int, now time.Time) {
-	if g.size == 0 {
+	if g.batches == 0 {
 		g.first = now
 	}
+	g.batches++
 	g.size += changes
 	g.n.Add(n)
 	g.work = append(g.work, work...)
@@ -102,7 +104,7 @@ func (g *commitGroup) add(c store.Commit, n store.Counts, work []*pending, chang
 
 // due reports whether the group should be committed now.
 func (g *commitGroup) due(now time.Time) bool {
-	return g.size >= groupRecords || g.size > 0 && now.Sub(g.first) >= groupAge
+	return g.size >= groupRecords || g.batches > 0 && now.Sub(g.first) >= groupAge
 }
 
 // commit builds the group's commit: the rows as they stand at the end of

@@ -288,3 +288,29 @@ func TestInitialSyncFindsRecordsItWrote(t *testing.T) {
 		t.Fatalf("a = %v", got["a"].Fields)
 	}
 }
+
+// TestEmptyBatchCheckpointJoinsTheGroup: a batch with no changes but a
+// checkpoint waits in the group like any other, so the checkpoints stored
+// follow the batches in order and never pass batches still waiting.
+func TestEmptyBatchCheckpointJoinsTheGroup(t *testing.T) {
+	f := newGroupFixture(t, nil,
+		[]connector.Change{upsert("a", "Anna", "")},
+		nil,
+		[]connector.Change{upsert("b", "Bob", "")},
+	)
+	f.target.fail = func(call int) (error, bool) {
+		if call == 2 {
+			return connector.Errorf(connector.Internal, "disk on fire"), false
+		}
+		return nil, false
+	}
+	if _, err := f.runner.RunOnce(context.Background(), "people"); err == nil {
+		t.Fatal("run succeeded")
+	}
+	if cp := f.checkpoint(t); cp != "1" {
+		t.Fatalf("checkpoint %q, want 1 (the empty batch after a's)", cp)
+	}
+	if ids := f.idMap(t); len(ids) != 1 || ids["a"] == "" {
+		t.Fatalf("ID map %v, want a", ids)
+	}
+}

@@ -289,7 +289,9 @@ func (j *job) batchWith(ctx context.Context, changes []connector.Change, final s
 	}
 	if len(changes) == 0 {
 		if final.SetCheckpoint || final.BeginResync || final.EndResync || len(final.Retried) > 0 {
-			return j.r.st.Commit(ctx, final)
+			// Through the group: a checkpoint must not pass batches still
+			// waiting in it.
+			return j.settle(ctx, final, store.Counts{}, nil, 0)
 		}
 		return nil
 	}
