@@ -89,17 +89,22 @@ func packBatches(jobs []*writeJob, size int) [][]*writeJob {
 // present"). The body is the request's JSON as it is: the connector
 // renders it, so it is not decoded and checked again.
 func appendBatchPart(dst []byte, id string, r request, rel string) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = jsonenc.AppendString(dst, id)
-	dst = append(dst, `,"method":`...)
-	dst = jsonenc.AppendString(dst, r.method)
-	dst = append(dst, `,"url":`...)
-	dst = jsonenc.AppendString(dst, rel)
+	dst = appendPartStart(dst, id, r.method, rel)
 	dst = appendBatchHeaders(dst, r)
 	if r.body != nil {
 		dst = append(append(dst, `,"body":`...), r.body...)
 	}
 	return append(dst, '}')
+}
+
+// appendPartStart opens a batch part with its id, method and url.
+func appendPartStart(dst []byte, id, method, rel string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = jsonenc.AppendString(dst, id)
+	dst = append(dst, `,"method":`...)
+	dst = jsonenc.AppendString(dst, method)
+	dst = append(dst, `,"url":`...)
+	return jsonenc.AppendString(dst, rel)
 }
 
 // partHeaders renders the "headers" members of a batch's parts once for
@@ -112,12 +117,7 @@ type partHeaders struct {
 
 // appendPart appends the part as appendBatchPart does.
 func (p *partHeaders) appendPart(dst []byte, id string, r request, rel string) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = jsonenc.AppendString(dst, id)
-	dst = append(dst, `,"method":`...)
-	dst = jsonenc.AppendString(dst, r.method)
-	dst = append(dst, `,"url":`...)
-	dst = jsonenc.AppendString(dst, rel)
+	dst = appendPartStart(dst, id, r.method, rel)
 	if key := reflect.ValueOf(r.header).UnsafePointer(); key == nil || key != p.header || (r.body != nil) != p.withBody || p.rendered == nil {
 		p.header, p.withBody = key, r.body != nil
 		p.rendered = appendBatchHeaders(p.rendered[:0], r)

@@ -311,10 +311,10 @@ func (j *job) batchWith(ctx context.Context, changes []connector.Change, final s
 	return nil
 }
 
-// unseen returns the ids that may have ID-map rows, and notes them as
-// seen: all of them, unless the partition had no rows when the job began,
-// in which case only the ones this job met before.
-func (j *job) unseen(ids []string) []string {
+// mayHaveRows returns the ids that may have ID-map rows, and notes them
+// as seen: all of them, unless the partition had no rows when the job
+// began, in which case only the ones this job met before.
+func (j *job) mayHaveRows(ids []string) []string {
 	if j.seen == nil {
 		return ids
 	}
@@ -362,7 +362,7 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 	for id := range last {
 		ids = append(ids, id)
 	}
-	known, err := j.r.st.Mappings(ctx, j.p.Name, j.key.Entity, j.key.Partition, j.unseen(ids))
+	known, err := j.r.st.Mappings(ctx, j.p.Name, j.key.Entity, j.key.Partition, j.mayHaveRows(ids))
 	if err != nil {
 		return err
 	}

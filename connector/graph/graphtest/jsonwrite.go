@@ -44,47 +44,11 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		}
 		return appendJSONObject(dst, x)
 	case []any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = appendJSON(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendJSONArray(dst, x, appendJSON)
 	case []map[string]any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = appendJSON(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendJSONArray(dst, x, func(d []byte, m map[string]any) ([]byte, error) { return appendJSON(d, m) })
 	case []string:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = jsonenc.AppendString(dst, e)
-		}
-		return append(dst, ']'), nil
+		return appendJSONArray(dst, x, func(d []byte, e string) ([]byte, error) { return jsonenc.AppendString(d, e), nil })
 	case renderedJSON:
 		return append(dst, x...), nil
 	}
@@ -95,6 +59,25 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), nil
+}
+
+// appendJSONArray appends xs as a JSON array, each element by elem; a nil
+// slice is null, as encoding/json writes it.
+func appendJSONArray[T any](dst []byte, xs []T, elem func([]byte, T) ([]byte, error)) ([]byte, error) {
+	if xs == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, '[')
+	for i, e := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = elem(dst, e); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // renderedJSON is a value already encoded by appendJSON (a cached
