@@ -1,10 +1,12 @@
 package graphtest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,6 +34,8 @@ type call struct {
 	// scratch holds the computed properties of the event being written
 	// (see eventFieldsTo), reused from one event to the next.
 	scratch []byte
+	// body is the request's body, decoded (preread, readBody).
+	body readBodyResult
 	// deferred holds back writeJSON until flush (see writeJSON).
 	deferred      bool
 	hasPending    bool
@@ -39,12 +43,19 @@ type call struct {
 	pendingStatus int
 }
 
+// noBody is the pending answer of noContent.
+type noBody struct{}
+
 // flush writes a deferred answer.
 func (c *call) flush() {
 	c.deferred = false
 	if c.hasPending {
 		c.hasPending = false
-		c.writeJSON(c.pendingStatus, c.pending)
+		if _, ok := c.pending.(noBody); ok {
+			c.noContent()
+		} else {
+			c.writeJSON(c.pendingStatus, c.pending)
+		}
 		c.pending = nil
 	}
 	for _, f := range c.written {
@@ -110,6 +121,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(segs) > 0 && segs[0] == "v1.0" {
+		if s.opts.Latency > 0 && s.opts.LatencyIncludesService {
+			lw := &latencyWriter{ResponseWriter: w, until: time.Now().Add(s.opts.Latency)}
+			defer lw.wait()
+			w = lw
+		}
 		s.serveGraph(w, r, segs[1:], false)
 		return
 	}
@@ -146,9 +162,11 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 
 	// Latency is spent while the request holds its mailbox slot, so that
 	// the concurrency limit sees requests for as long as they take.
+	// With LatencyIncludesService the answer is held back instead
+	// (latencyWriter), and the request holds its slot until it is written.
 	slept := false
 	sleep := func() {
-		if !inBatch && !slept && s.opts.Latency > 0 {
+		if !inBatch && !slept && s.opts.Latency > 0 && !s.opts.LatencyIncludesService {
 			slept = true
 			time.Sleep(s.opts.Latency)
 		}
@@ -189,6 +207,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 			return
 		}
 		defer release()
+		if lw, ok := w.(*latencyWriter); ok {
+			defer lw.wait() // before the slot is given back
+		}
 	} else if len(c.segs) > 0 && (c.segs[0] == "users" || c.segs[0] == "groups") {
 		if !s.limits.directory(c) {
 			return
@@ -222,6 +243,49 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		return
 	}
 	s.route(c)
+}
+
+// latencyWriter holds back a Graph answer until its request's latency
+// has passed since it arrived (Options.LatencyIncludesService): the first
+// write of the status, the body or a hijack of the connection, and the end
+// of the request, wait until then.
+type latencyWriter struct {
+	http.ResponseWriter
+	until  time.Time
+	waited bool
+}
+
+// wait sleeps until the answer may go, once.
+func (l *latencyWriter) wait() {
+	if l.waited {
+		return
+	}
+	l.waited = true
+	if d := time.Until(l.until); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// WriteHeader waits, then writes the status.
+func (l *latencyWriter) WriteHeader(code int) {
+	l.wait()
+	l.ResponseWriter.WriteHeader(code)
+}
+
+// Write waits, then writes b.
+func (l *latencyWriter) Write(b []byte) (int, error) {
+	l.wait()
+	return l.ResponseWriter.Write(b)
+}
+
+// Hijack waits, then hands over the connection (a reset fault).
+func (l *latencyWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	l.wait()
+	hj, ok := l.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	return hj.Hijack()
 }
 
 // mailboxUser resolves the user of /users/{key}/...: id and user
@@ -410,18 +474,46 @@ func (c *call) writeJSON(status int, v any) {
 	_, _ = c.w.Write(buf)
 }
 
-// noContent answers 204, the answer to DELETE in Graph.
+// noContent answers 204, the answer to DELETE in Graph. While the call
+// defers its answer (see writeJSON) it is kept for flush.
 func (c *call) noContent() {
+	if c.deferred {
+		c.pending, c.pendingStatus, c.hasPending = noBody{}, http.StatusNoContent, true
+		return
+	}
 	c.status = http.StatusNoContent
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
 // readBody decodes a JSON object body; it answers 400 itself on failure.
+// A body decoded ahead (preread) is not read again.
 func (c *call) readBody() (map[string]any, bool) {
+	if !c.body.read {
+		c.preread()
+	}
+	if c.body.err != nil {
+		c.fail(c.body.err.Status, c.body.err.Code, c.body.err.Message)
+		return nil, false
+	}
+	return c.body.value, true
+}
+
+// readBodyResult is a request body decoded by preread.
+type readBodyResult struct {
+	read  bool
+	value map[string]any
+	err   *Error // the answer to a body that cannot be read
+}
+
+// preread reads and decodes the request's JSON object body, keeping the
+// result (or the service's answer to a body it cannot read) for
+// readBody: a write decodes its body before it takes the store's locks.
+func (c *call) preread() {
+	c.body.read = true
 	data, err := io.ReadAll(io.LimitReader(c.r.Body, 4<<20))
 	if err != nil {
-		c.fail(http.StatusBadRequest, "BadRequest", "Unable to read the request body.")
-		return nil, false
+		c.body.err = &Error{Status: http.StatusBadRequest, Code: "BadRequest", Message: "Unable to read the request body."}
+		return
 	}
 	var body map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -430,13 +522,13 @@ func (c *call) readBody() (map[string]any, bool) {
 		// OData's answer to a body it cannot read (OBSERVED: code
 		// "RequestBodyRead" / "BadRequest" "Empty Payload. JSON content expected.").
 		if len(bytes.TrimSpace(data)) == 0 {
-			c.fail(http.StatusBadRequest, "BadRequest", "Empty Payload. JSON content expected.")
+			c.body.err = &Error{Status: http.StatusBadRequest, Code: "BadRequest", Message: "Empty Payload. JSON content expected."}
 		} else {
-			c.fail(http.StatusBadRequest, "RequestBodyRead", "Invalid JSON. An unexpected character was encountered: "+errString(err))
+			c.body.err = &Error{Status: http.StatusBadRequest, Code: "RequestBodyRead", Message: "Invalid JSON. An unexpected character was encountered: " + errString(err)}
 		}
-		return nil, false
+		return
 	}
-	return normalizeNumbers(body).(map[string]any), true
+	c.body.value = normalizeNumbers(body).(map[string]any)
 }
 
 func errString(err error) string {

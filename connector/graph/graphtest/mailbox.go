@@ -6,11 +6,16 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
 // mailbox is one user's Exchange mailbox.
 type mailbox struct {
+	// mu guards the mailbox's items while s.mu is held shared: calendar
+	// reads take it shared, writes of events that touch no other mailbox
+	// exclusively (see routeMailbox). Holding s.mu exclusively needs no mu.
+	mu             sync.RWMutex
 	user           string
 	seq            int64 // change counter shared by every collection
 	calendarID     string
@@ -419,24 +424,64 @@ func sortItems(ids []string, all map[string]*item, byStart bool) {
 // routeMailbox dispatches /users/{id}/<mailbox path>.
 func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
 	// Reads of calendars (calendarView, its delta, events and their
-	// instances) change nothing in the store and share the lock, so the
-	// mailboxes' reads run in parallel; every other request holds it alone.
-	if readsCalendar(c.r.Method, rest) {
+	// instances) change nothing in the store: they share the store's lock
+	// and hold their mailbox's lock shared, so the mailboxes' reads run in
+	// parallel. A create, update or delete of an event that touches no
+	// other mailbox (no attendee copies, see eventWriteIsLocal) shares the
+	// store's lock and holds its mailbox's alone, so writes into different
+	// mailboxes run in parallel; its body is decoded before any lock is
+	// taken. Every other request holds the store's lock alone. Answers are
+	// written after the locks are released (flush).
+	var box *mailbox
+	switch {
+	case readsCalendar(c.r.Method, rest):
 		s.mu.RLock()
 		c.deferred = true
+		if box = s.mailboxFor(c, userKey); box != nil {
+			box.mu.RLock()
+		}
 		defer func() {
+			if box != nil {
+				box.mu.RUnlock()
+			}
 			s.mu.RUnlock()
 			c.flush()
 		}()
-	} else {
+	case writesEvent(c.r.Method, rest):
+		c.preread()
+		s.mu.RLock()
+		c.deferred = true
+		if box = s.mailboxFor(c, userKey); box != nil {
+			box.mu.Lock()
+			if !s.eventWriteIsLocal(box, rest, c.body.value) {
+				box.mu.Unlock()
+				s.mu.RUnlock()
+				box = nil
+				s.mu.Lock()
+				defer func() {
+					s.mu.Unlock()
+					c.flush()
+				}()
+				box = s.mailboxFor(c, userKey)
+				break
+			}
+		}
+		defer func() {
+			if box != nil {
+				box.mu.Unlock()
+			}
+			s.mu.RUnlock()
+			c.flush()
+		}()
+	default:
 		s.mu.Lock()
 		c.deferred = true
 		defer func() {
 			s.mu.Unlock()
 			c.flush()
 		}()
+		box = s.mailboxFor(c, userKey)
 	}
-	box := s.mailboxFor(c, userKey)
 	if box == nil {
 		return
 	}
@@ -485,6 +530,74 @@ func (s *Server) routeMailbox(c *call, userKey string, rest []string) {
 		return
 	}
 	c.notFoundSegment(rest[0])
+}
+
+// eventPath returns the part of a mailbox path from "events" on
+// (/events… or /calendar/events…), nil for any other path.
+func eventPath(rest []string) []string {
+	if len(rest) > 1 && rest[0] == "calendar" {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && rest[0] == "events" {
+		return rest
+	}
+	return nil
+}
+
+// writesEvent reports whether a request under /users/{id}/ creates
+// (POST …/events), updates (PATCH …/events/{id}) or deletes (DELETE
+// …/events/{id}) an event.
+func writesEvent(method string, rest []string) bool {
+	ev := eventPath(rest)
+	switch method {
+	case http.MethodPost:
+		return len(ev) == 1
+	case http.MethodPatch, http.MethodDelete:
+		return len(ev) == 2
+	}
+	return false
+}
+
+// eventWriteIsLocal reports whether an event write (writesEvent) changes
+// nothing outside box: the event it makes or changes — for an occurrence,
+// its series master — has no attendee copies, and neither its attendees
+// nor those of the body name another mailbox of the tenant (syncCopies
+// would write there). It runs with s.mu held shared and box.mu held.
+func (s *Server) eventWriteIsLocal(box *mailbox, rest []string, body map[string]any) bool {
+	if s.attendeesElsewhere(box, body) {
+		return false
+	}
+	ev := eventPath(rest)
+	if len(ev) != 2 {
+		return true // a create
+	}
+	in := intID(ev[1])
+	if in == "" {
+		return true // answered 400
+	}
+	it := box.events[in]
+	if it != nil && (it.etype == "occurrence" || it.etype == "exception") {
+		it = box.events[it.master]
+	}
+	if it == nil || it.origin[0] != "" {
+		return true // not found, or an attendee's copy, changed in its calendar alone
+	}
+	return len(it.copies) == 0 && !s.attendeesElsewhere(box, it.data)
+}
+
+// attendeesElsewhere reports whether the attendees of an event's data or
+// body name a user of the tenant with a mailbox other than box.
+func (s *Server) attendeesElsewhere(box *mailbox, data map[string]any) bool {
+	list, _ := data["attendees"].([]any)
+	for _, a := range list {
+		am, _ := a.(map[string]any)
+		ea, _ := lookupFold(am, "emailAddress").(map[string]any)
+		addr, _ := lookupFold(ea, "address").(string)
+		if u := s.findUserByAddress(addr); u != nil && u.ID != box.user && s.boxes[u.ID] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // readsCalendar reports whether a request under /users/{id}/ only reads

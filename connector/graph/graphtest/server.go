@@ -44,6 +44,20 @@ type Options struct {
 	// Latency is added to every HTTP request (not to the requests inside a
 	// $batch, which run in the service behind one round trip).
 	Latency time.Duration
+	// LatencyIncludesService makes Latency the time from a Graph request's
+	// arrival to its answer instead of a delay before the request is
+	// served: the request is served at once and its answer held back until
+	// Latency has passed since it arrived; a request the emulator takes
+	// longer to serve is answered as soon as it is served. This is the
+	// latency a client measures of the real service — network and service
+	// time together; a request counts against its mailbox's four concurrent
+	// requests (graph-api-facts §4.1) for as long as it is outstanding — with the
+	// emulator's own processing standing for the service's time. Either
+	// way a request holds its mailbox slot until it is answered, the
+	// parts of a $batch are charged nothing of their own, and requests to
+	// the identity platform (answered under the store's lock) are delayed
+	// before they are served.
+	LatencyIncludesService bool
 	// Now is the clock; nil means time.Now. Token lifetimes, delta windows,
 	// throttling budgets and seed data follow it.
 	Now func() time.Time
@@ -145,7 +159,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{
 		opts:    opts,
 		now:     now,
-		rng:     mrand.New(mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
+		rng:     mrand.New(&lockedSource{src: mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)}),
 		apps:    map[string]*App{},
 		boxes:   map[string]*mailbox{},
 		tokens:  map[string]*accessToken{},
@@ -322,8 +336,22 @@ func newTLSConfig(host string) (*tls.Config, []byte, error) {
 	return cfg, caPEM, nil
 }
 
-// newGUID returns a GUID from the seeded generator. Callers hold s.mu (or run
-// before serving starts).
+// lockedSource is the seeded generator behind Server.rng, safe for
+// concurrent use: writes of events in different mailboxes run at once
+// (see routeMailbox) and draw ids and change keys from it.
+type lockedSource struct {
+	mu  sync.Mutex
+	src mrand.Source
+}
+
+// Uint64 returns the next number of the source.
+func (l *lockedSource) Uint64() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.src.Uint64()
+}
+
+// newGUID returns a GUID from the seeded generator.
 func (s *Server) newGUID() string {
 	var b [16]byte
 	for i := range b {
