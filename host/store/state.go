@@ -314,21 +314,33 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 				return fmt.Errorf("removing %d ID-map rows: %w", len(part), err)
 			}
 		}
-		// Rows go in multi-row statements: one statement per chunk, not
-		// per record, is most of the cost of a commit.
-		for part := range chunks(c.Put, putChunk) {
-			args := make([]any, 0, len(part)*putColumns)
-			for _, m := range part {
-				args = append(args, key64(k.Pipeline, m.SourceEntity, m.SourcePartition), key128(m.SourceID),
-					key128(k.Pipeline, m.TargetEntity, m.TargetPartition, m.TargetID),
-					k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID,
-					m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now)
-			}
-			if _, err := s.exec(ctx, tx, putQuery(len(part)), args...); err != nil {
-				if isUniqueViolation(err) {
-					targetTaken = true
+		// Rows go one statement each, through one statement prepared for
+		// the transaction. A statement that writes several rows and may
+		// fail on a constraint (the target index is unique) runs inside a
+		// statement journal, which copies every page the statement changes
+		// before changing it; a single-row statement needs none. Rows are
+		// written with a context that is never cancelled: the driver would
+		// otherwise watch each statement's context from a goroutine of its
+		// own, and a cancelled ctx still ends the transaction (its commit
+		// fails and everything rolls back).
+		if len(c.Put) > 0 {
+			put := tx.StmtContext(ctx, s.stmts[putRowQuery])
+			rowCtx := context.WithoutCancel(ctx)
+			args := make([]any, putColumns)
+			for i, m := range c.Put {
+				if i%1024 == 0 && ctx.Err() != nil {
+					return ctx.Err()
 				}
-				return fmt.Errorf("writing %d ID-map rows: %w", len(part), err)
+				args[0], args[1] = key64(k.Pipeline, m.SourceEntity, m.SourcePartition), key128(m.SourceID)
+				args[2] = key128(k.Pipeline, m.TargetEntity, m.TargetPartition, m.TargetID)
+				args[3], args[4], args[5], args[6], args[7], args[8], args[9] = k.Pipeline, m.SourceEntity, m.SourcePartition, m.SourceID, m.TargetEntity, m.TargetPartition, m.TargetID
+				args[10], args[11], args[12], args[13], args[14], args[15] = m.SourceHash, m.TargetHash, m.TargetVersion, now, now, now
+				if _, err := put.ExecContext(rowCtx, args...); err != nil {
+					if isUniqueViolation(err) {
+						targetTaken = true
+					}
+					return fmt.Errorf("writing the ID-map row of %s: %w", m.SourceID, err)
+				}
 			}
 		}
 		for part := range chunks(c.Touch, idChunk) {
@@ -398,23 +410,18 @@ func (s *Store) Commit(ctx context.Context, c Commit) error {
 	return nil
 }
 
-// Rows per multi-row statement.
-const (
-	putChunk = 64  // rows of 11–17 values
-	idChunk  = 500 // ids in an IN list
-)
+// idChunk is the number of ids in an IN list.
+const idChunk = 500
 
 // putColumns is the number of values of one ID-map row put.
 const putColumns = 16
 
-// putQuery is the upsert of n ID-map rows.
-func putQuery(n int) string {
-	return `INSERT INTO id_map (source_scope, source_key, target_key, pipeline, ` + mappingColumns + `) VALUES ` + placeholders(n, putColumns) + `
+// putRowQuery is the upsert of one ID-map row.
+var putRowQuery = `INSERT INTO id_map (source_scope, source_key, target_key, pipeline, ` + mappingColumns + `) VALUES ` + placeholders(1, putColumns) + `
 		ON CONFLICT (source_key, source_scope) DO UPDATE SET target_key = excluded.target_key,
 		target_entity = excluded.target_entity, target_partition = excluded.target_partition, target_id = excluded.target_id,
 		source_hash = excluded.source_hash, target_hash = excluded.target_hash, target_version = excluded.target_version,
 		updated_at = excluded.updated_at, seen_at = excluded.seen_at`
-}
 
 // Statements over a list of source ids of one partition.
 const (

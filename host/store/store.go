@@ -145,12 +145,13 @@ func openPool(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		// The writer's page cache holds the ID map's hot pages between
 		// commits (SQLite's default is 2 MB); memory is taken as used.
 		q.Add("_pragma", "cache_size(-65536)")
-		// Statement journals (an upsert into a table with a unique index
-		// inside a transaction keeps one) live in memory instead of a
-		// temporary file: each batch commit otherwise writes every page
-		// it touches a second time through the file system.
+		// Statement journals (a statement that changes several rows and
+		// may fail on a constraint, inside a transaction, keeps one) live
+		// in memory instead of a temporary file, which would write every
+		// page such a statement touches a second time.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		// Checkpoint the WAL every 10,000 pages (about 40 MB) instead of
+		// Checkpoint the WAL every 10,000 pages (160 MB of 16 KiB pages,
+		// 40 MB in databases of 4 KiB pages) instead of
 		// 1,000: the ID map's index pages a batch commit changes are
 		// mostly changed again a few commits later, and a checkpoint
 		// copies each page once however often the WAL holds it (a
@@ -261,7 +262,7 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 // AddPending on the writer connection.
 func (s *Store) prepareCommon(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{putQuery(putChunk),
+	for _, q := range []string{putRowQuery,
 		inQuery(touchPrefix, idChunk), inQuery(removePrefix, idChunk), inQuery(clearPendingPrefix, idChunk)} {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {

@@ -75,6 +75,7 @@ func newBenchCmd() *cobra.Command {
 		dir       string
 		asJSON    bool
 		cpuProf   string
+		memProf   string
 		plugProf  string
 		twoWay    int
 	)
@@ -92,7 +93,7 @@ func newBenchCmd() *cobra.Command {
 			if twoWay > 0 { // bench_twoway.go
 				return runTwoWayBenchCmd(cmd, source, records, batchSize, inProcess, dir, asJSON, twoWay)
 			}
-			var prof io.Writer
+			var prof, readProf io.Writer
 			if cpuProf != "" {
 				f, err := os.Create(cpuProf)
 				if err != nil {
@@ -100,8 +101,14 @@ func newBenchCmd() *cobra.Command {
 				}
 				prof = f
 				defer f.Close()
+				rf, err := os.Create(cpuProf + ".read")
+				if err != nil {
+					return fmt.Errorf("creating the CPU profile of the read: %w", err)
+				}
+				readProf = rf
+				defer rf.Close()
 			}
-			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, prof, plugProf)
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, benchProfiles{sync: prof, read: readProf, mem: memProf}, plugProf)
 			if err != nil {
 				return err
 			}
@@ -134,7 +141,8 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a temporary directory, removed after)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
 	cmd.Flags().IntVar(&twoWay, "two-way", 0, "instead: time the initial sync as one-way and as two-way pipelines (jsonl target), this many runs of each, and print the two-way overhead")
-	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of this process during the timed sync to this file (with --in-process it covers the connectors too)")
+	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of this process during the timed sync to this file, and one of the second baseline read to FILE.read (with --in-process they cover the connectors too)")
+	cmd.Flags().StringVar(&memProf, "memprofile", "", "write this process's allocation profile just before the timed sync to FILE.before and after it to FILE (compare with go tool pprof -base FILE.before FILE)")
 	cmd.Flags().StringVar(&plugProf, "plugin-cpuprofile", "", "write a CPU profile of every connector plugin process, for its whole life, into this directory (NAME-PID.prof)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "serve-connector NAME",
@@ -169,7 +177,29 @@ func newBenchCmd() *cobra.Command {
 // its CPU profile goes to (see --plugin-cpuprofile).
 const benchProfileEnv = "SYNCPLANE_BENCH_CPUPROFILE_DIR"
 
-func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, cpuProf io.Writer, pluginProfDir string) (*benchResult, error) {
+// benchProfiles are where the CPU profiles of the timed sync and of the
+// second baseline read go; nil writes none.
+// mem, when set, is where the allocation profiles go: mem+".before" just
+// before the timed sync and mem after it (compare with pprof -base).
+type benchProfiles struct {
+	sync, read io.Writer
+	mem        string
+}
+
+// writeHeapProfile writes the allocation profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating the allocation profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the allocation profile: %w", err)
+	}
+	return f.Close()
+}
+
+func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, profs benchProfiles, pluginProfDir string) (*benchResult, error) {
 	if source != "jsonl" && source != "graph" {
 		return nil, fmt.Errorf("--source must be jsonl or graph, not %q", source)
 	}
@@ -345,8 +375,13 @@ pipelines:
 			return nil, err
 		}
 	}
-	if cpuProf != nil {
-		if err := pprof.StartCPUProfile(cpuProf); err != nil {
+	if profs.mem != "" {
+		if err := writeHeapProfile(profs.mem + ".before"); err != nil {
+			return nil, err
+		}
+	}
+	if profs.sync != nil {
+		if err := pprof.StartCPUProfile(profs.sync); err != nil {
 			return nil, fmt.Errorf("starting the CPU profile: %w", err)
 		}
 	}
@@ -355,8 +390,13 @@ pipelines:
 	sum, err := r.RunOnce(ctx, "bench")
 	syncDur := time.Since(start)
 	cpu1, _ := treeCPU()
-	if cpuProf != nil {
+	if profs.sync != nil {
 		pprof.StopCPUProfile()
+	}
+	if profs.mem != "" {
+		if err := writeHeapProfile(profs.mem); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -364,7 +404,15 @@ pipelines:
 	if sum.Counts.Created != int64(records) {
 		return nil, fmt.Errorf("bench: the sync created %d records, want %d (counts %+v)", sum.Counts.Created, records, sum.Counts)
 	}
+	if profs.read != nil {
+		if err := pprof.StartCPUProfile(profs.read); err != nil {
+			return nil, fmt.Errorf("starting the CPU profile of the read: %w", err)
+		}
+	}
 	read2, readCPU2, _, err := readOnce()
+	if profs.read != nil {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
