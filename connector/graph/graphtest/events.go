@@ -356,9 +356,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 			c.failErr(e)
 			return
 		}
-		out := c.renderEvent(it, c.responseZone(it))
-		out["@odata.context"] = entityCtx
-		c.writeJSON(http.StatusCreated, out)
+		c.writeEvent(http.StatusCreated, it, c.responseZone(it), entityCtx)
 	case n == 2:
 		it := c.lookup(box.events, rest[1])
 		if it == nil {
@@ -379,9 +377,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 				c.failErr(e)
 				return
 			}
-			out := c.renderEvent(n, c.responseZone(n))
-			out["@odata.context"] = entityCtx
-			c.writeJSON(http.StatusOK, out)
+			c.writeEvent(http.StatusOK, n, c.responseZone(n), entityCtx)
 		case http.MethodDelete:
 			s.deleteEvent(box, it)
 			c.noContent()
@@ -415,6 +411,29 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 	default:
 		c.notFoundOrMethod(n, 3)
 	}
+}
+
+// writeEvent answers status with the event as c.renderEvent renders it in
+// tzName, with @odata.context: its JSON is written straight from the
+// stored data (appendEvent) while the call holds the mailbox, instead of
+// building the rendered map to encode after the lock is released.
+func (c *call) writeEvent(status int, it *item, tzName, context string) {
+	bp := bodyPool.Get().(*[]byte)
+	out, err := c.appendEvent((*bp)[:0], it, tzName, kv{k: "@odata.context", v: context})
+	if err != nil {
+		// What writeJSON does with a value it cannot encode.
+		m := c.renderEvent(it, tzName)
+		m["@odata.context"] = context
+		c.writeJSON(status, m)
+		return
+	}
+	c.writeJSON(status, renderedJSON(out))
+	c.afterWrite(func() {
+		if cap(out) <= 4<<20 {
+			*bp = out[:0]
+			bodyPool.Put(bp)
+		}
+	})
 }
 
 // renderEvent renders an event for this request: its id form (Prefer:

@@ -515,6 +515,10 @@ func (c *call) preread() {
 		c.body.err = &Error{Status: http.StatusBadRequest, Code: "BadRequest", Message: "Unable to read the request body."}
 		return
 	}
+	if m, ok := decodePlainObject(data); ok {
+		c.body.value = m
+		return
+	}
 	var body map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
