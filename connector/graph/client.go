@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -31,6 +32,9 @@ import (
 func newHTTPClient(caPEM []byte, maxConns int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
+	// The dialer of http.DefaultTransport, its connections read a TLS
+	// record at a time (see recordConn).
+	tr.DialContext = recordDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	if maxConns > 0 {
 		tr.MaxConnsPerHost = maxConns
 	}
