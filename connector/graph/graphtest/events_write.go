@@ -372,9 +372,11 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 		}
 	}
 	owner := s.userByID(box.user)
-	// Room for the properties applyEvent and the rendering add, so the
-	// map is not grown on the way.
-	data := make(map[string]any, 40)
+	// Room for the 25 defaults below and what a create adds to them
+	// (transactionId, bodyPreview, iCalUId), so the map is not grown on
+	// the way; answers are written from it without adding to it
+	// (writeEvent).
+	data := make(map[string]any, 28)
 	data["subject"], data["categories"], data["importance"], data["sensitivity"], data["showAs"] = "", []any{}, "normal", "normal", "busy"
 	data["isAllDay"], data["isCancelled"], data["isDraft"], data["isOrganizer"], data["responseRequested"] = false, false, false, true, true
 	data["reminderMinutesBeforeStart"], data["isReminderOn"], data["hasAttachments"] = int64(15), true, false

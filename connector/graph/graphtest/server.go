@@ -373,7 +373,19 @@ func randomToken(n int) string {
 func requestID() string {
 	var b [16]byte
 	_, _ = crand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	// The 8-4-4-4-12 hex form, written without fmt.
+	const digits = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = digits[c>>4], digits[c&15]
+		j += 2
+	}
+	return string(out[:])
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
