@@ -281,12 +281,31 @@ func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName str
 	return append(dst, '}'), nil
 }
 
-// scratchBuf returns the call's scratch buffer, empty (never nil).
+// scratchBuf returns the call's scratch buffer, empty (never nil): one
+// from scratchPool, given back when the call ends (releaseScratch).
 func (c *call) scratchBuf() []byte {
 	if c.scratch == nil {
-		c.scratch = make([]byte, 0, 1024)
+		c.scratchRef = scratchPool.Get().(*[]byte)
+		c.scratch = (*c.scratchRef)[:0]
 	}
 	return c.scratch[:0]
+}
+
+// scratchPool holds the calls' scratch buffers between requests.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// releaseScratch gives the call's scratch buffer back to scratchPool,
+// once nothing the call wrote refers to it any more (its answer is
+// written).
+func (c *call) releaseScratch() {
+	if c.scratchRef == nil {
+		return
+	}
+	if cap(c.scratch) <= 64<<10 {
+		*c.scratchRef = c.scratch[:0]
+		scratchPool.Put(c.scratchRef)
+	}
+	c.scratch, c.scratchRef = nil, nil
 }
 
 // keepScratch keeps b, grown from scratchBuf, for the next event.
@@ -418,7 +437,7 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 // stored data (appendEvent) while the call holds the mailbox, instead of
 // building the rendered map to encode after the lock is released.
 func (c *call) writeEvent(status int, it *item, tzName, context string) {
-	bp := bodyPool.Get().(*[]byte)
+	bp := eventPool.Get().(*[]byte)
 	out, err := c.appendEvent((*bp)[:0], it, tzName, kv{k: "@odata.context", v: context})
 	if err != nil {
 		// What writeJSON does with a value it cannot encode.
@@ -429,12 +448,16 @@ func (c *call) writeEvent(status int, it *item, tzName, context string) {
 	}
 	c.writeJSON(status, renderedJSON(out))
 	c.afterWrite(func() {
-		if cap(out) <= 4<<20 {
+		if cap(out) <= 64<<10 {
 			*bp = out[:0]
-			bodyPool.Put(bp)
+			eventPool.Put(bp)
 		}
 	})
 }
+
+// eventPool holds the buffers of single events' answers (writeEvent),
+// between requests.
+var eventPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // renderEvent renders an event for this request: its id form (Prefer:
 // IdType) and body type (Prefer: outlook.body-content-type="text" converts

@@ -32,8 +32,10 @@ type call struct {
 	// written are run once the deferred answer is written (afterWrite).
 	written []func()
 	// scratch holds the computed properties of the event being written
-	// (see eventFieldsTo), reused from one event to the next.
-	scratch []byte
+	// (see eventFieldsTo), reused from one event to the next; scratchRef
+	// is the pooled buffer it came from (scratchBuf, releaseScratch).
+	scratch    []byte
+	scratchRef *[]byte
 	// body is the request's body, decoded (preread, readBody).
 	body readBodyResult
 	// deferred holds back writeJSON until flush (see writeJSON).
@@ -152,6 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveGraph authenticates, throttles and dispatches one Graph request.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string, inBatch bool) {
 	c := &call{s: s, w: w, r: r, segs: segs, query: r.URL.Query(), reqID: requestID(), inBatch: inBatch}
+	defer c.releaseScratch()
 	c.clientID = r.Header.Get("client-request-id")
 	if c.clientID == "" {
 		c.clientID = c.reqID
@@ -445,6 +448,15 @@ func (c *call) writeJSON(status int, v any) {
 		return
 	}
 	c.status = status
+	if r, ok := v.(renderedJSON); ok {
+		// Already JSON: written as it is, with the newline encoding
+		// adds, without copying it into an answer buffer first.
+		c.jsonHeaders(len(r) + 1)
+		c.w.WriteHeader(status)
+		_, _ = c.w.Write(r)
+		_, _ = c.w.Write(newline)
+		return
+	}
 	bp := bodyPool.Get().(*[]byte)
 	buf, err := appendJSON((*bp)[:0], v)
 	if err != nil {
@@ -459,19 +471,34 @@ func (c *call) writeJSON(status int, v any) {
 			bodyPool.Put(bp)
 		}
 	}()
+	c.jsonHeaders(len(buf))
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(buf)
+}
+
+var newline = []byte{'\n'}
+
+// The values of the headers of every JSON answer, shared by the answers'
+// header maps (each holds one value, so an Add makes a new slice).
+var (
+	jsonContentType = []string{"application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"}
+	odataVersion    = []string{"4.0"}
+	noCache         = []string{"no-cache"}
+)
+
+// jsonHeaders sets the headers of a JSON answer of n bytes.
+func (c *call) jsonHeaders(n int) {
 	h := c.w.Header()
-	h.Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
-	h.Set("OData-Version", "4.0")
-	h.Set("Cache-Control", "no-cache")
+	h["Content-Type"] = jsonContentType[:1:1]
+	h["Odata-Version"] = odataVersion[:1:1]
+	h["Cache-Control"] = noCache[:1:1]
 	if !c.inBatch {
 		// The answer is whole before it is sent: its length goes ahead of
 		// it (RFC 9112 §6.3), so a client reads it into a buffer of its
 		// size instead of following chunks. A part of a batch has no
 		// headers of its own for this.
-		h.Set("Content-Length", strconv.Itoa(len(buf)))
+		h["Content-Length"] = []string{strconv.Itoa(n)}
 	}
-	c.w.WriteHeader(status)
-	_, _ = c.w.Write(buf)
 }
 
 // noContent answers 204, the answer to DELETE in Graph. While the call
