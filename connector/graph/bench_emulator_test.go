@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -232,7 +233,12 @@ func externalEmulator(b *testing.B, users, events int) map[string]any {
 // (200) mailboxes of GRAPH_BENCH_EVENTS (50) events each from an emulator in
 // its own process, and reports the growth of this process's heap during
 // the read over the heap before it, sampled every millisecond, and the
-// ratio of the two. Changes are discarded as they arrive, as a host that
+// ratio of the two. Beside the peak it reports the mean growth of the live
+// heap (the bytes marked at the last collection, sampled with the peak)
+// and its ratio, and the most goroutines at once: the peak follows the
+// collector's goal, about twice the live heap plus the goroutine stacks,
+// so the live heap shows what the read holds apart from when the
+// collector ran. Changes are discarded as they arrive, as a host that
 // streams them to a target would. GRAPH_BENCH_CONCURRENCY sets
 // max_concurrency (default: the connector's default). With
 // GRAPH_BENCH_HEAPPROFILE set, the large run writes a heap profile there
@@ -241,7 +247,7 @@ func externalEmulator(b *testing.B, users, events int) map[string]any {
 func BenchmarkPeakHeap(b *testing.B) {
 	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
-	peak := map[int]float64{}
+	peak, meanLive, maxGoroutines := map[int]float64{}, map[int]float64{}, map[int]int{}
 	for _, mailboxes := range []int{small, large} {
 		settings := externalEmulator(b, mailboxes, events)
 		if v := os.Getenv("GRAPH_BENCH_CONCURRENCY"); v != "" {
@@ -263,6 +269,15 @@ func BenchmarkPeakHeap(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		base := ms.HeapInuse
+		// The live heap (marked at each collection) beside the peak: the
+		// peak follows the collector's goal, about twice the live heap of
+		// the collection before plus the goroutine stacks, while the live
+		// heap is what the read holds.
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		baseLive := live[0].Value.Uint64()
+		var liveSum float64
+		var liveN, goroutines int
 		var top atomic.Uint64
 		var profiled uint64
 		stop := make(chan struct{})
@@ -278,6 +293,10 @@ func BenchmarkPeakHeap(b *testing.B) {
 				case <-tick.C:
 					var m runtime.MemStats
 					runtime.ReadMemStats(&m)
+					metrics.Read(live)
+					liveSum += float64(live[0].Value.Uint64()) - float64(baseLive)
+					liveN++
+					goroutines = max(goroutines, runtime.NumGoroutine())
 					if m.HeapInuse > top.Load() {
 						top.Store(m.HeapInuse)
 						if prof := os.Getenv("GRAPH_BENCH_HEAPPROFILE"); prof != "" && mailboxes == large && m.HeapInuse > profiled*11/10 {
@@ -301,12 +320,19 @@ func BenchmarkPeakHeap(b *testing.B) {
 			b.Fatalf("read %d events from %d mailboxes, want at least %d", n, mailboxes, mailboxes*events)
 		}
 		peak[mailboxes] = (float64(top.Load()) - float64(base)) / (1 << 20)
+		meanLive[mailboxes] = liveSum / float64(max(1, liveN)) / (1 << 20)
+		maxGoroutines[mailboxes] = goroutines
 	}
 	for b.Loop() {
 	}
 	b.ReportMetric(peak[small], fmt.Sprintf("MB-peak-growth-%d", small))
 	b.ReportMetric(peak[large], fmt.Sprintf("MB-peak-growth-%d", large))
 	b.ReportMetric(peak[large]/peak[small], "ratio-large/small")
+	b.ReportMetric(meanLive[small], fmt.Sprintf("MB-live-mean-growth-%d", small))
+	b.ReportMetric(meanLive[large], fmt.Sprintf("MB-live-mean-growth-%d", large))
+	b.ReportMetric(meanLive[large]/meanLive[small], "ratio-live-large/small")
+	b.ReportMetric(float64(maxGoroutines[small]), fmt.Sprintf("goroutines-max-%d", small))
+	b.ReportMetric(float64(maxGoroutines[large]), fmt.Sprintf("goroutines-max-%d", large))
 }
 
 // TestBatchedRoundsCarryChanges runs concurrent rounds that share $batch
