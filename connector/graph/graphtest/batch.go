@@ -360,7 +360,11 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		if k == "Odata-Version" {
 			name = "OData-Version" // the spelling Graph uses (graph-examples/batch-response-1.json)
 		}
-		headers = setHeader(headers, name, rec.h.Get(k))
+		v := ""
+		if vs := rec.h[k]; len(vs) > 0 {
+			v = vs[0] // what Get gives for a canonical name, without canonicalizing it again
+		}
+		headers = setHeader(headers, name, v)
 	}
 	slices.SortFunc(headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers, buf: rec.body.Bytes()}

@@ -160,8 +160,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		c.clientID = c.reqID
 	}
 	c.prefer = parsePrefer(r.Header.Values("Prefer"))
-	w.Header().Set("request-id", c.reqID)
-	w.Header().Set("client-request-id", c.clientID)
+	// Set as Header.Set sets them, under their canonical names.
+	h := w.Header()
+	h["Request-Id"] = []string{c.reqID}
+	h["Client-Request-Id"] = []string{c.clientID}
 
 	// Latency is spent while the request holds its mailbox slot, so that
 	// the concurrency limit sees requests for as long as they take.
