@@ -168,6 +168,34 @@ func (s *Server) serveBatch(c *call) {
 // batches.
 var partBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
+// smallPart is the size of the buffers of small part answers (an event),
+// taken from eventPool.
+const smallPart = 4 << 10
+
+// partBuffer returns an empty pooled buffer for a part answer whose first
+// write is n bytes: a small one (eventPool) when that and the newline
+// after it fit, else one of partBufs.
+func partBuffer(n int) []byte {
+	if n < smallPart {
+		return (*eventPool.Get().(*[]byte))[:0]
+	}
+	return (*partBufs.Get().(*[]byte))[:0]
+}
+
+// putPartBuffer gives a part answer's buffer back to the pool of its
+// size.
+func putPartBuffer(b []byte) {
+	switch c := cap(b); {
+	case c == 0 || c > 1<<20:
+	case c <= smallPart:
+		b = b[:0]
+		eventPool.Put(&b)
+	default:
+		b = b[:0]
+		partBufs.Put(&b)
+	}
+}
+
 // writeBatchAnswer answers 200 with the responses, with a Content-Length
 // (the body is written at once, as writeJSON writes it: the JSON and a
 // newline), and gives the parts' buffers back.
@@ -175,10 +203,7 @@ func (c *call) writeBatchAnswer(answers []partAnswer) {
 	bp := bodyPool.Get().(*[]byte)
 	out := appendBatchAnswer((*bp)[:0], answers)
 	for i := range answers {
-		if b := answers[i].buf; b != nil && cap(b) <= 1<<20 {
-			b = b[:0]
-			partBufs.Put(&b)
-		}
+		putPartBuffer(answers[i].buf)
 		answers[i] = partAnswer{}
 	}
 	if !c.deferred {
@@ -209,7 +234,7 @@ type partAnswer struct {
 	headers [][2]string // name, value; sorted by name
 	// body is the body's JSON, nil when the answer has none.
 	body []byte
-	// buf is the pooled buffer body may point into (partBufs).
+	// buf is the pooled buffer body may point into (putPartBuffer).
 	buf []byte
 }
 
@@ -345,8 +370,7 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		req.Header.Set(k, v)
 	}
 	rec := newRecorder()
-	bp := partBufs.Get().(*[]byte)
-	rec.body = *bytes.NewBuffer((*bp)[:0])
+	rec.pooled = true // its buffer is taken on the first write (partBuffer)
 	segs := splitPath(req.URL.EscapedPath())
 	for i, seg := range segs {
 		if un, err := url.PathUnescape(seg); err == nil {

@@ -279,12 +279,22 @@ type recorder struct {
 	h      http.Header
 	status int
 	body   bytes.Buffer
+	// pooled says the body's buffer is taken from a pool on the first
+	// write, sized for it (a batch part's answer, see partBuffer).
+	pooled bool
 }
 
-func newRecorder() *recorder                    { return &recorder{h: http.Header{}} }
-func (r *recorder) Header() http.Header         { return r.h }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(status int)      { r.status = status }
+func newRecorder() *recorder            { return &recorder{h: http.Header{}} }
+func (r *recorder) Header() http.Header { return r.h }
+
+// Write appends b to the recorded body.
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.pooled && r.body.Cap() == 0 {
+		r.body = *bytes.NewBuffer(partBuffer(len(b)))
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(status int) { r.status = status }
 func (r *recorder) statusCode() int {
 	if r.status == 0 {
 		return http.StatusOK

@@ -539,7 +539,16 @@ type readBodyResult struct {
 // readBody: a write decodes its body before it takes the store's locks.
 func (c *call) preread() {
 	c.body.read = true
-	data, err := io.ReadAll(io.LimitReader(c.r.Body, 4<<20))
+	var data []byte
+	var err error
+	if n := c.r.ContentLength; n > 0 && n <= 4<<20 {
+		// Read into one buffer of the announced length (a batch part's
+		// body has one too).
+		data = make([]byte, n)
+		_, err = io.ReadFull(c.r.Body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(c.r.Body, 4<<20))
+	}
 	if err != nil {
 		c.body.err = &Error{Status: http.StatusBadRequest, Code: "BadRequest", Message: "Unable to read the request body."}
 		return
