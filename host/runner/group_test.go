@@ -230,15 +230,15 @@ func TestGroupCommitsBeforeAFailure(t *testing.T) {
 	}
 }
 
-// TestGroupCommitsWhenDue: a group is committed once it has waited a
-// second, so a long feed's checkpoint keeps moving.
+// TestGroupCommitsWhenDue: a group is committed once it has waited
+// groupAge, so a long feed's checkpoint keeps moving.
 func TestGroupCommitsWhenDue(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	now := func() time.Time { // every reading of the clock is 600 ms later
+	now := func() time.Time { // every reading of the clock is 0.6 groupAge later
 		mu.Lock()
 		defer mu.Unlock()
-		clock = clock.Add(600 * time.Millisecond)
+		clock = clock.Add(runner.GroupAge * 6 / 10)
 		return clock
 	}
 	var batches [][]connector.Change
@@ -250,7 +250,7 @@ func TestGroupCommitsWhenDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.commits < 2 || f.commits > 4 {
-		t.Fatalf("%d commits of 6 batches a clock reading 600 ms apart, want 3 (each group of two waited 1.2 s)", f.commits)
+		t.Fatalf("%d commits of 6 batches a clock reading 0.6 groupAge apart, want 3 (each group of two waited 1.2 groupAge)", f.commits)
 	}
 	if cp := f.checkpoint(t); cp != "5" || len(f.idMap(t)) != 6 {
 		t.Fatalf("checkpoint %q, ID map %v", cp, f.idMap(t))
@@ -263,10 +263,10 @@ func TestGroupCommitsWhenDue(t *testing.T) {
 func TestInitialSyncFindsRecordsItWrote(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	now := func() time.Time { // every reading 2 s later: a group commits when its second batch joins
+	now := func() time.Time { // every reading 2 groupAge later: a group commits when its second batch joins
 		mu.Lock()
 		defer mu.Unlock()
-		clock = clock.Add(2 * time.Second)
+		clock = clock.Add(2 * runner.GroupAge)
 		return clock
 	}
 	f := newGroupFixture(t, now,

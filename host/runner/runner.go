@@ -2,7 +2,7 @@
 // its stored checkpoint, maps them, writes them to the target in batches
 // through the ID map, and commits acknowledged batches (ID-map rows, dead
 // letters, checkpoint) in one store transaction — consecutive batches of a
-// change feed together, up to 10,000 changes or a second (group.go).
+// change feed together, up to 10,000 changes or five seconds (group.go).
 //
 // Delivery is at least once and writes are idempotent: a record whose source
 // id is in the ID map is written as an update of its target id, and every
