@@ -15,7 +15,13 @@ import (
 // any other form than the plain one — a key spelt otherwise, a value of
 // another type, escapes or non-ASCII in ids and headers — is handed to
 // json.Unmarshal, so the result, and the error of a malformed answer, are
-// encoding/json's.
+// encoding/json's. One difference: a part's body is delimited (its
+// strings and brackets followed) but not checked, as whoever reads the
+// body — the decoder of a created item, the error decoder — checks it
+// then; so a body that is malformed inside balanced brackets comes back
+// as it is where json.Unmarshal would refuse the whole answer, and only
+// that part's op fails (its answer cannot be decoded) instead of the
+// batch's parts being sent again.
 func parseBatchAnswer(body []byte) ([]batchAnswer, error) {
 	if out, err := scanBatchAnswer(body); err == nil {
 		return out, nil
@@ -140,7 +146,7 @@ func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 			}
 			a.Headers = h
 		case 3: // body
-			a.Body = scanRaw(s)
+			a.Body = skipBody(s)
 		default:
 			for _, f := range batchPartFields {
 				if strings.EqualFold(k, f) {
@@ -206,6 +212,79 @@ func scanPlainString(s *jsonScanner) (string, bool) {
 		return "", false
 	}
 	return string(raw), true
+}
+
+// skipBody consumes the value at the scanner without checking it —
+// following its strings (and their escapes) and its brackets to find its
+// end, or, for a scalar, up to the next delimiter — and returns its
+// bytes. A value that does not end before the input does fails the scan
+// (the answer then goes to json.Unmarshal).
+func skipBody(s *jsonScanner) []byte {
+	start := s.pos
+	d := s.data
+	switch s.ws() {
+	case '{', '[':
+		depth := 0
+		for i := s.pos; i < len(d); i++ {
+			switch d[i] {
+			case '"':
+				end, ok := skipString(d, i)
+				if !ok {
+					s.failChar("in string literal")
+					return nil
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.pos = i + 1
+					return d[start:s.pos]
+				}
+			}
+		}
+		s.pos = len(d)
+		s.failChar("looking for the end of a part's body")
+		return nil
+	case '"':
+		end, ok := skipString(d, s.pos)
+		if !ok {
+			s.pos = len(d)
+			s.failChar("in string literal")
+			return nil
+		}
+		s.pos = end
+		return d[start:end]
+	case 0:
+		s.failChar("looking for beginning of value")
+		return nil
+	}
+	i := s.pos
+	for i < len(d) {
+		switch d[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			s.pos = i
+			return d[start:i]
+		}
+		i++
+	}
+	s.pos = i
+	return d[start:i]
+}
+
+// skipString returns the offset just past the string whose opening quote
+// is at d[i], following backslash escapes, and whether it ends.
+func skipString(d []byte, i int) (int, bool) {
+	for j := i + 1; j < len(d); j++ {
+		switch d[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return len(d), false
 }
 
 // scanRaw consumes the value at the scanner, checked, and returns its bytes.
