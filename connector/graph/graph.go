@@ -48,7 +48,9 @@
 // mailbox's slot, so parts in flight stay within four per mailbox; a part
 // answered 429 or 5xx is retried on its own after its Retry-After, and any
 // other error answer of a part (410 syncStateNotFound) is the request's
-// answer, as it would be alone.
+// answer, as it would be alone. Connections read a TLS record at a time,
+// so an answer that waits in the socket does not grow crypto/tls's
+// buffers (see recordConn).
 //
 // A round is a pipeline: as soon as a page is delivered, its next page is
 // requested, and the series of the pages delivered are expanded
@@ -152,15 +154,35 @@
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
 // emulator in its own process, HeapInuse sampled every millisecond), at the
 // default max_concurrency 64, interleaved with the previous connector at
-// load 1.0–3.8: 16.8–18.6 MB against 9.8–11.5 MB, 1.53–1.85×, where the
-// previous connector gave 14.8–16.6 MB against 9.6–12.9 MB, 1.15–1.60×.
-// Target ≤ 1.3×: NOT met, and 1–2 MB worse at 200 mailboxes than before.
-// The live heap at the collections before the peak is 7.7–9.2 MB for
-// both; what the 200-mailbox run adds is garbage between collections and,
-// with pipelined rounds, every mailbox's round expanding series at once
-// (more goroutines and queued requests, whose stacks also raise the
-// collector's goal). Letting at most max_concurrency rounds run at once
-// brought the 200-mailbox peak to 14.5–15.4 MB (1.35–1.43×) but made the
+// load 6.4–10.4: 15.8–17.3 MB against 8.5–11.3 MB, 1.42–2.02×, where the
+// previous connector gave 17.1–19.8 MB against 10.4–12.1 MB, 1.54–1.85×.
+// Target ≤ 1.3×: NOT met. The mean growth of the live heap is 4.5–5.3 MB
+// against 1.8–3.2 MB, with at most 741–903 against 335–437 goroutines.
+// The peak follows the collector's goal, about twice the heap live at the
+// collection before plus the goroutine stacks. Heap profiles taken every
+// 50 ms through both reads (means per profile, before this change) put
+// the live heap in the connections' TLS and bufio buffers (up to
+// max_concurrency + 1 connections: 2.1 MB at 50 mailboxes, 3.6 MB at 200),
+// the pages being decoded (two decode slots: 0.5 and 1.3 MB; at most two
+// decoded pages are held until delivered in both, 0.45–0.63 on average),
+// the bodies read (0.3 and 0.5 MB) and the rounds' own state (queued
+// GETs, expanders, contexts, headers, checkpoints, goroutine descriptors:
+// about 0.6 and 1.4 MB). Connections now read a TLS record at a time
+// (recordConn): crypto/tls had grown the input buffer of a connection
+// whose answer waited in the socket for a decode slot to several records.
+// Part of the ratio is the 50-mailbox read's length: it lasts about half a
+// second and peaks while connections are still being opened and grown;
+// with 200 events per mailbox (GRAPH_BENCH_EVENTS=200, load 8–10) it
+// peaks at 13.0–15.6 MB against 19.7–21.8 MB for 200 mailboxes,
+// 1.40–1.63× (previous connector 15.5–18.3 against 21.3–22.4 MB,
+// 1.23–1.38×). Tried and not kept, for no change beyond the noise: holding
+// the decode slot until the host has taken the page; one expansion worker
+// per round while pages remain; bounding the expansions under way across
+// rounds to max_concurrency × 4 (at 200 events per mailbox, 853 instead
+// of 1,023–1,159 goroutines at most, the same peak and live heap); and,
+// also slower in the initial sync, taking the page slot in the round's own
+// goroutine. Letting at most max_concurrency rounds run at once brought
+// the 200-mailbox peak to 14.5–15.4 MB (1.35–1.43×) but made the
 // 200-mailbox initial sync a third slower with a quarter more CPU (fewer
 // parts per batch), so it is not done. A round no longer holds its page's
 // body while it waits for the series of its last page (that had made it
