@@ -52,7 +52,15 @@
 // requests spend resource units from a per-app 10-second budget (429 with
 // Retry-After in every case). Faults scripts 429, 503, 504, connection resets,
 // truncated bodies and latency per path, method and mailbox, N times, before
-// or after the request commits. Stats counts requests for figures.
+// or after the request commits. Options.Latency delays every request —
+// before it is served, or, with LatencyIncludesService, by holding its
+// answer until the latency has passed since it arrived, the emulator's own
+// processing counted within it. Stats counts requests for figures.
+//
+// Mailboxes are served in parallel: reads of calendars share the store and
+// their mailbox; creates, updates and deletes of events that touch no
+// other mailbox share the store and hold their mailbox alone; everything
+// else, a meeting's attendee copies included, holds the store alone.
 //
 // # Choices where the documentation is silent (UNCONFIRMED)
 //
