@@ -261,14 +261,16 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 		}
 		answered[i-1] = true
 		j := jobs[i-1]
-		h := http.Header{}
-		for k, v := range a.Headers {
-			h.Set(k, v)
-		}
 		if a.Status >= 200 && a.Status < 300 {
-			j.resp = &response{status: a.Status, header: h, body: a.Body}
+			// The answer of a write is read from its body alone (finish,
+			// completeCopy): its headers are not kept.
+			j.resp = &response{status: a.Status, body: a.Body}
 			final[i-1] = true
 			continue
+		}
+		h := make(http.Header, len(a.Headers))
+		for k, v := range a.Headers {
+			h.Set(k, v)
 		}
 		ge := newGraphError(a.Status, h, a.Body, j.req.method, j.req.url)
 		if _, retry := retryable(ge, 1); retry {
