@@ -153,21 +153,24 @@
 //
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
 // emulator in its own process, HeapInuse sampled every millisecond), at the
-// default max_concurrency 64, interleaved with the previous connector at
-// load 6.4–10.4: 15.8–17.3 MB against 8.5–11.3 MB, 1.42–2.02×, where the
-// previous connector gave 17.1–19.8 MB against 10.4–12.1 MB, 1.54–1.85×.
-// Target ≤ 1.3×: NOT met. The mean growth of the live heap is 4.5–5.3 MB
-// against 1.8–3.2 MB, with at most 741–903 against 335–437 goroutines.
-// The peak follows the collector's goal, about twice the heap live at the
-// collection before plus the goroutine stacks. Heap profiles taken every
-// 50 ms through both reads (means per profile, before this change) put
-// the live heap in the connections' TLS and bufio buffers (up to
-// max_concurrency + 1 connections: 2.1 MB at 50 mailboxes, 3.6 MB at 200),
+// default max_concurrency 64, interleaved with the previous connector, six
+// runs each, at load 3.2–4.9: 15.2–17.2 MB against 9.2–11.4 MB,
+// 1.39–1.87×, where the previous connector gave 16.4–18.8 MB against
+// 9.9–12.6 MB, 1.43–1.81× (at load 6.4–10.4: 15.8–17.3 against
+// 8.5–11.3 MB, 1.42–2.02×, and 17.1–19.8 against 10.4–12.1 MB,
+// 1.54–1.85×). Target ≤ 1.3×: NOT met. The mean growth of the live heap
+// is 4.6–5.2 MB against 1.8–3.4 MB, with at most 758–801 against 329–433
+// goroutines. The peak follows the collector's goal, about twice the heap
+// live at the collection before plus the goroutine stacks. Heap profiles
+// taken every 50 ms through both reads (means per profile, before this
+// change) put the live heap in the connections' TLS and bufio buffers (up
+// to max_concurrency + 1 connections: 2.1 MB at 50 mailboxes, 3.6 MB at
+// 200),
 // the pages being decoded (two decode slots: 0.5 and 1.3 MB; at most two
-// decoded pages are held until delivered in both, 0.45–0.63 on average),
+// decoded pages are held until delivered in both, 0.43–0.63 on average),
 // the bodies read (0.3 and 0.5 MB) and the rounds' own state (queued
 // GETs, expanders, contexts, headers, checkpoints, goroutine descriptors:
-// about 0.6 and 1.4 MB). Connections now read a TLS record at a time
+// about 0.4 and 1.4 MB). Connections now read a TLS record at a time
 // (recordConn): crypto/tls had grown the input buffer of a connection
 // whose answer waited in the socket for a decode slot to several records.
 // Part of the ratio is the 50-mailbox read's length: it lasts about half a
@@ -184,7 +187,14 @@
 // goroutine. Letting at most max_concurrency rounds run at once brought
 // the 200-mailbox peak to 14.5–15.4 MB (1.35–1.43×) but made the
 // 200-mailbox initial sync a third slower with a quarter more CPU (fewer
-// parts per batch), so it is not done. A round no longer holds its page's
+// parts per batch), so it is not done. With connections reading a record
+// at a time, a trial build letting at most 64, 80 or 96 rounds run gave
+// 12.6–14.8, 13.3–14.5 and 13.8–15.8 MB at 200 mailboxes (1.16–1.61×,
+// 1.38–1.50×, 1.38–1.68×) against 16.0–17.9 MB (1.51–1.82×) without a
+// bound, interleaved at load 6.6–8.0, while the 200-mailbox initial sync
+// made 4,910–5,000, 4,830 and 4,670–4,680 HTTP requests against
+// 4,320–4,340 (fewer parts per batch); its wall times, 9–44 s at that load, could not
+// be compared, so no bound is kept. A round no longer holds its page's
 // body while it waits for the series of its last page (that had made it
 // 32–38 MB), a batch carries at most one page and is read only when that
 // page can be decoded, and connections per host are bounded by
