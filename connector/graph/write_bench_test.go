@@ -56,24 +56,25 @@ func writeBenchOps(run string, mailboxes, n int, start time.Time) []connector.Wr
 // other processes' load barely moves, unlike wall-ms).
 //
 // Figure (go test ./connector/graph/ -run '^$' -bench BenchmarkWriteEvents
-// -benchtime 3x -benchmem, paired runs of the two versions, on 2 cores
-// with a load average of 6.7-8.3 from other work — wall times at that
-// load are not the figure, they move by 2x from run to run): 50 requests
-// per Write. Before (the emulator under one store-wide lock, latency added
-// ahead of serving): latency=50ms 196-332 ms wall, x-bound 3.9-6.6,
-// 104-179 cpu-ms, 265,000 allocations and 32-33 MB per Write; latency=0
-// 159-230 cpu-ms. After (mailbox locks, latency including service time,
-// answers written from the stored data, part bodies delimited and not
-// checked twice): latency=50ms 141-202 ms wall, x-bound 2.8-4.0, 82-121
-// cpu-ms; added=50ms 160-331 ms, 82-97 cpu-ms; latency=0 120-174 cpu-ms;
-// 212,000 allocations and 23-26 MB per Write; nobatch=50ms 957 ms,
-// x-bound 1.20 (1,000 requests). A Write's timeline at that load: its
-// requests are built in 3-5 ms, the first batch is answered 55-57 ms
-// later, the last one 86-154 ms later — the emulator's processing and the
-// connector's reading of the answers (the read path's decoder, for
-// Stored, about 13% of the CPU; TLS and HTTP about 15%; garbage
-// collection about 20%) do not fit in the 50 ms on two shared cores. The
-// target, 1.3x, is not met at this load; it needs the answers read in
+// -benchtime 3x -benchmem, three paired runs of the two versions on 2
+// cores shared with other work, load average 3.1-3.4; wall times still
+// move by 1.5x from run to run at that load): 50 requests per Write.
+// Before (the emulator under one store-wide lock, latency added ahead of
+// serving, part bodies checked twice): latency=50ms 111-174 ms wall,
+// x-bound 2.2-3.5, 109-143 cpu-ms; latency=0 127-165 cpu-ms; 265,000
+// allocations and 32-33 MB per Write. After (mailbox locks, latency
+// including service time, answers written from the stored data, plain
+// bodies decoded without reflection, part bodies delimited and not
+// checked twice): latency=50ms 78-114 ms wall, x-bound 1.56-2.27, 77-86
+// cpu-ms; added=50ms 88-133 ms, x-bound 1.77-2.65; latency=0 107-119
+// cpu-ms; 203,000 allocations and 22.5-23.8 MB per Write. nobatch=50ms
+// 880 ms, x-bound 1.10 (904 ms, 1.13 before), 1,000 requests. A Write's
+// timeline: its requests are built in 3-12 ms, the first batch is
+// answered 54-60 ms later and the last 86-130 ms later — the answers are
+// read after they arrive (the read path's decoder, for Stored, about 13%
+// of the CPU; TLS and HTTP about 15%; garbage collection, one cycle per
+// Write, 25-30%) while the emulator is still serving the slower batches.
+// The target, 1.3x (65 ms), is not met: it needs the answers read in
 // about 12 ms after they arrive.
 func BenchmarkWriteEvents(b *testing.B) {
 	const (
