@@ -62,13 +62,24 @@ func newCommitGroup(key store.PartitionKey, runID int64) *commitGroup {
 }
 
 func (g *commitGroup) reset(runID int64) {
+	// The next group reuses the arrays and maps, emptied: a group of
+	// 10,000 rows otherwise grows them again from nothing.
 	g.mu.Lock()
 	clear(g.puts)
-	g.puts, g.rows = g.puts[:0], map[string]int{} // the next group reuses the array
+	g.puts = g.puts[:0]
+	if g.rows == nil {
+		g.rows = map[string]int{}
+	}
+	clear(g.rows)
 	g.mu.Unlock()
-	g.first, g.batches, g.size, g.n, g.work = time.Time{}, 0, 0, store.Counts{}, nil
+	clear(g.work)
+	g.first, g.batches, g.size, g.n, g.work = time.Time{}, 0, 0, store.Counts{}, g.work[:0]
 	g.c = store.Commit{Key: g.key, RunID: runID}
-	g.removes, g.touches, g.touched = nil, nil, map[string]bool{}
+	if g.touched == nil {
+		g.touched = map[string]bool{}
+	}
+	clear(g.touched)
+	g.removes, g.touches = nil, nil
 }
 
 // empty reports whether nothing waits.

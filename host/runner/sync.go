@@ -388,7 +388,7 @@ func (j *job) chunk(ctx context.Context, changes []connector.Change, c store.Com
 	}
 	if len(work) > 0 {
 		ops := make([]connector.WriteOp, len(work))
-		var creates []store.PendingCreate
+		creates := make([]store.PendingCreate, 0, len(work))
 		for i, pd := range work {
 			ops[i] = pd.op
 			if pd.op.Action == connector.ActionUpsert && pd.op.TargetID == "" {

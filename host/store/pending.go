@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/syncplane/syncplane/internal/jsonenc"
 )
@@ -38,9 +39,15 @@ func (s *Store) AddPending(ctx context.Context, k PartitionKey, ps []PendingCrea
 		return 0, nil
 	}
 	var id int64
+	// The encoding is built in a pooled buffer: the driver copies a blob
+	// argument when it binds it, so the buffer is free again once the
+	// statement has run.
+	buf := pendingBufs.Get().(*[]byte)
+	defer pendingBufs.Put(buf)
+	*buf = appendPending((*buf)[:0], ps)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO pending_creates (scope, pipeline, source_entity, source_partition, creates, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition, encodePending(ps), s.stamp())
+			key64(k.Pipeline, k.Entity, k.Partition), k.Pipeline, k.Entity, k.Partition, *buf, s.stamp())
 		if err != nil {
 			return err
 		}
@@ -107,12 +114,18 @@ type pendingJSON struct {
 }
 
 // encodePending encodes creates as a JSON array of pendingJSON.
-func encodePending(ps []PendingCreate) []byte {
+func encodePending(ps []PendingCreate) []byte { return appendPending(nil, ps) }
+
+// pendingBufs holds the buffers AddPending encodes batches into.
+var pendingBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendPending appends the encoding of ps to b.
+func appendPending(b []byte, ps []PendingCreate) []byte {
 	n := 2
 	for _, p := range ps {
 		n += 160 + len(p.SourceID) + len(p.IdempotencyKey) + len(p.TargetEntity) + len(p.TargetPartition) + len(p.Record) + len(p.SourceHash) + len(p.TargetHash)
 	}
-	b := make([]byte, 0, n+n/8)
+	b = slices.Grow(b, n+n/8)
 	b = append(b, '[')
 	for i, p := range ps {
 		if i > 0 {
