@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,19 @@ type benchResult struct {
 	// Ratio is SyncSeconds / ReadSeconds.
 	Ratio  float64      `json:"ratio"`
 	Counts store.Counts `json:"counts"`
+	// Runs are the runs measured (--runs); with more than one, the figures
+	// above are their medians, the ratios the medians of each run's ratio.
+	Runs []benchRun `json:"runs"`
+}
+
+// benchRun is one run of the bench: a read, the initial sync, a read.
+type benchRun struct {
+	ReadSeconds    float64 `json:"readSeconds"`
+	SyncSeconds    float64 `json:"syncSeconds"`
+	Ratio          float64 `json:"ratio"`
+	ReadCPUSeconds float64 `json:"readCpuSeconds,omitempty"`
+	SyncCPUSeconds float64 `json:"syncCpuSeconds,omitempty"`
+	CPURatio       float64 `json:"cpuRatio,omitempty"`
 }
 
 // benchConnectors are the connectors the bench runs: the jsonl connector
@@ -76,6 +90,7 @@ func newBenchCmd() *cobra.Command {
 		asJSON    bool
 		cpuProf   string
 		memProf   string
+		runs      int
 		plugProf  string
 		twoWay    int
 	)
@@ -108,7 +123,7 @@ func newBenchCmd() *cobra.Command {
 				readProf = rf
 				defer rf.Close()
 			}
-			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, target, inProcess, dir, benchProfiles{sync: prof, read: readProf, mem: memProf}, plugProf)
+			res, err := runBench(cmd.Context(), cmd.ErrOrStderr(), source, records, batchSize, runs, target, inProcess, dir, benchProfiles{sync: prof, read: readProf, mem: memProf}, plugProf)
 			if err != nil {
 				return err
 			}
@@ -123,6 +138,16 @@ func newBenchCmd() *cobra.Command {
 				mode = "in-process"
 			}
 			fmt.Fprintf(out, "initial sync of %d events, %s → %s, batch size %d, connectors as %s\n", res.Records, res.Source, res.Target, res.BatchSize, mode)
+			if len(res.Runs) > 1 {
+				for i, r := range res.Runs {
+					fmt.Fprintf(out, "  run %d: read %.2fs, pipeline %.2fs, ratio %.2f×", i+1, r.ReadSeconds, r.SyncSeconds, r.Ratio)
+					if r.CPURatio > 0 {
+						fmt.Fprintf(out, "; CPU read %.2fs, pipeline %.2fs, ratio %.2f×", r.ReadCPUSeconds, r.SyncCPUSeconds, r.CPURatio)
+					}
+					fmt.Fprintln(out)
+				}
+				fmt.Fprintf(out, "medians of %d runs:\n", len(res.Runs))
+			}
 			fmt.Fprintf(out, "  read only (baseline): %8.2fs  %10.0f records/s\n", res.ReadSeconds, res.ReadPerSec)
 			fmt.Fprintf(out, "  pipeline end to end:  %8.2fs  %10.0f records/s\n", res.SyncSeconds, res.SyncPerSec)
 			fmt.Fprintf(out, "  ratio pipeline/read:  %8.2f× (target ≤ 1.5×)\n", res.Ratio)
@@ -136,6 +161,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().StringVar(&source, "source", "jsonl", "source: jsonl (a generated file) or graph (the Graph emulator in this process, 0 latency)")
 	cmd.Flags().IntVar(&records, "records", 100_000, "number of events")
 	cmd.Flags().IntVar(&batchSize, "batch-size", 1000, "pipeline batch size")
+	cmd.Flags().IntVar(&runs, "runs", 1, "measure this many runs (read, sync into a new state store, read) and print each and their medians")
 	cmd.Flags().StringVar(&target, "target", "jsonl", "target connector: jsonl or discard")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the connectors inside this process instead of as plugins")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a temporary directory, removed after)")
@@ -199,15 +225,15 @@ func writeHeapProfile(path string) error {
 	return f.Close()
 }
 
-func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize int, target string, inProcess bool, dir string, profs benchProfiles, pluginProfDir string) (*benchResult, error) {
+func runBench(ctx context.Context, stderr io.Writer, source string, records, batchSize, runs int, target string, inProcess bool, dir string, profs benchProfiles, pluginProfDir string) (*benchResult, error) {
 	if source != "jsonl" && source != "graph" {
 		return nil, fmt.Errorf("--source must be jsonl or graph, not %q", source)
 	}
 	if target != "jsonl" && target != "discard" {
 		return nil, fmt.Errorf("--target must be jsonl or discard, not %q", target)
 	}
-	if records <= 0 || batchSize <= 0 {
-		return nil, fmt.Errorf("--records and --batch-size must be positive")
+	if records <= 0 || batchSize <= 0 || runs <= 0 {
+		return nil, fmt.Errorf("--records, --batch-size and --runs must be positive")
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "syncplane-bench-")
@@ -349,86 +375,119 @@ pipelines:
 	if _, _, _, err := readOnce(); err != nil { // warm-up: page cache, code paths
 		return nil, fmt.Errorf("bench: reading the source: %w", err)
 	}
-	read1, readCPU1, n, err := readOnce()
-	if err != nil {
-		return nil, err
-	}
-	if records >= 0 && n != records {
-		return nil, fmt.Errorf("bench: the baseline read %d records, want %d", n, records)
-	}
-	records = n
 
-	st, err := openStore(ctx, f)
-	if err != nil {
-		return nil, err
+	// One run: a read, the initial sync into a new state store (and an
+	// empty target), another read. The profiles cover the first run.
+	measure := func(i int) (benchRun, store.Counts, error) {
+		read1, readCPU1, n, err := readOnce()
+		if err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		if records >= 0 && n != records {
+			return benchRun{}, store.Counts{}, fmt.Errorf("bench: the baseline read %d records, want %d", n, records)
+		}
+		records = n
+		for _, d := range []string{filepath.Join(dir, "state"), outDir} {
+			if err := os.RemoveAll(d); err != nil {
+				return benchRun{}, store.Counts{}, err
+			}
+		}
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		st, err := openStore(ctx, f)
+		if err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		defer st.Close()
+		conns := runner.NewConnections(f, st, m.Open)
+		defer conns.Close()
+		r, err := runner.New(runner.Options{File: f, Store: st, Connectors: conns, Logger: log})
+		if err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		// Start both connectors before timing, as the baseline does.
+		for _, name := range []string{"calendar", "out"} {
+			if _, err := conns.Client(ctx, name); err != nil {
+				return benchRun{}, store.Counts{}, err
+			}
+		}
+		first := i == 0
+		if first && profs.mem != "" {
+			if err := writeHeapProfile(profs.mem + ".before"); err != nil {
+				return benchRun{}, store.Counts{}, err
+			}
+		}
+		if first && profs.sync != nil {
+			if err := pprof.StartCPUProfile(profs.sync); err != nil {
+				return benchRun{}, store.Counts{}, fmt.Errorf("starting the CPU profile: %w", err)
+			}
+		}
+		cpu0, cpuOK := treeCPU()
+		start := time.Now()
+		sum, err := r.RunOnce(ctx, "bench")
+		syncDur := time.Since(start)
+		cpu1, _ := treeCPU()
+		if first && profs.sync != nil {
+			pprof.StopCPUProfile()
+		}
+		if first && profs.mem != "" {
+			if err := writeHeapProfile(profs.mem); err != nil {
+				return benchRun{}, store.Counts{}, err
+			}
+		}
+		if err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		if sum.Counts.Created != int64(records) {
+			return benchRun{}, store.Counts{}, fmt.Errorf("bench: the sync created %d records, want %d (counts %+v)", sum.Counts.Created, records, sum.Counts)
+		}
+		if first && profs.read != nil {
+			if err := pprof.StartCPUProfile(profs.read); err != nil {
+				return benchRun{}, store.Counts{}, fmt.Errorf("starting the CPU profile of the read: %w", err)
+			}
+		}
+		read2, readCPU2, _, err := readOnce()
+		if first && profs.read != nil {
+			pprof.StopCPUProfile()
+		}
+		if err != nil {
+			return benchRun{}, store.Counts{}, err
+		}
+		readDur := (read1 + read2) / 2
+		run := benchRun{ReadSeconds: readDur.Seconds(), SyncSeconds: syncDur.Seconds(), Ratio: syncDur.Seconds() / readDur.Seconds()}
+		if cpuOK {
+			run.ReadCPUSeconds, run.SyncCPUSeconds = ((readCPU1 + readCPU2) / 2).Seconds(), (cpu1 - cpu0).Seconds()
+			run.CPURatio = run.SyncCPUSeconds / run.ReadCPUSeconds
+		}
+		return run, sum.Counts, nil
 	}
-	defer st.Close()
-	conns := runner.NewConnections(f, st, m.Open)
-	defer conns.Close()
-	r, err := runner.New(runner.Options{File: f, Store: st, Connectors: conns, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	// Start both connectors before timing, as the baseline does.
-	for _, name := range []string{"calendar", "out"} {
-		if _, err := conns.Client(ctx, name); err != nil {
+	res := &benchResult{Source: source, BatchSize: batchSize, Target: target, Plugins: !inProcess}
+	for i := range runs {
+		run, counts, err := measure(i)
+		if err != nil {
 			return nil, err
 		}
+		res.Runs, res.Counts = append(res.Runs, run), counts
 	}
-	if profs.mem != "" {
-		if err := writeHeapProfile(profs.mem + ".before"); err != nil {
-			return nil, err
+	res.Records = records
+	med := func(v func(benchRun) float64) float64 {
+		xs := make([]float64, len(res.Runs))
+		for i, r := range res.Runs {
+			xs[i] = v(r)
 		}
-	}
-	if profs.sync != nil {
-		if err := pprof.StartCPUProfile(profs.sync); err != nil {
-			return nil, fmt.Errorf("starting the CPU profile: %w", err)
+		slices.Sort(xs)
+		if len(xs)%2 == 1 {
+			return xs[len(xs)/2]
 		}
+		return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 	}
-	cpu0, cpuOK := treeCPU()
-	start := time.Now()
-	sum, err := r.RunOnce(ctx, "bench")
-	syncDur := time.Since(start)
-	cpu1, _ := treeCPU()
-	if profs.sync != nil {
-		pprof.StopCPUProfile()
-	}
-	if profs.mem != "" {
-		if err := writeHeapProfile(profs.mem); err != nil {
-			return nil, err
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if sum.Counts.Created != int64(records) {
-		return nil, fmt.Errorf("bench: the sync created %d records, want %d (counts %+v)", sum.Counts.Created, records, sum.Counts)
-	}
-	if profs.read != nil {
-		if err := pprof.StartCPUProfile(profs.read); err != nil {
-			return nil, fmt.Errorf("starting the CPU profile of the read: %w", err)
-		}
-	}
-	read2, readCPU2, _, err := readOnce()
-	if profs.read != nil {
-		pprof.StopCPUProfile()
-	}
-	if err != nil {
-		return nil, err
-	}
-	readDur := (read1 + read2) / 2
-	var readCPU, syncCPU, cpuRatio float64
-	if cpuOK {
-		readCPU, syncCPU = ((readCPU1 + readCPU2) / 2).Seconds(), (cpu1 - cpu0).Seconds()
-		cpuRatio = syncCPU / readCPU
-	}
-	return &benchResult{
-		ReadCPUSeconds: readCPU, SyncCPUSeconds: syncCPU, CPURatio: cpuRatio,
-		Source: source, Records: records, BatchSize: batchSize, Target: target, Plugins: !inProcess,
-		ReadSeconds: readDur.Seconds(), ReadPerSec: float64(records) / readDur.Seconds(),
-		SyncSeconds: syncDur.Seconds(), SyncPerSec: float64(records) / syncDur.Seconds(),
-		Ratio: syncDur.Seconds() / readDur.Seconds(), Counts: sum.Counts,
-	}, nil
+	res.ReadSeconds, res.SyncSeconds = med(func(r benchRun) float64 { return r.ReadSeconds }), med(func(r benchRun) float64 { return r.SyncSeconds })
+	res.ReadPerSec, res.SyncPerSec = float64(records)/res.ReadSeconds, float64(records)/res.SyncSeconds
+	res.Ratio = med(func(r benchRun) float64 { return r.Ratio })
+	res.ReadCPUSeconds, res.SyncCPUSeconds = med(func(r benchRun) float64 { return r.ReadCPUSeconds }), med(func(r benchRun) float64 { return r.SyncCPUSeconds })
+	res.CPURatio = med(func(r benchRun) float64 { return r.CPURatio })
+	return res, nil
 }
 
 // writeBenchEvents writes n calendar events as JSON Lines.
