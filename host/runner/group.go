@@ -56,7 +56,7 @@ type commitGroup struct {
 }
 
 func newCommitGroup(key store.PartitionKey, runID int64) *commitGroup {
-	g := &commitGroup{key: key}
+	g := &commitGroup{key: key, rows: map[string]int{}, touched: map[string]bool{}}
 	g.reset(runID)
 	return g
 }
@@ -67,17 +67,11 @@ func (g *commitGroup) reset(runID int64) {
 	g.mu.Lock()
 	clear(g.puts)
 	g.puts = g.puts[:0]
-	if g.rows == nil {
-		g.rows = map[string]int{}
-	}
 	clear(g.rows)
 	g.mu.Unlock()
 	clear(g.work)
 	g.first, g.batches, g.size, g.n, g.work = time.Time{}, 0, 0, store.Counts{}, g.work[:0]
 	g.c = store.Commit{Key: g.key, RunID: runID}
-	if g.touched == nil {
-		g.touched = map[string]bool{}
-	}
 	clear(g.touched)
 	g.removes, g.touches = nil, nil
 }

@@ -113,13 +113,10 @@ type pendingJSON struct {
 	Record string `json:"record"`
 }
 
-// encodePending encodes creates as a JSON array of pendingJSON.
-func encodePending(ps []PendingCreate) []byte { return appendPending(nil, ps) }
-
 // pendingBufs holds the buffers AddPending encodes batches into.
 var pendingBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// appendPending appends the encoding of ps to b.
+// appendPending appends ps to b as a JSON array of pendingJSON.
 func appendPending(b []byte, ps []PendingCreate) []byte {
 	n := 2
 	for _, p := range ps {
@@ -149,7 +146,7 @@ func appendPending(b []byte, ps []PendingCreate) []byte {
 	return append(b, ']')
 }
 
-// decodePending decodes what encodePending encoded.
+// decodePending decodes what appendPending encoded.
 func decodePending(data []byte) ([]PendingCreate, error) {
 	var js []pendingJSON
 	if err := json.Unmarshal(data, &js); err != nil {

@@ -258,8 +258,8 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// prepareCommon prepares the full-chunk statements of Commit and
-// AddPending on the writer connection.
+// prepareCommon prepares Commit's statements on the writer connection:
+// the upsert of one ID-map row and the full-chunk IN lists.
 func (s *Store) prepareCommon(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
 	for _, q := range []string{putRowQuery,
