@@ -17,11 +17,10 @@ import (
 // load, so the bench reports it beside the wall times. ok is false when it
 // cannot be read.
 func treeCPU() (d time.Duration, ok bool) {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+	d, ok = selfCPU()
+	if !ok {
 		return 0, false
 	}
-	d = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
 		return 0, false
@@ -50,6 +49,15 @@ func treeCPU() (d time.Duration, ok bool) {
 		d += time.Duration(utime+stime) * time.Second / clockTicks
 	}
 	return d, true
+}
+
+// selfCPU is the CPU time (user and system) this process has used so far.
+func selfCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every Linux

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,8 @@ func newEmulateGraphCmd() *cobra.Command {
 		faults       string
 		caFile       string
 		asJSON       bool
+		cpuProfile   string
+		statsFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "graph",
@@ -111,6 +114,27 @@ method, user, times, retry, latency, aftercommit. Example:
 				fmt.Fprintf(out, "users:           %d (user1@contoso.com ...)\n", info["users"])
 				fmt.Fprintln(out, "serving until interrupted (Ctrl-C)")
 			}
+			// Serving starts here, after seeding: the statistics and the
+			// CPU profile cover serving alone.
+			cpuBefore, _ := selfCPU()
+			if statsFile != "" {
+				defer func() {
+					if err := writeEmulatorStats(statsFile, srv.Stats(), cpuBefore); err != nil {
+						fmt.Fprintln(cmd.ErrOrStderr(), "--stats-file:", err)
+					}
+				}()
+			}
+			if cpuProfile != "" {
+				pf, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			<-cmd.Context().Done()
 			return nil
 		},
@@ -128,5 +152,39 @@ method, user, times, retry, latency, aftercommit. Example:
 	f.StringVar(&faults, "faults", "", "scripted faults (see above)")
 	f.StringVar(&caFile, "ca-file", "", "where to write the CA certificate (default: a temporary file)")
 	f.BoolVar(&asJSON, "json", false, "print the connection details as JSON")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the serving (after seeding) to this file when interrupted")
+	f.StringVar(&statsFile, "stats-file", "", "write the request statistics and the CPU time spent serving (after seeding) to this file as JSON when interrupted")
 	return cmd
+}
+
+// emulatorStats is what --stats-file holds: the emulator's request
+// statistics, and the CPU time (user and system) the emulator process
+// spent from the end of seeding until it was interrupted, so a benchmark
+// can tell the emulator's work from its client's.
+// (graphtest.Stats documents each count.) serving_cpu_seconds is -1 where
+// it is not measured.
+type emulatorStats struct {
+	TokenRequests         int            `json:"token_requests"`
+	Requests              map[string]int `json:"requests"`
+	PerUser               map[string]int `json:"per_user"`
+	Total                 int            `json:"total"`
+	ConcurrentPeak        int            `json:"concurrent_peak"`
+	MailboxConcurrentPeak int            `json:"mailbox_concurrent_peak"`
+	Throttled             int            `json:"throttled"`
+	Faults                int            `json:"faults"`
+	ServingCPUSeconds     float64        `json:"serving_cpu_seconds"`
+}
+
+func writeEmulatorStats(path string, st graphtest.Stats, cpuBefore time.Duration) error {
+	out := emulatorStats{TokenRequests: st.TokenRequests, Requests: st.Requests, PerUser: st.PerUser, Total: st.Total,
+		ConcurrentPeak: st.ConcurrentPeak, MailboxConcurrentPeak: st.MailboxConcurrentPeak, Throttled: st.Throttled,
+		Faults: st.Faults, ServingCPUSeconds: -1}
+	if now, ok := selfCPU(); ok {
+		out.ServingCPUSeconds = (now - cpuBefore).Seconds()
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }

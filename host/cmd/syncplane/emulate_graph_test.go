@@ -6,11 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,9 +32,21 @@ type emulatorInfo struct {
 }
 
 // startEmulateGraph runs `syncplane emulate graph ARGS...` until the test
-// ends and returns what it printed first (up to the first blank-free block
-// the reader r gives).
+// ends and returns what it prints.
 func startEmulateGraph(t *testing.T, args ...string) io.Reader {
+	t.Helper()
+	out, stop := runEmulateGraph(t, args...)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return out
+}
+
+// runEmulateGraph runs `syncplane emulate graph ARGS...` and returns what
+// it prints and a function that interrupts it and waits for it to end.
+func runEmulateGraph(t *testing.T, args ...string) (io.Reader, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -44,19 +59,76 @@ func startEmulateGraph(t *testing.T, args ...string) io.Reader {
 		done <- root.ExecuteContext(ctx)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
+	stopped := false
+	return pr, func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
 		cancel()
 		go io.Copy(io.Discard, pr)
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("emulate graph ended with %v", err)
+				return fmt.Errorf("emulate graph ended with %v", err)
 			}
+			return nil
 		case <-time.After(10 * time.Second):
-			t.Error("emulate graph did not stop when its context ended")
+			return errors.New("emulate graph did not stop when its context ended")
 		}
-	})
-	return pr
+	}
+}
+
+// TestEmulateGraphStatsFile: with --stats-file the emulator writes, when
+// interrupted, the requests it served and the CPU time it spent serving.
+func TestEmulateGraphStatsFile(t *testing.T) {
+	dir := t.TempDir()
+	ca, statsFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "stats.json")
+	out, stop := runEmulateGraph(t, "--users", "2", "--json", "--ca-file", ca, "--stats-file", statsFile)
+	defer stop()
+	var info emulatorInfo
+	if err := json.NewDecoder(out).Decode(&info); err != nil {
+		t.Fatalf("reading the printed connection details: %v", err)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	for range 3 {
+		resp, err := hc.Get(strings.TrimSuffix(info.GraphEndpoint, "/") + "/v1.0/$metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if _, err := os.Stat(statsFile); err == nil {
+		t.Fatal("the statistics were written before the emulator was interrupted")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(statsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Requests          map[string]int `json:"requests"`
+		Total             int            `json:"total"`
+		ServingCPUSeconds float64        `json:"serving_cpu_seconds"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if st.Requests["metadata"] != 3 || st.Total != 3 {
+		t.Errorf("stats file says %d $metadata requests of %d, want 3 of 3:\n%s", st.Requests["metadata"], st.Total, data)
+	}
+	if runtime.GOOS == "linux" && st.ServingCPUSeconds <= 0 || runtime.GOOS != "linux" && st.ServingCPUSeconds != -1 {
+		t.Errorf("serving_cpu_seconds %v on %s", st.ServingCPUSeconds, runtime.GOOS)
+	}
 }
 
 // TestEmulateGraphCommand runs the emulator standalone with every flag and
