@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +108,15 @@ func TestNoChangeRoundRequests(t *testing.T) {
 // The latency is a fault on every path, which the emulator charges to each
 // request it serves — to each part of a $batch, four at a time, not to the
 // batch's envelope as well — as the global term assumes. The bound is
-// latency × the largest of the three. cpu-s is the CPU time
-// this process (connector and emulator) used during the sync; when it
-// approaches wall-s × the cores available, the sync is CPU-bound, not
-// latency-bound.
+// latency × the largest of the three.
+//
+// With GRAPH_EMULATOR_BIN set to a syncplane binary, the emulator runs in
+// its own process (`syncplane emulate graph`), as the service does in a
+// deployment: cpu-s is then the connector's CPU time alone and
+// emulator-cpu-s the emulator's, and the connector's collections do not
+// scan the emulator's data. Without it the emulator runs in this process
+// and cpu-s is both together. When the CPU time approaches wall-s × the
+// cores available, the sync is CPU-bound, not latency-bound.
 func BenchmarkInitialSync(b *testing.B) {
 	mailboxes, events := benchScale(b, "GRAPH_BENCH_MAILBOXES", 50), benchScale(b, "GRAPH_BENCH_EVENTS", 100)
 	latency := time.Duration(benchScale(b, "GRAPH_BENCH_LATENCY_MS", 50)) * time.Millisecond
@@ -121,11 +126,41 @@ func BenchmarkInitialSync(b *testing.B) {
 		perMailbox = 4
 		batchParts = 4
 	)
-	e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: events, Seed: 13})
+	bench := map[string]any{"page_size": page, "max_concurrency": global, "max_concurrency_per_mailbox": perMailbox, "batch": os.Getenv("GRAPH_BENCH_NO_BATCH") == ""}
+	external := os.Getenv("GRAPH_EMULATOR_BIN") != ""
+	var e *emu
+	if !external {
+		e = startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: events, Seed: 13})
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		c := e.connect(b, map[string]any{"page_size": page, "max_concurrency": global, "max_concurrency_per_mailbox": perMailbox, "batch": os.Getenv("GRAPH_BENCH_NO_BATCH") == ""}, nil)
+		// A connector and, with GRAPH_EMULATOR_BIN, an emulator of its
+		// own for each run; stop ends the latency and returns what the
+		// emulator served and the CPU it spent serving (-1: not known).
+		var (
+			c    *Connector
+			stop func() (graphtest.Stats, time.Duration)
+		)
+		if external {
+			x := externalEmulator(b, mailboxes, events, "--seed", "13", "--faults", fmt.Sprintf("kind=latency,latency=%v", latency))
+			for k, v := range bench {
+				x.settings[k] = v
+			}
+			c = NewWith()
+			raw, _ := json.Marshal(x.settings)
+			if err := c.Configure(context.Background(), connector.ConfigureRequest{Settings: raw, Host: &connector.MemoryHost{}}); err != nil {
+				b.Fatal(err)
+			}
+			stop = x.stop
+		} else {
+			c = e.connect(b, bench, nil)
+			e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: latency})
+			stop = func() (graphtest.Stats, time.Duration) {
+				e.srv.Faults().Clear()
+				return e.srv.Stats(), -1
+			}
+		}
 		parts, err := c.ListPartitions(context.Background(), "event")
 		if err != nil {
 			b.Fatal(err)
@@ -133,20 +168,24 @@ func BenchmarkInitialSync(b *testing.B) {
 		if _, err := c.DiscoverSchema(context.Background(), false); err != nil {
 			b.Fatal(err)
 		}
-		e.srv.Faults().Add(graphtest.Fault{Kind: graphtest.FaultLatency, Latency: latency})
-		e.srv.ResetStats()
-		cpuBefore := cpuTime()
+		if !external {
+			e.srv.ResetStats()
+		}
+		cpuBefore := processCPU()
 		b.StartTimer()
 		began := time.Now()
 		_, n := syncAll(b, c, parts.Partitions, nil)
 		took := time.Since(began)
 		b.StopTimer()
-		cpu := cpuTime() - cpuBefore
-		e.srv.Faults().Clear()
+		cpu := processCPU() - cpuBefore
+		c.Close()
+		st, emuCPU := stop()
 		if n < int64(mailboxes*events) {
 			b.Fatalf("read %d events, want at least %d", n, mailboxes*events)
 		}
-		st := e.srv.Stats()
+		// Only mailbox requests enter the bound: the set-up's requests to
+		// the directory, $metadata and the token endpoint, which the
+		// external emulator counts too, are not mailbox requests.
 		pages := st.Requests["calendarView.delta"]
 		chain := (pages + mailboxes - 1) / mailboxes
 		if st.Requests["events.get"]+st.Requests["events.instances"] > 0 {
@@ -163,21 +202,14 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.ReportMetric(bound.Seconds(), "bound-s")
 		b.ReportMetric(float64(took)/float64(bound), "x-bound")
 		b.ReportMetric(cpu.Seconds(), "cpu-s")
-		b.ReportMetric(float64(st.Total), "http-requests")
+		if emuCPU >= 0 {
+			b.ReportMetric(emuCPU.Seconds(), "emulator-cpu-s")
+		}
 		b.ReportMetric(float64(all), "mailbox-requests")
 		b.Logf("%d events; requests by kind %v; bound: chain %d, per mailbox ceil(%d/%d), global ceil(%d/%d) latencies of %v; peak concurrent %d, per mailbox %d, throttled %d",
 			n, st.Requests, chain, most, perMailbox, all, global*batchParts, latency, st.ConcurrentPeak, st.MailboxConcurrentPeak, st.Throttled)
 		b.StartTimer()
 	}
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchScale reads a size from the environment, or returns def.
@@ -193,25 +225,51 @@ func benchScale(tb testing.TB, env string, def int) int {
 	return n
 }
 
+// extEmulator is an emulator in its own process (see externalEmulator).
+type extEmulator struct {
+	// settings connect a connector to it.
+	settings map[string]any
+	cmd      *exec.Cmd
+	stats    string // its --stats-file
+	tb       testing.TB
+}
+
 // externalEmulator runs `syncplane emulate graph` (the binary named by
-// GRAPH_EMULATOR_BIN) as its own process, so the heap measured here is the
-// connector's alone, and returns settings pointing at it.
-func externalEmulator(b *testing.B, users, events int) map[string]any {
+// GRAPH_EMULATOR_BIN) as its own process, so the heap and CPU time
+// measured here are the connector's alone, with the production $metadata
+// when ../shared is present and args added to its command line.
+func externalEmulator(tb testing.TB, users, events int, args ...string) *extEmulator {
 	bin := os.Getenv("GRAPH_EMULATOR_BIN")
 	if bin == "" {
-		b.Skip("skipping: set GRAPH_EMULATOR_BIN to a syncplane binary; the emulator must run in its own process for the heap to be the connector's")
+		tb.Skip("skipping: set GRAPH_EMULATOR_BIN to a syncplane binary; the emulator must run in its own process for the heap to be the connector's")
 	}
-	ca := filepath.Join(b.TempDir(), "ca.pem")
-	cmd := exec.Command(bin, "emulate", "graph", "--users", strconv.Itoa(users), "--events", strconv.Itoa(events),
-		"--contacts", "0", "--tasks", "0", "--messages", "0", "--json", "--ca-file", ca)
-	out, err := cmd.StdoutPipe()
+	dir := tb.TempDir()
+	x := &extEmulator{stats: filepath.Join(dir, "stats.json"), tb: tb}
+	ca := filepath.Join(dir, "ca.pem")
+	args = append([]string{"emulate", "graph", "--users", strconv.Itoa(users), "--events", strconv.Itoa(events),
+		"--contacts", "0", "--tasks", "0", "--messages", "0", "--json", "--ca-file", ca, "--stats-file", x.stats}, args...)
+	if meta := realMetadata(tb); meta != nil {
+		path := filepath.Join(dir, "metadata.xml")
+		if err := os.WriteFile(path, meta, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		args = append(args, "--metadata", path)
+	}
+	x.cmd = exec.Command(bin, args...)
+	x.cmd.Stderr = os.Stderr
+	out, err := x.cmd.StdoutPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	if err := x.cmd.Start(); err != nil {
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	tb.Cleanup(func() {
+		if x.cmd.ProcessState == nil {
+			x.cmd.Process.Kill()
+			x.cmd.Wait()
+		}
+	})
 	var info struct {
 		GraphEndpoint string `json:"graph_endpoint"`
 		AuthorityHost string `json:"authority_host"`
@@ -220,13 +278,49 @@ func externalEmulator(b *testing.B, users, events int) map[string]any {
 		ClientSecret  string `json:"client_secret"`
 	}
 	if err := json.NewDecoder(out).Decode(&info); err != nil {
-		b.Fatalf("reading the emulator's connection details: %v", err)
+		tb.Fatalf("reading the emulator's connection details: %v", err)
 	}
-	return map[string]any{
+	go io.Copy(io.Discard, out)
+	x.settings = map[string]any{
 		"tenant_id": info.TenantID, "client_id": info.ClientID, "auth": "client_secret", "client_secret": info.ClientSecret,
 		"cloud": "custom", "authority_host": info.AuthorityHost, "graph_endpoint": info.GraphEndpoint, "ca_file": ca,
 		"users": map[string]any{"filter": "userType eq 'Member'"},
 	}
+	return x
+}
+
+// stop interrupts the emulator and returns what it served after seeding
+// and the CPU time it spent serving (-1 where it could not measure it).
+func (x *extEmulator) stop() (graphtest.Stats, time.Duration) {
+	x.tb.Helper()
+	if err := x.cmd.Process.Signal(os.Interrupt); err != nil {
+		x.tb.Fatal(err)
+	}
+	if err := x.cmd.Wait(); err != nil {
+		x.tb.Fatalf("the emulator ended with %v", err)
+	}
+	data, err := os.ReadFile(x.stats)
+	if err != nil {
+		x.tb.Fatal(err)
+	}
+	var st struct {
+		Requests          map[string]int `json:"requests"`
+		PerUser           map[string]int `json:"per_user"`
+		Total             int            `json:"total"`
+		ConcurrentPeak    int            `json:"concurrent_peak"`
+		MailboxPeak       int            `json:"mailbox_concurrent_peak"`
+		Throttled         int            `json:"throttled"`
+		ServingCPUSeconds float64        `json:"serving_cpu_seconds"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		x.tb.Fatalf("the emulator's statistics: %v", err)
+	}
+	cpu := time.Duration(-1)
+	if st.ServingCPUSeconds >= 0 {
+		cpu = time.Duration(st.ServingCPUSeconds * float64(time.Second))
+	}
+	return graphtest.Stats{Requests: st.Requests, PerUser: st.PerUser, Total: st.Total, ConcurrentPeak: st.ConcurrentPeak,
+		MailboxConcurrentPeak: st.MailboxPeak, Throttled: st.Throttled}, cpu
 }
 
 // BenchmarkPeakHeap reads GRAPH_BENCH_SMALL (50) and then GRAPH_BENCH_LARGE
@@ -249,7 +343,7 @@ func BenchmarkPeakHeap(b *testing.B) {
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
 	peak, meanLive, maxGoroutines := map[int]float64{}, map[int]float64{}, map[int]int{}
 	for _, mailboxes := range []int{small, large} {
-		settings := externalEmulator(b, mailboxes, events)
+		settings := externalEmulator(b, mailboxes, events).settings
 		if v := os.Getenv("GRAPH_BENCH_CONCURRENCY"); v != "" {
 			settings["max_concurrency"] = benchScale(b, "GRAPH_BENCH_CONCURRENCY", 64)
 		}
