@@ -17,20 +17,11 @@ import (
 // real connector (or any Graph client) can be pointed at it.
 func newEmulateGraphCmd() *cobra.Command {
 	var (
-		addr         string
-		metadataFile string
-		users        int
-		seed         int64
-		events       int
-		contacts     int
-		tasks        int
-		messages     int
-		latency      time.Duration
-		faults       string
-		caFile       string
-		asJSON       bool
-		cpuProfile   string
-		statsFile    string
+		faults     string
+		caFile     string
+		asJSON     bool
+		cpuProfile string
+		statsFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "graph",
@@ -46,21 +37,12 @@ method, user, times, retry, latency, aftercommit. Example:
   --faults 'kind=429,path=/v1.0/users/*/calendarView/delta,times=3,retry=2s'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := graphtest.Options{Addr: addr, Users: users, Seed: seed, EventsPerUser: events,
-				ContactsPerUser: contacts, TasksPerUser: tasks, MessagesPerUser: messages, Latency: latency}
-			if users == 0 {
-				opts.Users = -1
-			}
-			if metadataFile != "" {
-				data, err := os.ReadFile(metadataFile)
-				if err != nil {
-					return fmt.Errorf("reading --metadata: %w", err)
-				}
-				opts.Metadata = data
+			opts, err := graphEmulatorOptions(cmd)
+			if err != nil {
+				return err
 			}
 			var scripted []graphtest.Fault
 			if faults != "" {
-				var err error
 				if scripted, err = graphtest.ParseFaultSpec(faults); err != nil {
 					return fmt.Errorf("--faults: %w", err)
 				}
@@ -140,21 +122,58 @@ method, user, times, retry, latency, aftercommit. Example:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", "127.0.0.1:0", "address to listen on")
-	f.StringVar(&metadataFile, "metadata", "", "CSDL file to serve at /v1.0/$metadata (default: a small built-in document)")
-	f.IntVar(&users, "users", 5, "number of seeded mailbox users")
-	f.Int64Var(&seed, "seed", 1, "seed for deterministic data")
-	f.IntVar(&events, "events", 20, "seeded events per user")
-	f.IntVar(&contacts, "contacts", 10, "seeded contacts per user")
-	f.IntVar(&tasks, "tasks", 5, "seeded To Do tasks per user")
-	f.IntVar(&messages, "messages", 10, "seeded Inbox messages per user")
-	f.DurationVar(&latency, "latency", 0, "latency added to every request")
+	f.String("addr", "127.0.0.1:0", "address to listen on")
+	f.String("metadata", "", "CSDL file to serve at /v1.0/$metadata (default: a small built-in document)")
+	f.Int("users", 5, "number of seeded mailbox users")
+	f.Int64("seed", 1, "seed for deterministic data")
+	f.Int("events", 20, "seeded events per user")
+	f.Int("contacts", 10, "seeded contacts per user")
+	f.Int("tasks", 5, "seeded To Do tasks per user")
+	f.Int("messages", 10, "seeded Inbox messages per user")
+	f.Duration("latency", 0, "latency of every request, added before it is served (see --latency-includes-service)")
+	f.Bool("latency-includes-service", false, "make --latency the time from a Graph request's arrival to its answer: the request is served at once and its answer held back until the latency has passed, as a client measures a real service's latency (network and service time together)")
 	f.StringVar(&faults, "faults", "", "scripted faults (see above)")
 	f.StringVar(&caFile, "ca-file", "", "where to write the CA certificate (default: a temporary file)")
 	f.BoolVar(&asJSON, "json", false, "print the connection details as JSON")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the serving (after seeding) to this file when interrupted")
 	f.StringVar(&statsFile, "stats-file", "", "write the request statistics and the CPU time spent serving (after seeding) to this file as JSON when interrupted")
 	return cmd
+}
+
+// graphEmulatorOptions are the emulator's options set by cmd's flags
+// (already parsed): its address, seed data, $metadata and latency model.
+func graphEmulatorOptions(cmd *cobra.Command) (graphtest.Options, error) {
+	f := cmd.Flags()
+	var opts graphtest.Options
+	var metadataFile string
+	var err error
+	for _, get := range []func(){
+		func() { opts.Addr, err = f.GetString("addr") },
+		func() { metadataFile, err = f.GetString("metadata") },
+		func() { opts.Users, err = f.GetInt("users") },
+		func() { opts.Seed, err = f.GetInt64("seed") },
+		func() { opts.EventsPerUser, err = f.GetInt("events") },
+		func() { opts.ContactsPerUser, err = f.GetInt("contacts") },
+		func() { opts.TasksPerUser, err = f.GetInt("tasks") },
+		func() { opts.MessagesPerUser, err = f.GetInt("messages") },
+		func() { opts.Latency, err = f.GetDuration("latency") },
+		func() { opts.LatencyIncludesService, err = f.GetBool("latency-includes-service") },
+	} {
+		if get(); err != nil {
+			return opts, err
+		}
+	}
+	if opts.Users == 0 {
+		opts.Users = -1
+	}
+	if metadataFile != "" {
+		data, err := os.ReadFile(metadataFile)
+		if err != nil {
+			return opts, fmt.Errorf("reading --metadata: %w", err)
+		}
+		opts.Metadata = data
+	}
+	return opts, nil
 }
 
 // emulatorStats is what --stats-file holds: the emulator's request

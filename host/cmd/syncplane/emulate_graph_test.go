@@ -131,6 +131,54 @@ func TestEmulateGraphStatsFile(t *testing.T) {
 	}
 }
 
+// TestEmulateGraphLatencyModel: --latency alone delays each request
+// before it is served; with --latency-includes-service the latency is the
+// time from a Graph request's arrival to its answer. Either way a Graph
+// request is answered no sooner than the latency.
+func TestEmulateGraphLatencyModel(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{[]string{"--latency", "40ms"}, false}, {[]string{"--latency", "40ms", "--latency-includes-service"}, true}} {
+		cmd := newEmulateGraphCmd()
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := graphEmulatorOptions(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.Latency != 40*time.Millisecond || opts.LatencyIncludesService != tc.want {
+			t.Errorf("%v: latency %v, includes service %v; want 40ms, %v", tc.args, opts.Latency, opts.LatencyIncludesService, tc.want)
+		}
+	}
+	const latency = 150 * time.Millisecond
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	out := startEmulateGraph(t, "--users", "1", "--latency", latency.String(), "--latency-includes-service", "--json", "--ca-file", ca)
+	var info emulatorInfo
+	if err := json.NewDecoder(out).Decode(&info); err != nil {
+		t.Fatalf("reading the printed connection details: %v", err)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	began := time.Now()
+	resp, err := hc.Get(strings.TrimSuffix(info.GraphEndpoint, "/") + "/v1.0/$metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if took := time.Since(began); resp.StatusCode != 200 || took < latency {
+		t.Errorf("$metadata: HTTP %d after %v, want 200 after at least %v", resp.StatusCode, took, latency)
+	}
+}
+
 // TestEmulateGraphCommand runs the emulator standalone with every flag and
 // uses what it prints: the CA file is trusted, the credentials get a
 // token, the seeded users are listed, the given $metadata is served, the
