@@ -5,14 +5,10 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // renderEvent renders an event as Graph returns it. tzName is the Prefer:
@@ -32,17 +28,8 @@ func (s *Server) renderEvent(it *item, tzName string, immutable bool) map[string
 
 // eventFields appends to fs the properties the service computes for an
 // event, which replace or join its stored data in a rendering (see
-// renderEvent).
+// renderEvent). computedFields gives the same properties as their JSON.
 func eventFields(it *item, tzName string, immutable bool, fs []kv) []kv {
-	fs, _ = eventFieldsTo(it, tzName, immutable, fs, nil)
-	return fs
-}
-
-// eventFieldsTo is eventFields; with scratch not nil (the JSON
-// renderings, appendEvent and appendOccurrence), the times and the
-// start and end objects are given as their JSON, written into scratch,
-// instead of strings and maps built to be encoded at once.
-func eventFieldsTo(it *item, tzName string, immutable bool, fs []kv, scratch []byte) ([]kv, []byte) {
 	if it.icaluid != "" {
 		fs = append(fs, kv{k: "iCalUId", v: it.icaluid})
 	}
@@ -54,73 +41,21 @@ func eventFieldsTo(it *item, tzName string, immutable bool, fs []kv, scratch []b
 	if it.master != "" {
 		master = extID(it.master, immutable)
 	}
-	if scratch == nil {
-		fs = append(fs,
-			kv{k: "@odata.etag", v: `W/"` + it.changeKey + `"`},
-			kv{k: "id", v: id},
-			kv{k: "createdDateTime", v: it.created.UTC().Format(graphTimeLayout + "Z")},
-			kv{k: "lastModifiedDateTime", v: it.modified.UTC().Format(graphTimeLayout + "Z")},
-			kv{k: "changeKey", v: it.changeKey},
-			kv{k: "originalStartTimeZone", v: it.startTZ},
-			kv{k: "originalEndTimeZone", v: it.endTZ},
-			kv{k: "start", v: dtz(it.start, tzName)},
-			kv{k: "end", v: dtz(it.end, tzName)},
-			kv{k: "type", v: it.etype},
-			kv{k: "seriesMasterId", v: master},
-			kv{k: "webLink", v: "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"},
-		)
-		return withRecurrence(it, fs), nil
-	}
-	// The same values as their JSON (what appendJSON writes for them),
-	// written into scratch: the times, change keys (base64) and the web
-	// link (query-escaped) hold no character JSON escapes but the quotes
-	// of the etag.
-	raw := func(k string, from int) kv {
-		return kv{k: k, raw: scratch[from:len(scratch):len(scratch)]}
-	}
-	from := len(scratch)
-	scratch = append(append(append(scratch, `"W/\"`...), it.changeKey...), `\""`...)
-	fs = append(fs, raw("@odata.etag", from))
-	from = len(scratch)
-	scratch = jsonenc.AppendString(scratch, id)
-	fs = append(fs, raw("id", from))
-	from = len(scratch)
-	scratch = appendQuotedTime(scratch, it.created.UTC(), graphTimeLayout+"Z")
-	fs = append(fs, raw("createdDateTime", from))
-	from = len(scratch)
-	scratch = appendQuotedTime(scratch, it.modified.UTC(), graphTimeLayout+"Z")
-	fs = append(fs, raw("lastModifiedDateTime", from))
-	from = len(scratch)
-	scratch = jsonenc.AppendString(scratch, it.changeKey)
-	fs = append(fs, raw("changeKey", from))
-	from = len(scratch)
-	scratch = jsonenc.AppendString(scratch, it.startTZ)
-	fs = append(fs, raw("originalStartTimeZone", from))
-	from = len(scratch)
-	scratch = jsonenc.AppendString(scratch, it.endTZ)
-	fs = append(fs, raw("originalEndTimeZone", from))
-	from = len(scratch)
-	scratch = appendDTZ(scratch, it.start, tzName)
-	fs = append(fs, raw("start", from))
-	from = len(scratch)
-	scratch = appendDTZ(scratch, it.end, tzName)
-	fs = append(fs, raw("end", from))
-	from = len(scratch)
-	scratch = jsonenc.AppendString(scratch, it.etype)
-	fs = append(fs, raw("type", from))
-	if master == nil {
-		fs = append(fs, kv{k: "seriesMasterId"})
-	} else {
-		from = len(scratch)
-		scratch = jsonenc.AppendString(scratch, master.(string))
-		fs = append(fs, raw("seriesMasterId", from))
-	}
-	from = len(scratch)
-	scratch = append(scratch, `"https://outlook.office365.com/owa/?itemid=`...)
-	scratch = append(scratch, url.QueryEscape(id)...)
-	scratch = append(scratch, `&exvsurl=1&path=/calendar/item"`...)
-	fs = append(fs, raw("webLink", from))
-	return withRecurrence(it, fs), scratch
+	fs = append(fs,
+		kv{k: "@odata.etag", v: `W/"` + it.changeKey + `"`},
+		kv{k: "id", v: id},
+		kv{k: "createdDateTime", v: it.created.UTC().Format(graphTimeLayout + "Z")},
+		kv{k: "lastModifiedDateTime", v: it.modified.UTC().Format(graphTimeLayout + "Z")},
+		kv{k: "changeKey", v: it.changeKey},
+		kv{k: "originalStartTimeZone", v: it.startTZ},
+		kv{k: "originalEndTimeZone", v: it.endTZ},
+		kv{k: "start", v: dtz(it.start, tzName)},
+		kv{k: "end", v: dtz(it.end, tzName)},
+		kv{k: "type", v: it.etype},
+		kv{k: "seriesMasterId", v: master},
+		kv{k: "webLink", v: "https://outlook.office365.com/owa/?itemid=" + url.QueryEscape(id) + "&exvsurl=1&path=/calendar/item"},
+	)
+	return withRecurrence(it, fs)
 }
 
 // withRecurrence appends recurrence null for an event that is not a
@@ -141,27 +76,49 @@ func appendQuotedTime(dst []byte, t time.Time, layout string) []byte {
 	return append(dst, '"')
 }
 
-// appendDTZ appends the JSON appendJSON writes for dtz(t, tzName):
-// {"dateTime":…,"timeZone":…}, members in sorted order.
-func appendDTZ(dst []byte, t time.Time, tzName string) []byte {
-	loc, canon, ok := zone(tzName)
-	if !ok {
-		loc, canon = time.UTC, "UTC"
-	}
-	dst = append(dst, `{"dateTime":`...)
-	dst = appendQuotedTime(dst, t.In(loc), graphTimeLayout)
-	dst = append(dst, `,"timeZone":`...)
-	dst = jsonenc.AppendString(dst, canon)
-	return append(dst, '}')
+// appendEvent appends the JSON of c.renderEvent(it, tzName) with extra
+// properties added, written without building the rendered map (delta
+// pages render every event of a mailbox): the stored properties copied
+// from their encoding (storedJSON) when the event has one, else encoded
+// from its map (appendEventData).
+func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]byte, error) {
+	return c.appendEventSelect(dst, it, tzName, nil, extra...)
 }
 
-// appendEvent appends the JSON of c.renderEvent(it, tzName) with extra
-// properties added, written straight from the stored data without
-// building the rendered map (delta pages render every event of a
-// mailbox).
-func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]byte, error) {
+// appendEventSelect is appendEvent with only the properties a $select of
+// sel keeps (none: all; see project).
+func (c *call) appendEventSelect(dst []byte, it *item, tzName string, sel []string, extra ...kv) ([]byte, error) {
+	st := it.storedFor()
+	if st == nil {
+		if len(sel) > 0 {
+			m := project(c.renderEvent(it, tzName), sel, nil)
+			for _, f := range extra {
+				m[f.k] = f.v
+			}
+			return appendJSON(dst, m)
+		}
+		return c.appendEventData(dst, it, tzName, extra...)
+	}
 	var buf [24]kv
-	fs, scratch := eventFieldsTo(it, tzName, c.prefer.immutableID, buf[:0], c.scratchBuf())
+	fs, scratch := computedFields(it, tzName, c.prefer.immutableID, st.recurrence, buf[:0], c.scratchBuf())
+	defer c.keepScratch(scratch)
+	if c.prefer.bodyText {
+		fs = c.textBody(it.data, fs)
+	}
+	fs = sortFields(append(fs, extra...))
+	drop := ""
+	if it.master != "" {
+		drop = "transactionId"
+	}
+	return appendMerged(dst, st, fs, drop, sel)
+}
+
+// appendEventData is appendEvent with the stored properties encoded from
+// the event's map.
+func (c *call) appendEventData(dst []byte, it *item, tzName string, extra ...kv) ([]byte, error) {
+	_, rec := it.data["recurrence"]
+	var buf [24]kv
+	fs, scratch := computedFields(it, tzName, c.prefer.immutableID, rec, buf[:0], c.scratchBuf())
 	defer c.keepScratch(scratch)
 	if c.prefer.bodyText {
 		fs = c.textBody(it.data, fs)
@@ -172,113 +129,6 @@ func (c *call) appendEvent(dst []byte, it *item, tzName string, extra ...kv) ([]
 		drop = "transactionId"
 	}
 	return appendJSONOverlay(dst, it.data, fs, drop, eventKeys())
-}
-
-// baseJSON is the stored data of a series master encoded property by
-// property, transactionId left out (occurrences do not show it): its
-// occurrences share that data (see buildInstance), so a delta page renders
-// it once per series instead of once per occurrence.
-type baseJSON struct {
-	data map[string]any // the map encoded
-	seq  int64          // the master's change number when it was encoded
-	keys []string       // sorted as appendJSON sorts them
-	ends []int          // vals[ends[i-1]:ends[i]] is the value of keys[i]
-	vals []byte
-}
-
-// occurrenceBase returns the encoded data of the master of the occurrence
-// it, or nil when it does not render its master's data as it stands (an
-// exception has data of its own). An encoding is reused while the master
-// keeps its change number and its data map: every change of an event's
-// data goes with touch (a new number) or a new map. Safe under the
-// store's shared lock.
-func (s *Server) occurrenceBase(box *mailbox, it *item) *baseJSON {
-	if it.etype != "occurrence" || it.master == "" {
-		return nil
-	}
-	master := box.events[it.master]
-	if master == nil || !sameMap(master.data, it.data) {
-		return nil
-	}
-	if v, ok := s.bases.Load(master); ok {
-		if b := v.(*baseJSON); b.seq == master.seq && sameMap(b.data, master.data) {
-			return b
-		}
-	}
-	b := &baseJSON{data: master.data, seq: master.seq}
-	for k := range master.data {
-		if k != "transactionId" {
-			b.keys = append(b.keys, k)
-		}
-	}
-	slices.Sort(b.keys)
-	b.ends = make([]int, len(b.keys))
-	for i, k := range b.keys {
-		var err error
-		if b.vals, err = appendJSON(b.vals, master.data[k]); err != nil {
-			return nil
-		}
-		b.ends[i] = len(b.vals)
-	}
-	s.bases.Store(master, b)
-	return b
-}
-
-// sameMap reports whether a and b are the same map (not equal contents).
-func sameMap(a, b map[string]any) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
-}
-
-// appendOccurrence appends what appendEvent appends for the occurrence it
-// whose master's data base holds encoded (see occurrenceBase): the same
-// bytes, the stored properties copied from base.
-func (c *call) appendOccurrence(dst []byte, it *item, base *baseJSON, tzName string, extra ...kv) ([]byte, error) {
-	var buf [24]kv
-	fs, scratch := eventFieldsTo(it, tzName, c.prefer.immutableID, buf[:0], c.scratchBuf())
-	defer c.keepScratch(scratch)
-	fs = append(fs, extra...)
-	var kbuf [24]string
-	over := kbuf[:0]
-	for i, f := range fs {
-		if f.k != "transactionId" && overIndex(fs, f.k) == i {
-			over = append(over, f.k)
-		}
-	}
-	slices.Sort(over)
-	dst = append(dst, '{')
-	first := true
-	sep := func() {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-	}
-	i, j := 0, 0
-	for i < len(base.keys) || j < len(over) {
-		if i < len(base.keys) && overIndex(fs, base.keys[i]) >= 0 {
-			i++
-			continue
-		}
-		if j < len(over) && (i == len(base.keys) || over[j] < base.keys[i]) {
-			sep()
-			dst = append(jsonenc.AppendString(dst, over[j]), ':')
-			var err error
-			if dst, err = fs[overIndex(fs, over[j])].appendValue(dst); err != nil {
-				return dst, err
-			}
-			j++
-			continue
-		}
-		sep()
-		dst = append(jsonenc.AppendString(dst, base.keys[i]), ':')
-		from := 0
-		if i > 0 {
-			from = base.ends[i-1]
-		}
-		dst = append(dst, base.vals[from:base.ends[i]]...)
-		i++
-	}
-	return append(dst, '}'), nil
 }
 
 // scratchBuf returns the call's scratch buffer, empty (never nil): one
@@ -383,9 +233,9 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 		}
 		switch m {
 		case http.MethodGet:
-			out := project(c.renderEvent(it, tz), withID(parseSelect(c.query.Get("$select"))), nil)
-			out["@odata.context"] = entityCtx
-			c.writeJSON(http.StatusOK, out)
+			// Written as writeEvent writes an event, with the properties of
+			// the $select.
+			c.writeEvent(http.StatusOK, it, tz, entityCtx, withID(parseSelect(c.query.Get("$select")))...)
 		case http.MethodPatch:
 			body, ok := c.readBody()
 			if !ok {
@@ -433,15 +283,17 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 }
 
 // writeEvent answers status with the event as c.renderEvent renders it in
-// tzName, with @odata.context: its JSON is written straight from the
-// stored data (appendEvent) while the call holds the mailbox, instead of
-// building the rendered map to encode after the lock is released.
-func (c *call) writeEvent(status int, it *item, tzName, context string) {
+// tzName, with @odata.context and, with sel, only the properties a
+// $select of sel keeps (project): its JSON is written straight from the
+// stored data (appendEventSelect) while the call holds the mailbox,
+// instead of building the rendered map to encode after the lock is
+// released.
+func (c *call) writeEvent(status int, it *item, tzName, context string, sel ...string) {
 	bp := eventPool.Get().(*[]byte)
-	out, err := c.appendEvent((*bp)[:0], it, tzName, kv{k: "@odata.context", v: context})
+	out, err := c.appendEventSelect((*bp)[:0], it, tzName, sel, kv{k: "@odata.context", v: context})
 	if err != nil {
 		// What writeJSON does with a value it cannot encode.
-		m := c.renderEvent(it, tzName)
+		m := project(c.renderEvent(it, tzName), sel, nil)
 		m["@odata.context"] = context
 		c.writeJSON(status, m)
 		return
@@ -579,11 +431,6 @@ func (s *Server) serveCalendarViewDelta(c *call, box *mailbox, userID string) {
 			return m
 		},
 		renderJSON: func(dst []byte, it *item) ([]byte, error) {
-			if !c.prefer.bodyText {
-				if base := s.occurrenceBase(box, it); base != nil {
-					return c.appendOccurrence(dst, it, base, tz, kv{k: "@odata.type", v: "#microsoft.graph.event"})
-				}
-			}
 			return c.appendEvent(dst, it, tz, kv{k: "@odata.type", v: "#microsoft.graph.event"})
 		},
 		// OBSERVED default page size ≈10 (facts §1.1, §14 item 1).

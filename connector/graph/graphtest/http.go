@@ -32,7 +32,7 @@ type call struct {
 	// written are run once the deferred answer is written (afterWrite).
 	written []func()
 	// scratch holds the computed properties of the event being written
-	// (see eventFieldsTo), reused from one event to the next; scratchRef
+	// (see computedFields), reused from one event to the next; scratchRef
 	// is the pooled buffer it came from (scratchBuf, releaseScratch).
 	scratch    []byte
 	scratchRef *[]byte

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,68 +168,163 @@ func TestKeyOrder(t *testing.T) {
 	}
 }
 
-// TestOccurrenceRenderingMatches renders every occurrence of seeded series
-// both ways — from its master's encoded data (appendOccurrence) and
-// property by property (appendEvent) — in several zones and id forms, also
-// after the masters changed: the bytes are the same.
-func TestOccurrenceRenderingMatches(t *testing.T) {
-	s, err := Start(Options{Users: 2, EventsPerUser: 80, Seed: 31})
+// TestStoredRenderingMatches renders every event of a seeded tenant
+// three ways — from its stored encoding (appendEvent), from its map
+// property by property (appendEventData) and as the map encoded
+// (renderEvent, project, appendJSON) — in several zones, id forms, body
+// types and $selects: the bytes are the same. It does so again after each
+// kind of change (masters, occurrences becoming exceptions, cancelled
+// occurrences, attendee copies made and cancelled, new series, deleted
+// series), and every event must have an encoding of its current data:
+// the changes keep them.
+func TestStoredRenderingMatches(t *testing.T) {
+	s, err := Start(Options{Users: 3, EventsPerUser: 60, Seed: 31})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	check := func(phase string) int {
+	check := func(phase string) {
 		t.Helper()
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		n := 0
+		kinds := map[string]int{}
 		for _, box := range s.boxes {
 			for _, it := range box.events {
 				if it.deleted {
 					continue
 				}
+				if it.storedFor() == nil {
+					t.Fatalf("%s: %s %s has no encoding of its data", phase, it.etype, it.id)
+				}
+				kinds[it.etype]++
 				for _, tz := range []string{"", "Pacific Standard Time"} {
-					for _, immutable := range []bool{false, true} {
-						c := &call{s: s, prefer: preferences{immutableID: immutable}}
-						base := s.occurrenceBase(box, it)
-						if base == nil {
-							continue
-						}
-						n++
-						extra := kv{k: "@odata.type", v: "#microsoft.graph.event"}
-						want, err1 := c.appendEvent(nil, it, tz, extra)
-						got, err2 := c.appendOccurrence(nil, it, base, tz, extra)
-						if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
-							t.Fatalf("%s: occurrence %s (%s, immutable %v):\n got %s (%v)\nwant %s (%v)", phase, it.id, tz, immutable, got, err2, want, err1)
+					for _, p := range []preferences{{}, {immutableID: true}, {bodyText: true}} {
+						for _, sel := range [][]string{nil, {"recurrence", "id"}, {"SUBJECT", "id", "transactionId"}} {
+							rec := httptest.NewRecorder()
+							c := &call{s: s, w: rec, prefer: p}
+							extra := kv{k: "@odata.type", v: "#microsoft.graph.event"}
+							got, err1 := c.appendEventSelect(nil, it, tz, sel, extra)
+							m := project(c.renderEvent(it, tz), sel, nil)
+							m[extra.k] = extra.v
+							want, err2 := appendJSON(nil, m)
+							if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+								t.Fatalf("%s: %s %s (%q, %+v, $select %q):\n got %s (%v)\nwant %s (%v)", phase, it.etype, it.id, tz, p, sel, got, err1, want, err2)
+							}
+							if sel == nil {
+								data, err := c.appendEventData(nil, it, tz, extra)
+								if err != nil || !bytes.Equal(data, want) {
+									t.Fatalf("%s: %s %s (%q, %+v) from its map:\n got %s (%v)\nwant %s", phase, it.etype, it.id, tz, p, data, err, want)
+								}
+							}
 						}
 					}
 				}
 			}
 		}
-		return n
-	}
-	if n := check("seeded"); n == 0 {
-		t.Fatal("no occurrence rendered from its master's data: the test does not exercise it")
-	}
-	// Change every master's subject and add a transactionId (left out of
-	// occurrences): the encodings made before must not be used.
-	for _, u := range s.Users() {
-		for _, ev := range s.Events(u.UserPrincipalName) {
-			if ev["type"] != "seriesMaster" {
-				continue
-			}
-			if err := s.PatchEvent(u.UserPrincipalName, ev["id"].(string), map[string]any{"subject": "changed series", "categories": []any{"Blue category"}}); err != nil {
-				t.Fatal(err)
+		for _, k := range []string{"singleInstance", "seriesMaster", "occurrence"} {
+			if kinds[k] == 0 {
+				t.Fatalf("%s: no %s rendered (%v): the test does not exercise it", phase, k, kinds)
 			}
 		}
 	}
-	check("after the masters changed")
+	check("seeded")
+	users := s.Users()
+	u0, u1 := users[0].UserPrincipalName, users[1].UserPrincipalName
+	var masters, singles []string
+	for _, ev := range s.Events(u0) {
+		switch ev["type"] {
+		case "seriesMaster":
+			masters = append(masters, ev["id"].(string))
+		case "singleInstance":
+			singles = append(singles, ev["id"].(string))
+		}
+	}
+	if len(masters) < 3 || len(singles) < 2 {
+		t.Fatalf("seeded %d series and %d single events, want 3 and 2", len(masters), len(singles))
+	}
+	// A master's subject and categories: its occurrences share its data.
+	if err := s.PatchEvent(u0, masters[0], map[string]any{"subject": "changed series", "categories": []any{"Blue category"}}); err != nil {
+		t.Fatal(err)
+	}
+	check("master changed")
+	// One occurrence becomes an exception, another is cancelled.
+	var occ []string
+	for _, ev := range s.Instances(u0) {
+		if ev["seriesMasterId"] == masters[1] {
+			occ = append(occ, ev["id"].(string))
+		}
+	}
+	if len(occ) < 2 {
+		t.Fatalf("series %s has %d occurrences", masters[1], len(occ))
+	}
+	if err := s.PatchEvent(u0, occ[0], map[string]any{"subject": "moved", "location": map[string]any{"displayName": "Elsewhere"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteEvent(u0, occ[1]); err != nil {
+		t.Fatal(err)
+	}
+	check("exception and cancellation")
+	// A meeting with an attendee of the tenant: a copy in their calendar,
+	// then cancelled there when the attendee is removed (the copy's data
+	// changes in place).
+	attendee := []any{map[string]any{"emailAddress": map[string]any{"address": users[1].Mail, "name": users[1].DisplayName}}}
+	id, err := s.PutEvent(u0, map[string]any{"subject": "meeting", "transactionId": "tx-1",
+		"start": map[string]any{"dateTime": "2026-12-01T10:00:00", "timeZone": "UTC"},
+		"end":   map[string]any{"dateTime": "2026-12-01T11:00:00", "timeZone": "UTC"},
+		"recurrence": map[string]any{"pattern": map[string]any{"type": "daily", "interval": int64(1)},
+			"range": map[string]any{"type": "numbered", "startDate": "2026-12-01", "numberOfOccurrences": int64(3)}},
+		"attendees": attendee})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PatchEvent(u0, singles[0], map[string]any{"attendees": attendee, "isOnlineMeeting": true}); err != nil {
+		t.Fatal(err)
+	}
+	check("meetings copied")
+	if err := s.PatchEvent(u0, id, map[string]any{"attendees": []any{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PatchEvent(u0, singles[0], map[string]any{"attendees": []any{}}); err != nil {
+		t.Fatal(err)
+	}
+	check("copies cancelled")
+	// The series' time moves (its occurrences are made again) and a
+	// series is deleted.
+	if err := s.PatchEvent(u0, masters[1], map[string]any{"start": map[string]any{"dateTime": "2026-12-02T09:00:00", "timeZone": "W. Europe Standard Time"},
+		"end": map[string]any{"dateTime": "2026-12-02T09:30:00", "timeZone": "W. Europe Standard Time"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteEvent(u0, masters[2]); err != nil {
+		t.Fatal(err)
+	}
+	check("series moved and deleted")
+	_ = u1
+}
+
+// TestAppendQueryEscape holds appendQueryEscape to url.QueryEscape.
+func TestAppendQueryEscape(t *testing.T) {
+	for _, s := range []string{"", "AAkALgAAabc-_xyzAAA=", "a b+c&d=e/f?g#h%i~j.k", "é\x00\xff\"'<>", "AAMkAGI2x_2026-12-01AAA="} {
+		if got, want := string(appendQueryEscape(nil, []byte(s))), url.QueryEscape(s); got != want {
+			t.Errorf("appendQueryEscape(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// FuzzAppendQueryEscape holds appendQueryEscape to url.QueryEscape.
+func FuzzAppendQueryEscape(f *testing.F) {
+	f.Add("AAkALgAAabc-_xyzAAA=")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendQueryEscape(nil, []byte(s))), url.QueryEscape(s); got != want {
+			t.Errorf("appendQueryEscape(%q) = %q, want %q", s, got, want)
+		}
+	})
 }
 
 // BenchmarkRenderDeltaEvents renders every event of a seeded mailbox as a
-// calendarView delta page does (appendEvent, or appendOccurrence from the
-// master's encoded data), against building each event's map and encoding
-// it (renderEvent + appendJSON) in the same run.
+// calendarView delta page does (appendEvent: the stored properties from
+// their encoding), against encoding each event's map property by property
+// (appendEventData) and building each event's map and encoding it
+// (renderEvent + appendJSON) in the same run.
 func BenchmarkRenderDeltaEvents(b *testing.B) {
 	s, err := Start(Options{Users: 1, EventsPerUser: 500, Seed: 13})
 	if err != nil {
@@ -259,19 +355,37 @@ func BenchmarkRenderDeltaEvents(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
 	})
+	b.Run("data", func(b *testing.B) {
+		var dst []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, it := range items {
+				dst, _ = c.appendEventData(dst[:0], it, "", extra)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
+	})
 	b.Run("delta", func(b *testing.B) {
 		var dst []byte
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, it := range items {
-				dst = dst[:0]
-				if base := s.occurrenceBase(box, it); base != nil {
-					dst, _ = c.appendOccurrence(dst, it, base, "", extra)
-				} else {
-					dst, _ = c.appendEvent(dst, it, "", extra)
-				}
+				dst, _ = c.appendEvent(dst[:0], it, "", extra)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
 	})
+}
+
+// BenchmarkSeedEvents seeds a tenant of 20 mailboxes of 500 events: what
+// storing events costs, their encoding (storedJSON) included.
+func BenchmarkSeedEvents(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Start(Options{Users: 20, EventsPerUser: 500, Seed: 13})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
 }

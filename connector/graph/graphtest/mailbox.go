@@ -59,6 +59,10 @@ type item struct {
 	origin     [2]string         // attendee copy: organizer user id, organizer internal id
 	exceptions map[string]map[string]any
 	cancelled  map[string]bool
+	// stored is data encoded when the event was last touched (storedSeq
+	// is its change number then); see storedJSON.
+	stored    *storedJSON
+	storedSeq int64
 }
 
 func (s *Server) newMailbox(user string) *mailbox {
@@ -133,6 +137,7 @@ func (s *Server) touch(b *mailbox, it *item) {
 		k[i] = byte(s.rng.UintN(256))
 	}
 	it.changeKey = b64std(k[:])
+	s.storeEncoded(b, it)
 }
 
 // mailboxFor resolves the mailbox of /users/{key}/..., answering the
@@ -403,22 +408,40 @@ func overlaps(s1, e1, s2, e2 time.Time) bool {
 }
 
 func sortIDsBySeq(ids []string, all map[string]*item) {
-	slices.SortFunc(ids, func(a, b string) int { return int(all[a].seq - all[b].seq) })
+	sortByItem(ids, all, func(x, y idItem) int { return int(x.it.seq - y.it.seq) })
 }
 
 func sortItems(ids []string, all map[string]*item, byStart bool) {
-	slices.SortFunc(ids, func(a, b string) int {
-		x, y := all[a], all[b]
+	sortByItem(ids, all, func(x, y idItem) int {
 		if byStart {
-			if c := x.start.Compare(y.start); c != 0 {
+			if c := x.it.start.Compare(y.it.start); c != 0 {
 				return c
 			}
 		}
-		if c := int(x.seq - y.seq); c != 0 {
+		if c := int(x.it.seq - y.it.seq); c != 0 {
 			return c
 		}
-		return strings.Compare(a, b)
+		return strings.Compare(x.id, y.id)
 	})
+}
+
+// idItem is an id of a collection with its item.
+type idItem struct {
+	id string
+	it *item
+}
+
+// sortByItem sorts ids by cmp of their items, each looked up in all once
+// rather than at every comparison.
+func sortByItem(ids []string, all map[string]*item, cmp func(x, y idItem) int) {
+	pairs := make([]idItem, len(ids))
+	for i, id := range ids {
+		pairs[i] = idItem{id, all[id]}
+	}
+	slices.SortFunc(pairs, cmp)
+	for i, p := range pairs {
+		ids[i] = p.id
+	}
 }
 
 // routeMailbox dispatches /users/{id}/<mailbox path>.

@@ -114,9 +114,6 @@ type Server struct {
 	faults  *Faults
 	stats   statsCollector
 	limits  limiter
-	// bases keeps, per series master, the encoded properties of its data,
-	// which its occurrences render (see occurrenceBase).
-	bases sync.Map
 
 	wg sync.WaitGroup
 }

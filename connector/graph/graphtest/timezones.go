@@ -73,6 +73,7 @@ type zoneEntry struct {
 var (
 	zoneOnce  sync.Once
 	zoneIndex map[string]zoneEntry // lower-case Windows name -> zone
+	zoneExact map[string]zoneEntry // Windows name as windowsZones spells it -> zone
 )
 
 // zone resolves a Windows time zone name (case-insensitive); ok is false
@@ -80,12 +81,19 @@ var (
 func zone(name string) (loc *time.Location, canonical string, ok bool) {
 	zoneOnce.Do(func() {
 		zoneIndex = make(map[string]zoneEntry, len(windowsZones))
+		zoneExact = make(map[string]zoneEntry, len(windowsZones))
 		for win, iana := range windowsZones {
 			if l, err := time.LoadLocation(iana); err == nil {
 				zoneIndex[strings.ToLower(win)] = zoneEntry{l, win}
+				zoneExact[win] = zoneEntry{l, win}
 			}
 		}
 	})
+	// Names come mostly as they are spelled (every rendered event's
+	// zone): found so without lower-casing them.
+	if z, ok := zoneExact[name]; ok {
+		return z.loc, z.name, true
+	}
 	z, ok := zoneIndex[strings.ToLower(name)]
 	return z.loc, z.name, ok
 }

@@ -1,0 +1,342 @@
+package graphtest
+
+import (
+	"bytes"
+	"reflect"
+	"time"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
+)
+
+// An event's stored properties are kept encoded, as they are written into
+// answers, from the moment the event is stored or changed (touch): a
+// calendarView delta page or a GET then copies them and writes only the
+// properties the service computes per request (ids, times in the
+// preferred zone, …), instead of encoding the stored map again for every
+// answer. The data of an event changes only with touch (a new change
+// number) or a new map — delta rounds find changes by change number, so a
+// change without it would not reach clients either — and an encoding is
+// used only while both are those it was made for (storedFor); otherwise
+// the event is encoded from its map (appendEventData), which gives the
+// same bytes.
+
+// storedJSON is the data map of an event encoded property by property.
+type storedJSON struct {
+	data map[string]any // the map encoded
+	// props holds `"name":value` of each property, names sorted as
+	// appendJSON sorts them; property i is props[ends[i-1]:ends[i]]
+	// (from 0 for i = 0), its name props[ends[i-1]+1:][:nameLen[i]].
+	props   []byte
+	ends    []uint32
+	nameLen []uint8
+	// recurrence says data holds a recurrence (see withRecurrence).
+	recurrence bool
+}
+
+// encodeStored encodes data, or returns nil when a value cannot be
+// encoded (the event is then written from its map, which answers the
+// error) or a name needs escaping or is long (names are compared as they
+// are written).
+func encodeStored(data map[string]any) *storedJSON {
+	kp := keyPool.Get().(*[]string)
+	keys := (*kp)[:0]
+	for k := range data {
+		keys = append(keys, k)
+	}
+	eventKeys().sort(keys)
+	defer func() {
+		clear(keys)
+		*kp = keys[:0]
+		keyPool.Put(kp)
+	}()
+	st := &storedJSON{data: data, ends: make([]uint32, len(keys)), nameLen: make([]uint8, len(keys))}
+	// Encoded into a pooled buffer first, then kept in one of the exact
+	// size.
+	bp := scratchPool.Get().(*[]byte)
+	props := (*bp)[:0]
+	defer func() {
+		if cap(props) <= 64<<10 {
+			*bp = props[:0]
+			scratchPool.Put(bp)
+		}
+	}()
+	for i, k := range keys {
+		if len(k) > 255 || !plainJSON(k) {
+			return nil
+		}
+		props = append(append(append(append(props, '"'), k...), '"'), ':')
+		var err error
+		if props, err = appendJSON(props, data[k]); err != nil {
+			return nil
+		}
+		if len(props) > 1<<31 {
+			return nil
+		}
+		st.ends[i] = uint32(len(props))
+		st.nameLen[i] = uint8(len(k))
+		if k == "recurrence" {
+			st.recurrence = true
+		}
+	}
+	// Exact size: the event keeps it as long as it is unchanged.
+	st.props = append(make([]byte, 0, len(props)), props...)
+	return st
+}
+
+// plainJSON reports whether s is written in JSON as it is, between quotes
+// (printable ASCII without quote or backslash).
+func plainJSON[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// name returns the name of property i.
+func (st *storedJSON) name(i int) []byte {
+	from := 0
+	if i > 0 {
+		from = int(st.ends[i-1])
+	}
+	return st.props[from+1 : from+1+int(st.nameLen[i])]
+}
+
+// prop returns `"name":value` of property i.
+func (st *storedJSON) prop(i int) []byte {
+	from := 0
+	if i > 0 {
+		from = int(st.ends[i-1])
+	}
+	return st.props[from:st.ends[i]]
+}
+
+// storeEncoded keeps the encoding of it's data for the change touch just
+// recorded (see storedJSON). An occurrence shares its master's data and so
+// its master's encoding. s.mu or b.mu is held for writing.
+func (s *Server) storeEncoded(b *mailbox, it *item) {
+	it.stored, it.storedSeq = nil, it.seq
+	if it.etype == "" || it.deleted {
+		return // not an event, or a tombstone (never rendered)
+	}
+	if it.master != "" {
+		if m := b.events[it.master]; m != nil && m.storedFor() != nil && sameMap(m.data, it.data) {
+			it.stored = m.stored
+			return
+		}
+	}
+	it.stored = encodeStored(it.data)
+}
+
+// storedFor returns the encoding of it's data if it is that of the data
+// it holds now, else nil.
+func (it *item) storedFor() *storedJSON {
+	if st := it.stored; st != nil && it.storedSeq == it.seq && sameMap(st.data, it.data) {
+		return st
+	}
+	return nil
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// computedFields appends to fs, in the order of their names, the
+// properties the service computes for the event it (eventFields) as
+// their JSON, written into scratch; rec says its data holds a
+// recurrence.
+func computedFields(it *item, tzName string, immutable, rec bool, fs []kv, scratch []byte) ([]kv, []byte) {
+	if tzName == "" {
+		tzName = "UTC"
+	}
+	loc, canon, ok := zone(tzName)
+	if !ok {
+		loc, canon = time.UTC, "UTC"
+	}
+	raw := func(k string, from int) kv {
+		return kv{k: k, raw: scratch[from:len(scratch):len(scratch)]}
+	}
+	// The times, change keys (base64), zone names and ids hold no
+	// character JSON escapes but the quotes of the etag; the web link is
+	// query-escaped.
+	from := len(scratch)
+	scratch = append(append(append(scratch, `"W/\"`...), it.changeKey...), `\""`...)
+	fs = append(fs, raw("@odata.etag", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.changeKey)
+	fs = append(fs, raw("changeKey", from))
+	from = len(scratch)
+	scratch = appendQuotedTime(scratch, it.created.UTC(), graphTimeLayout+"Z")
+	fs = append(fs, raw("createdDateTime", from))
+	from = len(scratch)
+	scratch = appendZoned(scratch, it.end, loc, canon)
+	fs = append(fs, raw("end", from))
+	if it.icaluid != "" {
+		from = len(scratch)
+		scratch = jsonenc.AppendString(scratch, it.icaluid)
+		fs = append(fs, raw("iCalUId", from))
+	}
+	from = len(scratch)
+	scratch = appendExtID(scratch, it.id, immutable)
+	idJSON := scratch[from:]
+	fs = append(fs, raw("id", from))
+	from = len(scratch)
+	scratch = appendQuotedTime(scratch, it.modified.UTC(), graphTimeLayout+"Z")
+	fs = append(fs, raw("lastModifiedDateTime", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.endTZ)
+	fs = append(fs, raw("originalEndTimeZone", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.startTZ)
+	fs = append(fs, raw("originalStartTimeZone", from))
+	if !rec || it.etype != "seriesMaster" {
+		fs = append(fs, kv{k: "recurrence"})
+	}
+	if it.master == "" {
+		fs = append(fs, kv{k: "seriesMasterId"})
+	} else {
+		from = len(scratch)
+		scratch = appendExtID(scratch, it.master, immutable)
+		fs = append(fs, raw("seriesMasterId", from))
+	}
+	from = len(scratch)
+	scratch = appendZoned(scratch, it.start, loc, canon)
+	fs = append(fs, raw("start", from))
+	from = len(scratch)
+	scratch = jsonenc.AppendString(scratch, it.etype)
+	fs = append(fs, raw("type", from))
+	from = len(scratch)
+	scratch = append(scratch, `"https://outlook.office365.com/owa/?itemid=`...)
+	if plain := idJSON[1 : len(idJSON)-1]; plainJSON(plain) {
+		scratch = appendQueryEscape(scratch, plain)
+	} else {
+		scratch = appendQueryEscape(scratch, []byte(extID(it.id, immutable)))
+	}
+	scratch = append(scratch, `&exvsurl=1&path=/calendar/item"`...)
+	fs = append(fs, raw("webLink", from))
+	return fs, scratch
+}
+
+// appendExtID appends the JSON of extID(internal, immutable).
+func appendExtID(dst []byte, internal string, immutable bool) []byte {
+	if internal == "" || !plainJSON(internal) {
+		return jsonenc.AppendString(dst, extID(internal, immutable))
+	}
+	prefix := restIDPrefix
+	if immutable {
+		prefix = immutableIDPrefix
+	}
+	dst = append(append(append(dst, '"'), prefix...), internal...)
+	return append(dst, `AAA="`...)
+}
+
+// appendZoned appends the JSON appendJSON writes for dtz(t, canon) where
+// loc is canon's location: {"dateTime":…,"timeZone":…}, members in sorted
+// order.
+func appendZoned(dst []byte, t time.Time, loc *time.Location, canon string) []byte {
+	dst = append(dst, `{"dateTime":`...)
+	dst = appendQuotedTime(dst, t.In(loc), graphTimeLayout)
+	dst = append(dst, `,"timeZone":`...)
+	dst = jsonenc.AppendString(dst, canon)
+	return append(dst, '}')
+}
+
+// appendQueryEscape appends url.QueryEscape(string(s)): unreserved
+// characters as they are, space as '+', every other byte %XX.
+func appendQueryEscape(dst, s []byte) []byte {
+	const upperHex = "0123456789ABCDEF"
+	for _, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~':
+			dst = append(dst, c)
+		case c == ' ':
+			dst = append(dst, '+')
+		default:
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return dst
+}
+
+// sortFields sorts fs by name, keeping of properties of one name the last
+// (as appendJSONOverlay does); fs is mostly in order already.
+func sortFields(fs []kv) []kv {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+	out := fs[:0]
+	for i := range fs {
+		if i+1 < len(fs) && fs[i+1].k == fs[i].k {
+			continue
+		}
+		out = append(out, fs[i])
+	}
+	return out
+}
+
+// appendMerged appends the JSON object of the stored properties st with
+// the properties fs (sorted by sortFields) set on them and drop left out:
+// what appendJSONOverlay writes for st.data, fs and drop. With sel not
+// empty only the properties a $select of sel keeps are written (see
+// project: names starting with '@', and those equal to one of sel without
+// regard to case).
+func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string) ([]byte, error) {
+	dst = append(dst, '{')
+	first := true
+	i, n := 0, len(st.ends)
+	for _, f := range fs {
+		for ; i < n && string(st.name(i)) < f.k; i++ {
+			if name := st.name(i); string(name) != drop && (len(sel) == 0 || selected(name, sel)) {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = append(dst, st.prop(i)...)
+			}
+		}
+		if i < n && string(st.name(i)) == f.k {
+			i++
+		}
+		if f.k == drop || len(sel) > 0 && !selected([]byte(f.k), sel) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(jsonenc.AppendString(dst, f.k), ':')
+		var err error
+		if dst, err = f.appendValue(dst); err != nil {
+			return dst, err
+		}
+	}
+	for ; i < n; i++ {
+		if name := st.name(i); string(name) != drop && (len(sel) == 0 || selected(name, sel)) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, st.prop(i)...)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// selected reports whether a $select of sel keeps the property name (see
+// project).
+func selected(name []byte, sel []string) bool {
+	if len(name) > 0 && name[0] == '@' {
+		return true
+	}
+	for _, s := range sel {
+		if bytes.EqualFold([]byte(s), name) {
+			return true
+		}
+	}
+	return false
+}
