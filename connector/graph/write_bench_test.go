@@ -2,8 +2,13 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,13 +57,32 @@ func writeBenchOps(run string, mailboxes, n int, start time.Time) []connector.Wr
 // before serving. Metrics: wall-ms per Write, bound-ms, x-bound (wall/bound),
 // x-bound+base (wall / (bound + the latency=0 wall)), requests (HTTP
 // requests the Write sent; batch parts are inside their batch), cpu-ms
-// (CPU time of the process — connector and emulator — per Write, which
-// other processes' load barely moves, unlike wall-ms).
+// (CPU time of this process per Write, which other processes' load
+// barely moves, unlike wall-ms).
 //
-// Figure (go test ./connector/graph/ -run '^$' -bench BenchmarkWriteEvents
-// -benchtime 3x -benchmem, three paired runs of the two versions on 2
-// cores shared with other work, load average 3.1-3.4; wall times still
-// move by 1.5x from run to run at that load): 50 requests per Write.
+// Two modes. Without GRAPH_EMULATOR_BIN the emulator runs in this process:
+// cpu-ms is the connector's and the emulator's CPU time together, the
+// allocations are theirs together, and the collector scans the emulator's store,
+// which grows by 1,000 events every Write. With GRAPH_EMULATOR_BIN set to
+// a syncplane binary, each sub-benchmark starts the emulator in its own
+// process (`syncplane emulate graph --users 50 --latency 50ms
+// --latency-includes-service`, or without the last flag for added=50ms),
+// as the service is in a deployment: cpu-ms, B/op and allocs/op are then
+// the connector's alone; emulator-cpu-ms is the emulator process's CPU
+// time per Write, read from /proc before and after each Write (Linux
+// only, in ticks of 10 ms, summed over the Writes); emulator-serving-ms is
+// the serving CPU time of its --stats-file spread over the timed Writes
+// and the warm-up, so it also carries the set-up (sign-in, the directory,
+// $metadata) and the warm-up's TLS handshakes; requests are counted as
+// they leave this process, the emulator's statistics being read only
+// when it ends. The two processes share the machine's cores, so wall-ms
+// still includes the emulator's CPU time wherever they contend.
+//
+// Figure, emulator in this process (go test ./connector/graph/ -run '^$'
+// -bench BenchmarkWriteEvents -benchtime 3x -benchmem, three paired runs
+// of the two versions on 2 cores shared with other work, load average
+// 3.1-3.4; wall times still move by 1.5x from run to run at that load):
+// 50 requests per Write.
 // Before (the emulator under one store-wide lock, latency added ahead of
 // serving, part bodies checked twice): latency=50ms 111-174 ms wall,
 // x-bound 2.2-3.5, 109-143 cpu-ms; latency=0 127-165 cpu-ms; 265,000
@@ -82,6 +106,7 @@ func BenchmarkWriteEvents(b *testing.B) {
 		events    = 1000
 		global    = 64
 	)
+	external := os.Getenv("GRAPH_EMULATOR_BIN") != ""
 	var baseline time.Duration
 	for _, tc := range []struct {
 		name    string
@@ -91,9 +116,47 @@ func BenchmarkWriteEvents(b *testing.B) {
 	}{{"latency=0", 0, true, false}, {"latency=50ms", 50 * time.Millisecond, true, false}, {"nobatch=50ms", 50 * time.Millisecond, false, false},
 		{"added=50ms", 50 * time.Millisecond, true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: 1, ContactsPerUser: 1, TasksPerUser: 1, MessagesPerUser: 1, Seed: 5,
-				Latency: tc.latency, LatencyIncludesService: !tc.added})
-			c := e.connect(b, map[string]any{"max_concurrency": global, "batch": tc.batch}, nil)
+			settings := map[string]any{"max_concurrency": global, "batch": tc.batch}
+			var (
+				c *Connector
+				// requests is the number of HTTP requests sent or served
+				// so far.
+				requests func() int
+				// emulatorCPU is the emulator process's CPU time so far
+				// (nil in this process, ok false where not measured).
+				emulatorCPU func() (time.Duration, bool)
+				stop        func() (graphtest.Stats, time.Duration)
+			)
+			if external {
+				var args []string
+				if tc.latency > 0 {
+					args = append(args, "--latency", tc.latency.String())
+					if !tc.added {
+						args = append(args, "--latency-includes-service")
+					}
+				}
+				x := externalEmulator(b, mailboxes, 1, args...)
+				maps.Copy(x.settings, settings)
+				c = NewWith()
+				raw, _ := json.Marshal(x.settings)
+				if err := c.Configure(context.Background(), connector.ConfigureRequest{Connection: "test", Settings: raw, Host: &connector.MemoryHost{}}); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { c.Close() })
+				// The emulator's statistics are read when it ends: the
+				// requests of each Write are counted here as they leave.
+				counter := &countingTransport{next: c.client.http.Transport}
+				c.client.http.Transport = counter
+				requests = func() int { return int(counter.n.Load()) }
+				pid := x.cmd.Process.Pid
+				emulatorCPU = func() (time.Duration, bool) { return childCPU(pid) }
+				stop = x.stop
+			} else {
+				e := startEmu(b, graphtest.Options{Users: mailboxes, EventsPerUser: 1, ContactsPerUser: 1, TasksPerUser: 1, MessagesPerUser: 1, Seed: 5,
+					Latency: tc.latency, LatencyIncludesService: !tc.added})
+				c = e.connect(b, settings, nil)
+				requests = func() int { return e.srv.Stats().Total }
+			}
 			ctx := context.Background()
 			if _, err := c.ListPartitions(ctx, "event"); err != nil {
 				b.Fatal(err)
@@ -111,13 +174,20 @@ func BenchmarkWriteEvents(b *testing.B) {
 				bound = tc.latency * time.Duration(max((events+global-1)/global, (perMailbox+3)/4))
 			}
 			run := 0
-			var wall, cpu time.Duration
-			var requests int
+			var wall, cpu, emuCPU time.Duration
+			emuMeasured := emulatorCPU != nil
+			var sent int
 			for b.Loop() {
 				b.StopTimer()
 				run++
 				ops := writeBenchOps(fmt.Sprint(tc.name, run), mailboxes, events, start)
-				before := e.srv.Stats().Total
+				before := requests()
+				var emuBefore time.Duration
+				if emulatorCPU != nil {
+					var ok bool
+					emuBefore, ok = emulatorCPU()
+					emuMeasured = emuMeasured && ok
+				}
 				b.StartTimer()
 				began, cpuBefore := time.Now(), processCPU()
 				outs, err := c.Write(ctx, connector.WriteBatch{Entity: "event", Ops: ops})
@@ -133,7 +203,14 @@ func BenchmarkWriteEvents(b *testing.B) {
 				}
 				wall += took
 				cpu += cpuTook
-				requests += e.srv.Stats().Total - before
+				sent += requests() - before
+				if emulatorCPU != nil {
+					// The emulator's answers are all written when Write
+					// returns, and it does nothing between Writes.
+					emuAfter, ok := emulatorCPU()
+					emuMeasured = emuMeasured && ok
+					emuCPU += emuAfter - emuBefore
+				}
 				b.StartTimer()
 			}
 			avg := wall / time.Duration(run)
@@ -142,7 +219,7 @@ func BenchmarkWriteEvents(b *testing.B) {
 			}
 			b.ReportMetric(float64(avg)/1e6, "wall-ms")
 			b.ReportMetric(float64(cpu/time.Duration(run))/1e6, "cpu-ms")
-			b.ReportMetric(float64(requests)/float64(run), "requests")
+			b.ReportMetric(float64(sent)/float64(run), "requests")
 			if bound > 0 {
 				b.ReportMetric(float64(bound)/1e6, "bound-ms")
 				b.ReportMetric(float64(avg)/float64(bound), "x-bound")
@@ -150,7 +227,40 @@ func BenchmarkWriteEvents(b *testing.B) {
 					b.ReportMetric(float64(avg)/float64(bound+baseline), "x-bound+base")
 				}
 			}
+			if stop != nil {
+				b.StopTimer()
+				c.Close()
+				st, serving := stop()
+				if emuMeasured {
+					b.ReportMetric(float64(emuCPU/time.Duration(run))/1e6, "emulator-cpu-ms")
+				}
+				if serving >= 0 {
+					// Set-up and warm-up included: an upper bound on the
+					// emulator's CPU time per Write.
+					b.ReportMetric(float64(serving/time.Duration(run+1))/1e6, "emulator-serving-ms")
+				}
+				b.Logf("the emulator served %d requests (%v), %v of CPU time, over the set-up, the warm-up and %d timed Writes", st.Total, st.Requests, serving, run)
+			}
 		})
+	}
+}
+
+// countingTransport counts the HTTP requests that go through it.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of the transport below,
+// as http.Client.CloseIdleConnections expects of a transport.
+func (t *countingTransport) CloseIdleConnections() {
+	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
 	}
 }
 
