@@ -310,6 +310,29 @@ func TestAppendQueryEscape(t *testing.T) {
 	}
 }
 
+// FuzzAppendGraphTime holds appendGraphTime to appendQuotedTime in
+// graphTimeLayout, in UTC and in zones, years outside 0-9999 included.
+func FuzzAppendGraphTime(f *testing.F) {
+	f.Add(int64(1795000000), int64(123456789), uint8(0))
+	f.Add(int64(-62135596800), int64(0), uint8(1))
+	f.Add(int64(253402300799), int64(999999999), uint8(2))
+	f.Add(int64(-70000000000), int64(5), uint8(3))
+	zones := []string{"UTC", "Pacific Standard Time", "India Standard Time", "Newfoundland Standard Time"}
+	f.Fuzz(func(t *testing.T, sec, nsec int64, z uint8) {
+		loc, _, _ := zone(zones[int(z)%len(zones)])
+		tm := time.Unix(sec, nsec%1e9).In(loc)
+		for _, utc := range []bool{false, true} {
+			layout := graphTimeLayout
+			if utc {
+				layout += "Z"
+			}
+			if got, want := appendGraphTime(nil, tm, utc), appendQuotedTime(nil, tm, layout); !bytes.Equal(got, want) {
+				t.Errorf("appendGraphTime(%v, %v) = %s, want %s", tm, utc, got, want)
+			}
+		}
+	})
+}
+
 // FuzzAppendQueryEscape holds appendQueryEscape to url.QueryEscape.
 func FuzzAppendQueryEscape(f *testing.F) {
 	f.Add("AAkALgAAabc-_xyzAAA=")
