@@ -206,10 +206,14 @@ func (c *call) writeBatchAnswer(answers []partAnswer) {
 		putPartBuffer(answers[i].buf)
 		answers[i] = partAnswer{}
 	}
+	// The newline encoding adds goes into the same buffer, so that the
+	// answer is written at once rather than followed by a one-byte write
+	// (its own TLS record).
+	out = append(out, '\n')
 	if !c.deferred {
-		c.w.Header().Set("Content-Length", strconv.Itoa(len(out)+1))
+		c.w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	}
-	c.writeJSON(http.StatusOK, renderedJSON(out))
+	c.writeJSON(http.StatusOK, jsonLine(out))
 	if !c.deferred && cap(out) <= 4<<20 {
 		*bp = out[:0]
 		bodyPool.Put(bp)

@@ -459,6 +459,12 @@ func (c *call) writeJSON(status int, v any) {
 		_, _ = c.w.Write(newline)
 		return
 	}
+	if l, ok := v.(jsonLine); ok {
+		c.jsonHeaders(len(l))
+		c.w.WriteHeader(status)
+		_, _ = c.w.Write(l)
+		return
+	}
 	bp := bodyPool.Get().(*[]byte)
 	buf, err := appendJSON((*bp)[:0], v)
 	if err != nil {
@@ -479,6 +485,10 @@ func (c *call) writeJSON(status int, v any) {
 }
 
 var newline = []byte{'\n'}
+
+// jsonLine is a whole JSON answer as writeJSON writes it: an encoded
+// value and the newline after it.
+type jsonLine []byte
 
 // The values of the headers of every JSON answer, shared by the answers'
 // header maps (each holds one value, so an Add makes a new slice).
