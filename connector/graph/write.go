@@ -33,9 +33,16 @@ var readOnlyOnWrite = map[string]bool{
 // transactionID derives the event transactionId from the idempotency key,
 // so a retried create is recognised by the service (graph-api-facts §6).
 func transactionID(connection, key string) string {
-	sum := sha256.Sum256([]byte("syncplane/" + connection + "/" + key))
-	h := hex.EncodeToString(sum[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	sum := sha256.Sum256(append(append(append(make([]byte, 0, 64), "syncplane/"...), connection+"/"...), key...))
+	// The first 16 bytes in hex, grouped 8-4-4-4-12 as a GUID is.
+	var id [36]byte
+	hex.Encode(id[0:8], sum[0:4])
+	hex.Encode(id[9:13], sum[4:6])
+	hex.Encode(id[14:18], sum[6:8])
+	hex.Encode(id[19:23], sum[8:10])
+	hex.Encode(id[24:36], sum[10:16])
+	id[8], id[13], id[18], id[23] = '-', '-', '-', '-'
+	return string(id[:])
 }
 
 // Write applies a batch of upserts and deletes of events, contacts or To Do
@@ -157,9 +164,13 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 	w := &writeRun{c: c, entity: batch.Entity, ent: ent, dec: c.client.decoderFor(ent), sel: sel, shapes: c.shapes, lists: map[string]string{},
 		header: c.writeHeader(batch.Entity)}
 	out := make([]connector.WriteOutcome, len(batch.Ops))
+	// The jobs, and the records the outcomes carry as Stored, are made
+	// in one allocation each rather than one per op.
+	all := make([]writeJob, len(batch.Ops))
+	w.stored = make([]connector.Record, len(batch.Ops))
 	var jobs []*writeJob
 	for i, op := range batch.Ops {
-		j, o := w.prepare(ctx, op)
+		j, o := w.prepare(ctx, op, &all[i])
 		if j == nil {
 			out[i] = o
 			continue
@@ -276,6 +287,9 @@ type writeRun struct {
 
 	listMu sync.Mutex
 	lists  map[string]string // mailbox -> To Do list id, looked up once per Write
+
+	// stored holds the outcomes' Stored records, by op index.
+	stored []connector.Record
 }
 
 // writeJob is one op on its way to Graph.
@@ -309,6 +323,9 @@ type writeJob struct {
 
 	resp *response
 	err  error
+	// answer holds the answer of a batch part (resp points at it), so a
+	// part's answer costs no allocation of its own.
+	answer response
 }
 
 func rejected(key string, d *connector.Diagnostic) connector.WriteOutcome {
@@ -333,9 +350,9 @@ func targetMailbox(entity string, op connector.WriteOp) (string, string) {
 	return "", "user"
 }
 
-// prepare resolves an op's mailbox and builds its request, or returns the
-// outcome that rejects it.
-func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob, connector.WriteOutcome) {
+// prepare resolves an op's mailbox and builds its request in j, or
+// returns the outcome that rejects it.
+func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp, j *writeJob) (*writeJob, connector.WriteOutcome) {
 	c := w.c
 	mailbox, field := targetMailbox(w.entity, op)
 	if mailbox == "" {
@@ -351,7 +368,7 @@ func (w *writeRun) prepare(ctx context.Context, op connector.WriteOp) (*writeJob
 	if err != nil {
 		return nil, rejected(op.IdempotencyKey, connector.AsDiagnostics(err)[0])
 	}
-	j := &writeJob{op: op, mailbox: mailbox, entity: w.entity}
+	*j = writeJob{op: op, mailbox: mailbox, entity: w.entity}
 	if op.Action == connector.ActionDelete {
 		if op.TargetID == "" {
 			return nil, rejected(op.IdempotencyKey, connector.FieldErrorf(connector.InvalidInput, "id", "a delete needs the target id"))
@@ -510,7 +527,8 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 	if err != nil {
 		return rejected(op.IdempotencyKey, connector.Errorf(connector.Internal, "the service's answer cannot be decoded").WithDetail("%v", err)), nil
 	}
-	stored := record(it, j.mailbox)
+	w.stored[j.index] = record(it, j.mailbox)
+	stored := &w.stored[j.index]
 	version := stored.Version
 	if version == "" {
 		// To Do tasks have no changeKey: their lastModifiedDateTime (the
@@ -524,7 +542,7 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 	if j.req.method == http.MethodPatch {
 		status = connector.Updated
 	}
-	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: version, Stored: &stored}
+	outcome := connector.WriteOutcome{IdempotencyKey: op.IdempotencyKey, Status: status, TargetID: it.ID, Version: version, Stored: stored}
 	if j.warn != nil {
 		outcome.Diagnostics = append(outcome.Diagnostics, j.warn)
 	}
@@ -534,7 +552,7 @@ func (w *writeRun) finish(ctx context.Context, j *writeJob) (connector.WriteOutc
 		}
 	}
 	if w.entity == "event" && stored.Fields["type"] == "seriesMaster" && status == connector.Created {
-		if err := c.rememberSeries(ctx, w.dec, j.mailbox, it.ID, stored); err != nil {
+		if err := c.rememberSeries(ctx, w.dec, j.mailbox, it.ID, *stored); err != nil {
 			outcome.Diagnostics = append(outcome.Diagnostics, connector.Warnf(connector.Unavailable, "the occurrences of the new series could not be read and remembered").WithDetail("%v", err))
 		}
 	}
@@ -643,8 +661,14 @@ func writeBody(ent *schema.Entity, r connector.Record) (map[string]any, *connect
 	return body, nil
 }
 
-// wireValue renders a record value as JSON for Graph.
+// wireValue renders a record value as JSON for Graph. An object or array
+// with nothing inside to render (no time, date or bytes, no null object
+// or array, which are rendered empty) is used as it is, not copied: the
+// body is only read from then on.
 func wireValue(v any) any {
+	if plainWire(v) {
+		return v
+	}
 	switch x := v.(type) {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
@@ -666,6 +690,35 @@ func wireValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// plainWire reports whether wireValue would render v as v: a value of
+// another type than those it renders, or an object or array (not nil)
+// holding only such values.
+func plainWire(v any) bool {
+	switch x := v.(type) {
+	case time.Time, connector.Date, []byte:
+		return false
+	case []any:
+		if x == nil {
+			return false
+		}
+		for _, e := range x {
+			if !plainWire(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		if x == nil {
+			return false
+		}
+		for _, e := range x {
+			if !plainWire(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // badField finds the body field a 400 message names, for the diagnostic:

@@ -23,7 +23,23 @@ import (
 // that part's op fails (its answer cannot be decoded) instead of the
 // batch's parts being sent again.
 func parseBatchAnswer(body []byte) ([]batchAnswer, error) {
-	if out, err := scanBatchAnswer(body); err == nil {
+	return parseBatchAnswerHeaders(body, nil)
+}
+
+// parseWriteAnswer is parseBatchAnswer for sendBatch, which reads the
+// headers of the parts not answered 2xx alone: the headers of a 2xx part
+// are checked as encoding/json checks them, but not kept (Headers nil) —
+// a thousand created events would otherwise make thirteen thousand
+// strings and maps nothing reads.
+func parseWriteAnswer(body []byte) ([]batchAnswer, error) {
+	return parseBatchAnswerHeaders(body, func(status int) bool { return status >= 200 && status < 300 })
+}
+
+// parseBatchAnswerHeaders is parseBatchAnswer, the headers of the parts
+// whose status drop reports (nil: none) left out when the answer is in
+// the plain form.
+func parseBatchAnswerHeaders(body []byte, drop func(status int) bool) ([]batchAnswer, error) {
+	if out, err := scanBatchAnswer(body, drop); err == nil {
 		return out, nil
 	}
 	var out struct {
@@ -43,8 +59,9 @@ var batchPartFields = [...]string{"id", "status", "headers", "body"}
 
 // scanBatchAnswer reads the plain form of a batch answer with the
 // decoder's scanner (jsonscan.go), which checks the JSON as encoding/json
-// does, or fails with errBatchScan.
-func scanBatchAnswer(body []byte) ([]batchAnswer, error) {
+// does, or fails with errBatchScan; the headers of parts whose status
+// drop reports are checked and left out.
+func scanBatchAnswer(body []byte, drop func(status int) bool) ([]batchAnswer, error) {
 	var s jsonScanner
 	s.reset(body)
 	var out []batchAnswer
@@ -62,7 +79,7 @@ func scanBatchAnswer(body []byte) ([]batchAnswer, error) {
 			case k == "responses" && !seen:
 				seen = true
 				var ok bool
-				if out, ok = scanBatchParts(&s); !ok {
+				if out, ok = scanBatchParts(&s, drop); !ok {
 					return nil, errBatchScan
 				}
 			case strings.EqualFold(k, "responses"):
@@ -83,7 +100,7 @@ func scanBatchAnswer(body []byte) ([]batchAnswer, error) {
 }
 
 // scanBatchParts reads the array of parts.
-func scanBatchParts(s *jsonScanner) ([]batchAnswer, bool) {
+func scanBatchParts(s *jsonScanner, drop func(status int) bool) ([]batchAnswer, bool) {
 	if s.ws() != '[' {
 		return nil, false
 	}
@@ -92,7 +109,7 @@ func scanBatchParts(s *jsonScanner) ([]batchAnswer, bool) {
 		return out, s.err == nil
 	}
 	for {
-		a, ok := scanBatchPart(s)
+		a, ok := scanBatchPart(s, drop)
 		if !ok {
 			return nil, false
 		}
@@ -104,7 +121,9 @@ func scanBatchParts(s *jsonScanner) ([]batchAnswer, bool) {
 }
 
 // scanBatchPart reads one response object; the body is left in place.
-func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
+// With drop set, the headers are checked and read only once the status
+// is known (it may come after them) and drop does not report it.
+func scanBatchPart(s *jsonScanner, drop func(status int) bool) (batchAnswer, bool) {
 	var a batchAnswer
 	if s.ws() != '{' {
 		return a, false
@@ -113,6 +132,7 @@ func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 		return a, s.err == nil
 	}
 	var have [len(batchPartFields)]bool // a repeated member is left to encoding/json
+	var headers []byte                  // the checked headers, with drop set
 	for {
 		key, flags := s.objKey()
 		if s.err != nil || flags != 0 {
@@ -140,7 +160,16 @@ func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 			}
 			a.Status = n
 		case 2: // headers
-			h, ok := scanBatchHeaders(s)
+			if drop != nil {
+				s.ws()
+				start := s.pos
+				if _, ok := scanBatchHeaders(s, false); !ok {
+					return a, false
+				}
+				headers = s.data[start:s.pos]
+				break
+			}
+			h, ok := scanBatchHeaders(s, true)
 			if !ok {
 				return a, false
 			}
@@ -159,17 +188,30 @@ func scanBatchPart(s *jsonScanner) (batchAnswer, bool) {
 			return a, false
 		}
 		if !s.objNext() {
-			return a, s.err == nil
+			if s.err != nil {
+				return a, false
+			}
+			if headers != nil && !drop(a.Status) {
+				var hs jsonScanner
+				hs.reset(headers)
+				h, ok := scanBatchHeaders(&hs, true)
+				if !ok {
+					return a, false
+				}
+				a.Headers = h
+			}
+			return a, true
 		}
 	}
 }
 
-// scanBatchHeaders reads a part's headers, null or an object of strings.
-// Names and values are unquoted as encoding/json unquotes them: Graph's
-// answers carry escaped quotes in header values (Preference-Applied:
-// outlook.timezone="UTC", graph-api-facts §3), which must not send the
-// whole answer to json.Unmarshal.
-func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
+// scanBatchHeaders reads a part's headers, null or an object of strings,
+// into a map when keep is set, else only checks them. Names and values are
+// unquoted as encoding/json unquotes them: Graph's answers carry escaped
+// quotes in header values (Preference-Applied: outlook.timezone="UTC",
+// graph-api-facts §3), which must not send the whole answer to
+// json.Unmarshal.
+func scanBatchHeaders(s *jsonScanner, keep bool) (map[string]string, bool) {
 	switch s.ws() {
 	case 'n':
 		s.literal("null")
@@ -178,7 +220,10 @@ func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
 	default:
 		return nil, false
 	}
-	h := map[string]string{}
+	var h map[string]string
+	if keep {
+		h = map[string]string{}
+	}
 	if !s.objStart() {
 		return h, s.err == nil
 	}
@@ -187,7 +232,6 @@ func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
 		if s.err != nil {
 			return nil, false
 		}
-		name := string(s.unquote(k, flags))
 		if s.ws() != '"' {
 			return nil, false
 		}
@@ -195,7 +239,10 @@ func scanBatchHeaders(s *jsonScanner) (map[string]string, bool) {
 		if s.err != nil {
 			return nil, false
 		}
-		h[name] = string(s.unquote(raw, vflags))
+		if keep {
+			name := string(s.unquote(k, flags))
+			h[name] = string(s.unquote(raw, vflags))
+		}
 		if !s.objNext() {
 			return h, s.err == nil
 		}

@@ -39,6 +39,13 @@ func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
 		`[]`,
 		``,
 	}
+	// Members in another order: the status after the headers, which the
+	// write path keeps for a part that failed.
+	headersAfterStatus := []string{
+		`{"responses":[{"headers":{"Retry-After":"3","X-\u0041":"b"},"id":"1","status":429},{"headers":{"A":"b"},"status":201,"id":"2"}]}`,
+		`{"responses":[{"headers":null,"id":"1","status":503},{"headers":{"A":1},"id":"2","status":201}]}`,
+		`{"responses":[{"headers":{"A":"\x"},"id":"2","status":201}]}`,
+	}
 	// A part body malformed inside balanced brackets is delimited, not
 	// checked: it comes back as it is (its reader refuses it), where
 	// encoding/json refuses the whole answer.
@@ -58,8 +65,24 @@ func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("%s: read as %+v", in, got)
 		}
 	}
-	for _, in := range inputs {
+	for _, in := range append(inputs, headersAfterStatus...) {
 		got, gotErr := parseBatchAnswer([]byte(in))
+		// The write path's reading is the same but for the headers of
+		// 2xx parts, which it leaves out when it reads the plain form.
+		write, writeErr := parseWriteAnswer([]byte(in))
+		if (writeErr == nil) != (gotErr == nil) || len(write) != len(got) {
+			t.Errorf("%s: parseWriteAnswer %+v, %v; parseBatchAnswer %+v, %v", in, write, writeErr, got, gotErr)
+		} else if _, plain := scanBatchAnswer([]byte(in), nil); plain == nil {
+			for i := range got {
+				want := got[i]
+				if want.Status >= 200 && want.Status < 300 {
+					want.Headers = nil
+				}
+				if !reflect.DeepEqual(write[i], want) {
+					t.Errorf("%s: part %d read by the write path as %+v, want %+v", in, i, write[i], want)
+				}
+			}
+		}
 		var want struct {
 			Responses []batchAnswer `json:"responses"`
 		}
@@ -79,17 +102,17 @@ func TestParseBatchAnswerMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	// The plain form takes the one-pass path.
-	if _, err := scanBatchAnswer([]byte(inputs[0])); err != nil {
+	if _, err := scanBatchAnswer([]byte(inputs[0]), nil); err != nil {
 		t.Errorf("the plain answer was left to encoding/json: %v", err)
 	}
 	// Header values with escapes, as Graph's Preference-Applied has, too.
 	prefer := strings.Replace(inputs[0], `"OData-Version":"4.0"`, `"OData-Version":"4.0","Preference-Applied":"outlook.timezone=\"UTC\""`, 1)
-	if got, err := scanBatchAnswer([]byte(prefer)); err != nil {
+	if got, err := scanBatchAnswer([]byte(prefer), nil); err != nil {
 		t.Errorf("an answer with an escaped header value was left to encoding/json: %v", err)
 	} else if v := got[0].Headers["Preference-Applied"]; v != `outlook.timezone="UTC"` {
 		t.Errorf("Preference-Applied read as %q", v)
 	}
-	if _, err := scanBatchAnswer([]byte(strings.Replace(inputs[0], `"1"`, `"\u0031"`, 1))); err == nil {
+	if _, err := scanBatchAnswer([]byte(strings.Replace(inputs[0], `"1"`, `"\u0031"`, 1)), nil); err == nil {
 		t.Error("an escaped id was not left to encoding/json")
 	}
 }

@@ -241,7 +241,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 		c.sendAlone(ctx, jobs, done)
 		return
 	}
-	responses, err := parseBatchAnswer(resp.body)
+	responses, err := parseWriteAnswer(resp.body)
 	if err != nil {
 		// The parts may have been carried out: an unreadable answer is
 		// as good as a lost one.
@@ -264,7 +264,8 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 		if a.Status >= 200 && a.Status < 300 {
 			// The answer of a write is read from its body alone (finish,
 			// completeCopy): its headers are not kept.
-			j.resp = &response{status: a.Status, body: a.Body}
+			j.answer = response{status: a.Status, body: a.Body}
+			j.resp = &j.answer
 			final[i-1] = true
 			continue
 		}
@@ -438,11 +439,10 @@ func (c *Connector) findStamped(ctx context.Context, j *writeJob) (*response, bo
 // part wants ("/users/…", without the version).
 func (c *Connector) batchURL(u string) (string, bool) {
 	rest := strings.TrimPrefix(u, c.client.root)
-	rest, ok := strings.CutPrefix(rest, "/v1.0/")
-	if !ok {
+	if !strings.HasPrefix(rest, "/v1.0/") {
 		return "", false
 	}
-	return "/" + rest, true
+	return rest[len("/v1.0"):], true // a part of u: nothing is copied
 }
 
 // takeSlots takes, for each mailbox of counts, min(count,

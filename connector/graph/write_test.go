@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -44,6 +45,25 @@ func TestWriteBody(t *testing.T) {
 	}
 	if v := wireValue(map[string]any{"t": when, "d": connector.Date{Year: 2026, Month: 1, Day: 2}}).(map[string]any); v["t"] != "2026-11-23T09:00:00Z" || v["d"] != "2026-01-02" {
 		t.Errorf("wire values %v", v)
+	}
+	// Objects and arrays render as JSON alike whether or not they hold
+	// something to render; a null object or array inside a value is
+	// rendered empty, as it always was.
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{map[string]any{"dateTime": "2026-11-23T09:00:00", "timeZone": "UTC"}, `{"dateTime":"2026-11-23T09:00:00","timeZone":"UTC"}`},
+		{map[string]any{"a": []any{"x", 1.5, map[string]any{"b": nil}}}, `{"a":["x",1.5,{"b":null}]}`},
+		{map[string]any{"a": map[string]any(nil), "b": []any(nil), "c": []any{map[string]any(nil)}}, `{"a":{},"b":[],"c":[{}]}`},
+		{map[string]any{"a": []any{when, []byte("hi")}}, `{"a":["2026-11-23T09:00:00Z","aGk="]}`},
+		{map[string]any(nil), `{}`},
+		{[]any(nil), `[]`},
+	} {
+		got, err := json.Marshal(wireValue(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("wireValue(%#v) renders %s (%v), want %s", tc.in, got, err, tc.want)
+		}
 	}
 }
 
