@@ -250,6 +250,8 @@ func scanBatchHeaders(s *jsonScanner, keep bool) (map[string]string, bool) {
 }
 
 // scanPlainString reads a string with no escapes and no non-ASCII bytes.
+// The ids of parts, "1" to "20" as the connector numbers them, come from
+// strconv's own strings and cost no allocation.
 func scanPlainString(s *jsonScanner) (string, bool) {
 	if s.ws() != '"' {
 		return "", false
@@ -257,6 +259,12 @@ func scanPlainString(s *jsonScanner) (string, bool) {
 	raw, flags := s.str()
 	if s.err != nil || flags != 0 {
 		return "", false
+	}
+	switch {
+	case len(raw) == 1 && raw[0] >= '0' && raw[0] <= '9':
+		return strconv.Itoa(int(raw[0] - '0')), true
+	case len(raw) == 2 && raw[0] >= '1' && raw[0] <= '9' && raw[1] >= '0' && raw[1] <= '9':
+		return strconv.Itoa(int(raw[0]-'0')*10 + int(raw[1]-'0')), true
 	}
 	return string(raw), true
 }
