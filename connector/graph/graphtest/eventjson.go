@@ -1,8 +1,10 @@
 package graphtest
 
 import (
-	"bytes"
+	"encoding/binary"
 	"reflect"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/syncplane/syncplane/internal/jsonenc"
@@ -22,64 +24,101 @@ import (
 
 // storedJSON is the data map of an event encoded property by property.
 type storedJSON struct {
-	data map[string]any // the map encoded
-	// props holds `"name":value` of each property, names sorted as
-	// appendJSON sorts them; property i is props[ends[i-1]:ends[i]]
-	// (from 0 for i = 0), its name props[ends[i-1]+1:][:nameLen[i]].
-	props   []byte
-	ends    []uint32
-	nameLen []uint8
-	// recurrence says data holds a recurrence (see withRecurrence).
+	data  map[string]any // the map encoded
+	names *propNames     // its property names, sorted as appendJSON sorts them
+	// vals holds the values' JSON: that of names.names[i] is
+	// vals[ends[i-1]:ends[i]] (from 0 for i = 0).
+	vals []byte
+	ends []uint32
+}
+
+// propNames is a sorted set of property names, with `"name":` of each
+// written ahead. Events mostly have the same properties: their encodings
+// share one set (Server.propNames) rather than each holding the names.
+type propNames struct {
+	names []string
+	heads []byte   // `"name":` of names[i] is heads[headEnds[i-1]:headEnds[i]]
+	ends  []uint32 // headEnds
+	// recurrence says the names include recurrence (see withRecurrence).
 	recurrence bool
+}
+
+// propNameSets holds the property name sets of a server's encodings.
+type propNameSets struct {
+	mu sync.Mutex
+	m  map[string]*propNames // by the names, each after its length
+}
+
+// intern returns the set of the sorted names keys, made once; joined is
+// scratch space.
+func (ps *propNameSets) intern(keys []string, joined []byte) (*propNames, []byte) {
+	joined = joined[:0]
+	for _, k := range keys {
+		joined = append(binary.AppendUvarint(joined, uint64(len(k))), k...)
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if pn := ps.m[string(joined)]; pn != nil {
+		return pn, joined
+	}
+	pn := &propNames{names: make([]string, len(keys)), ends: make([]uint32, len(keys))}
+	for i, k := range keys {
+		pn.names[i] = strings.Clone(k)
+		pn.heads = append(jsonenc.AppendString(pn.heads, k), ':')
+		pn.ends[i] = uint32(len(pn.heads))
+		pn.recurrence = pn.recurrence || k == "recurrence"
+	}
+	if ps.m == nil {
+		ps.m = map[string]*propNames{}
+	}
+	ps.m[string(joined)] = pn
+	return pn, joined
+}
+
+// head returns `"name":` of name i.
+func (pn *propNames) head(i int) []byte {
+	from := uint32(0)
+	if i > 0 {
+		from = pn.ends[i-1]
+	}
+	return pn.heads[from:pn.ends[i]]
 }
 
 // encodeStored encodes data, or returns nil when a value cannot be
 // encoded (the event is then written from its map, which answers the
-// error) or a name needs escaping or is long (names are compared as they
-// are written).
-func encodeStored(data map[string]any) *storedJSON {
+// error).
+func (s *Server) encodeStored(data map[string]any) *storedJSON {
 	kp := keyPool.Get().(*[]string)
 	keys := (*kp)[:0]
 	for k := range data {
 		keys = append(keys, k)
 	}
 	eventKeys().sort(keys)
+	// Encoded into a pooled buffer first, then kept in one of the exact
+	// size.
+	bp := scratchPool.Get().(*[]byte)
+	buf := (*bp)[:0]
 	defer func() {
 		clear(keys)
 		*kp = keys[:0]
 		keyPool.Put(kp)
-	}()
-	st := &storedJSON{data: data, ends: make([]uint32, len(keys)), nameLen: make([]uint8, len(keys))}
-	// Encoded into a pooled buffer first, then kept in one of the exact
-	// size.
-	bp := scratchPool.Get().(*[]byte)
-	props := (*bp)[:0]
-	defer func() {
-		if cap(props) <= 64<<10 {
-			*bp = props[:0]
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
 			scratchPool.Put(bp)
 		}
 	}()
+	st := &storedJSON{data: data, ends: make([]uint32, len(keys))}
+	st.names, buf = s.propNames.intern(keys, buf)
+	buf = buf[:0]
 	for i, k := range keys {
-		if len(k) > 255 || !plainJSON(k) {
-			return nil
-		}
-		props = append(append(append(append(props, '"'), k...), '"'), ':')
 		var err error
-		if props, err = appendJSON(props, data[k]); err != nil {
+		if buf, err = appendJSON(buf, data[k]); err != nil || len(buf) > 1<<31 {
 			return nil
 		}
-		if len(props) > 1<<31 {
-			return nil
-		}
-		st.ends[i] = uint32(len(props))
-		st.nameLen[i] = uint8(len(k))
-		if k == "recurrence" {
-			st.recurrence = true
-		}
+		st.ends[i] = uint32(len(buf))
 	}
 	// Exact size: the event keeps it as long as it is unchanged.
-	st.props = append(make([]byte, 0, len(props)), props...)
+	st.vals = append(make([]byte, 0, len(buf)), buf...)
 	return st
 }
 
@@ -94,22 +133,13 @@ func plainJSON[T string | []byte](s T) bool {
 	return true
 }
 
-// name returns the name of property i.
-func (st *storedJSON) name(i int) []byte {
-	from := 0
+// val returns the JSON of the value of property i.
+func (st *storedJSON) val(i int) []byte {
+	from := uint32(0)
 	if i > 0 {
-		from = int(st.ends[i-1])
+		from = st.ends[i-1]
 	}
-	return st.props[from+1 : from+1+int(st.nameLen[i])]
-}
-
-// prop returns `"name":value` of property i.
-func (st *storedJSON) prop(i int) []byte {
-	from := 0
-	if i > 0 {
-		from = int(st.ends[i-1])
-	}
-	return st.props[from:st.ends[i]]
+	return st.vals[from:st.ends[i]]
 }
 
 // storeEncoded keeps the encoding of it's data for the change touch just
@@ -126,7 +156,7 @@ func (s *Server) storeEncoded(b *mailbox, it *item) {
 			return
 		}
 	}
-	it.stored = encodeStored(it.data)
+	it.stored = s.encodeStored(it.data)
 }
 
 // storedFor returns the encoding of it's data if it is that of the data
@@ -324,10 +354,11 @@ func sortFields(fs []kv) []kv {
 func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string) ([]byte, error) {
 	dst = append(dst, '{')
 	first := true
-	i, n := 0, len(st.ends)
+	names := st.names.names
+	i, n := 0, len(names)
 	for _, f := range fs {
 		for ; i < n; i++ {
-			name := st.name(i)
+			name := names[i]
 			c := compareName(name, f.k)
 			if c == 0 {
 				i++ // f replaces it
@@ -335,15 +366,15 @@ func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string
 			if c >= 0 {
 				break
 			}
-			if string(name) != drop && (len(sel) == 0 || selected(name, sel)) {
+			if name != drop && (len(sel) == 0 || selected(name, sel)) {
 				if !first {
 					dst = append(dst, ',')
 				}
 				first = false
-				dst = append(dst, st.prop(i)...)
+				dst = append(append(dst, st.names.head(i)...), st.val(i)...)
 			}
 		}
-		if f.k == drop || len(sel) > 0 && !selected([]byte(f.k), sel) {
+		if f.k == drop || len(sel) > 0 && !selected(f.k, sel) {
 			continue
 		}
 		if !first {
@@ -357,21 +388,21 @@ func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string
 		}
 	}
 	for ; i < n; i++ {
-		if name := st.name(i); string(name) != drop && (len(sel) == 0 || selected(name, sel)) {
+		if name := names[i]; name != drop && (len(sel) == 0 || selected(name, sel)) {
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = append(dst, st.prop(i)...)
+			dst = append(append(dst, st.names.head(i)...), st.val(i)...)
 		}
 	}
 	return append(dst, '}'), nil
 }
 
-// compareName is strings.Compare(string(a), b): names are short and most
+// compareName is strings.Compare(a, b): names are short and most
 // differ in their first bytes, which this finds sooner than the runtime's
 // comparison of strings.
-func compareName(a []byte, b string) int {
+func compareName(a, b string) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] != b[i] {
 			if a[i] < b[i] {
@@ -391,12 +422,12 @@ func compareName(a []byte, b string) int {
 
 // selected reports whether a $select of sel keeps the property name (see
 // project).
-func selected(name []byte, sel []string) bool {
-	if len(name) > 0 && name[0] == '@' {
+func selected(name string, sel []string) bool {
+	if strings.HasPrefix(name, "@") {
 		return true
 	}
 	for _, s := range sel {
-		if bytes.EqualFold([]byte(s), name) {
+		if strings.EqualFold(s, name) {
 			return true
 		}
 	}

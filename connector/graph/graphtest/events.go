@@ -100,7 +100,7 @@ func (c *call) appendEventSelect(dst []byte, it *item, tzName string, sel []stri
 		return c.appendEventData(dst, it, tzName, extra...)
 	}
 	var buf [24]kv
-	fs, scratch := computedFields(it, tzName, c.prefer.immutableID, st.recurrence, buf[:0], c.scratchBuf())
+	fs, scratch := computedFields(it, tzName, c.prefer.immutableID, st.names.recurrence, buf[:0], c.scratchBuf())
 	defer c.keepScratch(scratch)
 	if c.prefer.bodyText {
 		fs = c.textBody(it.data, fs)

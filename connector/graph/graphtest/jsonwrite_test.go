@@ -412,3 +412,23 @@ func BenchmarkSeedEvents(b *testing.B) {
 		s.Close()
 	}
 }
+
+// TestPropNameSets: encodings of data maps with the same property names
+// share one name set; other names, even joined to the same text, get
+// their own.
+func TestPropNameSets(t *testing.T) {
+	var ps propNameSets
+	a, _ := ps.intern([]string{"ab", "c"}, nil)
+	b, _ := ps.intern([]string{"a", "bc"}, nil)
+	a2, _ := ps.intern([]string{"ab", "c"}, nil)
+	r, _ := ps.intern([]string{"recurrence", "x\"y"}, nil)
+	if a != a2 || a == b {
+		t.Fatalf("intern: same names give %p and %p, other names %p", a, a2, b)
+	}
+	if !slices.Equal(b.names, []string{"a", "bc"}) || string(b.heads) != `"a":"bc":` || b.recurrence {
+		t.Errorf("names %q heads %s recurrence %v", b.names, b.heads, b.recurrence)
+	}
+	if string(r.head(1)) != `"x\"y":` || !r.recurrence {
+		t.Errorf("head(1) = %s, recurrence %v", r.head(1), r.recurrence)
+	}
+}

@@ -114,6 +114,9 @@ type Server struct {
 	faults  *Faults
 	stats   statsCollector
 	limits  limiter
+	// propNames holds the property name sets of the events' encodings
+	// (see storedJSON).
+	propNames propNameSets
 
 	wg sync.WaitGroup
 }
