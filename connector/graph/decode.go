@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -281,13 +282,21 @@ type decodeState struct {
 	stack []any       // elements of the arrays being read
 	items []itemState // the items of the value array(s)
 	one   itemState
-	cache [256]internEntry
+	// keys is the sequence of member names of the last item read, as
+	// read and classified, for decoder d (see item).
+	keys []keySlot
+	seed maphash.Seed
+	// cache holds values recurring across items (see intern).
+	cache [internSlots]internEntry
 }
 
-var decodeStates = sync.Pool{New: func() any { return new(decodeState) }}
+var decodeStates = sync.Pool{New: func() any { return &decodeState{seed: maphash.MakeSeed()} }}
 
 func getDecodeState(d *decoder, body []byte) *decodeState {
 	p := decodeStates.Get().(*decodeState)
+	if p.d != d {
+		p.keys = p.keys[:0]
+	}
 	p.d = d
 	p.s.reset(body)
 	p.items = p.items[:0]
@@ -299,7 +308,7 @@ func putDecodeState(p *decodeState) {
 	clear(p.items[:cap(p.items)])
 	clear(p.stack[:cap(p.stack)])
 	p.one = itemState{}
-	p.s.data, p.s.err, p.d = nil, nil, nil
+	p.s.data, p.s.err = nil, nil
 	if cap(p.s.buf) > 64<<10 {
 		p.s.buf = nil
 	}
@@ -451,24 +460,45 @@ func (p *decodeState) item(st *itemState) {
 		return
 	}
 	hint := int(d.hint.Load())
-	for {
+	for i := 0; ; i++ {
 		raw, fl := s.objKey()
 		if s.err != nil {
 			return
 		}
 		key := s.unquote(raw, fl)
+		// The items of a page are written alike: the member at place i is
+		// most often the one at place i of the item before, whose name and
+		// meaning are then known without a lookup.
+		if i < len(p.keys) && p.keys[i].known && p.keys[i].name == string(key) {
+			k := &p.keys[i]
+			if k.annotation {
+				s.skip(true)
+			} else {
+				v, err := p.value(k.f.t)
+				if s.err == nil {
+					st.set(k.f.name, v, err, hint)
+				}
+			}
+			if !s.objNext() {
+				return
+			}
+			continue
+		}
 		switch {
 		case string(key) == "id":
 			p.itemID(st, hint)
-		case len(key) > 0 && key[0] == '@' || bytes.Contains(key, []byte("@odata.")):
+		case len(key) > 0 && key[0] == '@' || bytes.IndexByte(key, '@') >= 0 && bytes.Contains(key, []byte("@odata.")):
 			if string(key) == "@removed" {
 				p.removed(st)
 			} else {
+				p.learnKey(i, key, keySlot{known: true, annotation: true})
 				s.skip(true)
 			}
 		default:
 			f, known := d.top[string(key)]
-			if !known {
+			if known {
+				p.learnKey(i, key, keySlot{known: true, f: f})
+			} else {
 				if len(d.top) > 0 {
 					// A property the service's $metadata does not declare
 					// (an open type's extra, a beta property): records
@@ -488,6 +518,35 @@ func (p *decodeState) item(st *itemState) {
 			return
 		}
 	}
+}
+
+// keySlot is what the member at a place of the last item was: when known,
+// an annotation to skip, or a property of the schema. The id member and
+// properties outside the schema are not remembered.
+type keySlot struct {
+	name       string
+	known      bool
+	annotation bool
+	f          topField
+}
+
+// maxKeySlots bounds the member places remembered from the last item.
+const maxKeySlots = 256
+
+// learnKey records that the member at place i of an item is key, as k.
+func (p *decodeState) learnKey(i int, key []byte, k keySlot) {
+	if i >= maxKeySlots {
+		return
+	}
+	for len(p.keys) <= i {
+		p.keys = append(p.keys, keySlot{})
+	}
+	if k.annotation {
+		k.name = string(key)
+	} else {
+		k.name = k.f.name // the schema's string, shared
+	}
+	p.keys[i] = k
 }
 
 // itemID reads an item's id member.
@@ -600,15 +659,38 @@ func (p *decodeState) stringValue(b []byte, str string, t *ctype) (any, error) {
 	if t != nil {
 		switch t.kind {
 		case kTimestamp:
+			// Timestamps recur too (a created time equal to the last
+			// modified one, the zero time of a response not given):
+			// parsed and boxed once.
+			var e *internEntry
+			if len(b) <= maxInterned {
+				if e = p.intern(b, kTimestamp); e.v != nil {
+					return e.v, nil
+				}
+			}
 			ts, err := time.Parse(time.RFC3339Nano, bytesView(b))
 			if err != nil {
 				return nil, fmt.Errorf("%q is not a timestamp", string(b))
 			}
+			if e != nil {
+				e.v = ts
+				return e.v, nil
+			}
 			return ts, nil
 		case kDate:
+			var e *internEntry
+			if len(b) <= maxInterned {
+				if e = p.intern(b, kDate); e.v != nil {
+					return e.v, nil
+				}
+			}
 			dt, err := connector.ParseDate(bytesView(b))
 			if err != nil {
 				return nil, err
+			}
+			if e != nil {
+				e.v = dt
+				return e.v, nil
 			}
 			return dt, nil
 		case kBool:
@@ -630,49 +712,51 @@ func (p *decodeState) stringValue(b []byte, str string, t *ctype) (any, error) {
 		return str, nil
 	}
 	if len(b) <= maxInterned || t != nil && t.kind == kEnum {
-		return p.intern(b).boxed(), nil
+		e := p.intern(b, kPlain)
+		if e.v == nil {
+			e.v = e.s
+		}
+		return e.v, nil
 	}
 	return string(b), nil
 }
 
-// maxInterned is the length up to which strings are looked up in the
-// decodeState's cache: short values recur across the items of a page
-// (time zones, enumeration members, types) and member names too.
-const maxInterned = 16
+// maxInterned is the length up to which values are looked up in the
+// decodeState's cache: values of that size recur across the items of a
+// page and of the pages after it (time zones and their names, enumeration
+// members, e-mail addresses and display names, dates and times) and
+// member names too; longer ones (ids, bodies, links) seldom do.
+const maxInterned = 32
 
-// internEntry is a cached string and, once wanted, the string as an
-// interface value (so that a recurring value costs no allocation at all).
+// internSlots is the size of the cache.
+const internSlots = 1024
+
+// internEntry is a cached string and, once wanted, its value of a kind
+// (kPlain: the string itself) as an interface value, so that a recurring
+// value costs no allocation at all. Values of the kinds cached are
+// immutable (strings, time.Time, connector.Date), so one interface value
+// is shared by the records that hold it, across pages too.
 type internEntry struct {
-	s string
-	v any
-}
-
-func (e *internEntry) boxed() any {
-	if e.v == nil {
-		e.v = e.s
-	}
-	return e.v
+	s    string
+	kind ckind
+	v    any
 }
 
 // key makes the string of a member name outside the schema.
 func (p *decodeState) key(b []byte) string {
-	if len(b) <= 2*maxInterned {
-		return p.intern(b).s
+	if len(b) <= maxInterned {
+		return p.intern(b, kPlain).s
 	}
 	return string(b)
 }
 
-// intern returns the cache entry for b, made or replaced as needed. The
-// cache is a small direct-mapped table; strings are immutable, so sharing
-// them between records (even of different pages) is safe.
-func (p *decodeState) intern(b []byte) *internEntry {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	e := &p.cache[(h^h>>16)%uint32(len(p.cache))]
-	if e.s != bytesView(b) {
-		*e = internEntry{s: string(b)}
+// intern returns the cache entry for b as a value of kind, made or
+// replaced as needed. The cache is a direct-mapped table.
+func (p *decodeState) intern(b []byte, kind ckind) *internEntry {
+	h := maphash.Bytes(p.seed, b)
+	e := &p.cache[h%internSlots]
+	if e.kind != kind || e.s != bytesView(b) {
+		*e = internEntry{s: string(b), kind: kind}
 	}
 	return e
 }
@@ -780,7 +864,7 @@ func (p *decodeState) array(t *ctype) (any, error) {
 		if s.err != nil {
 			return nil, nil
 		}
-		return []any{}, nil
+		return emptyArray, nil
 	}
 	var elem *ctype
 	if t != nil && t.kind == kCollection {
@@ -818,6 +902,10 @@ func (p *decodeState) array(t *ctype) (any, error) {
 	}
 	return out, nil
 }
+
+// emptyArray is the value of every empty array: it has no element to
+// change and no room to append in place, so records can share it.
+var emptyArray any = []any{}
 
 // item converts an object already decoded into a map (by encoding/json)
 // in place, with the same result decodeOne gives for its JSON text.
@@ -956,7 +1044,13 @@ func convert(v any, t *schema.Type) (any, error) {
 
 // record makes the record of a present item read from mailbox.
 func record(it deltaItem, mailbox string) connector.Record {
-	it.Fields["user"] = mailbox
+	return recordOf(it, mailbox, mailbox)
+}
+
+// recordOf is record with the mailbox also as an interface value (user),
+// which the records of a round share instead of each boxing its own.
+func recordOf(it deltaItem, mailbox string, user any) connector.Record {
+	it.Fields["user"] = user
 	it.Fields["isDeleted"] = false
 	r := connector.Record{ID: it.ID, Fields: it.Fields, Partition: mailbox}
 	if ck, ok := it.Fields["changeKey"].(string); ok {

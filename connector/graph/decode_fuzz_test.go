@@ -481,6 +481,16 @@ var trickyBodies = []string{
 	`{"id":"a","contentBytes":"aGVsbG8=","photo":"!!"}`,
 	`{"id":"a"} {"id":"b"}`, `{"id":"a"`, `{"id":"a",}`, `{"id"}`, `{"id":"a","b":[1,2,3,{"c":[[]]}]}`,
 	`{"id":"a","x":{"y":{"@odata.type":"t","z":1}}}`, `{"id":"a","x":{},"y":[],"z":""}`,
+	// Values recurring across items and kinds (the decoder caches them
+	// by kind), and items whose members change places (the decoder
+	// expects those of the item before).
+	`{"value":[{"id":"a","subject":"2024-01-01T00:00:00Z","createdDateTime":"2024-01-01T00:00:00Z","lastModifiedDateTime":"2024-01-01T00:00:00Z"},` +
+		`{"id":"b","createdDateTime":"2024-01-01T00:00:00Z","subject":"2024-01-01T00:00:00Z","birthday":"2024-01-01","categories":["2024-01-01"]}]}`,
+	`{"value":[{"id":"a","lastModifiedDateTime":"bad"},{"id":"b","lastModifiedDateTime":"bad"},{"id":"c","lastModifiedDateTime":"2024-01-01T00:00:00Z"},{"id":"d","birthday":"2024-01-01T00:00:00Z"}]}`,
+	`{"value":[{"@odata.etag":"e","id":"a","subject":"s","isAllDay":true,"categories":[]},{"subject":"t","@odata.etag":"e","isAllDay":"false","id":"b","categories":[]},` +
+		`{"@odata.etag":"e","subject":"u","id":"c","subject":1},{"@odata.etag":"e","id":"d","subj\u0065ct":"v","x":1,"isAllDay":2},{"id":"e","@odata.etag":"e","subject":"w","@removed":{}}]}`,
+	`{"value":[{"id":"a","start":{"dateTime":"2024-01-01T09:00:00.0000000","timeZone":"W. Europe Standard Time"},"originalStartTimeZone":"W. Europe Standard Time"},` +
+		`{"id":"b","originalStartTimeZone":"W. Europe Standard Time","start":{"timeZone":"W. Europe Standard Time","dateTime":"2024-01-01T09:00:00.0000000"}}]}`,
 }
 
 // TestDecodeEquivalenceTricky holds the decoder to the oracle on the

@@ -224,7 +224,7 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 	if err != nil {
 		return err
 	}
-	r := &round{c: c, entity: req.Entity, mailbox: mailbox, dec: c.client.decoderFor(ent), emit: emit, pageSize: c.cfg.PageSize}
+	r := &round{c: c, entity: req.Entity, mailbox: mailbox, user: mailbox, dec: c.client.decoderFor(ent), emit: emit, pageSize: c.cfg.PageSize}
 	if req.BatchSize > 0 {
 		r.pageSize = req.BatchSize
 	}
@@ -266,9 +266,11 @@ func (c *Connector) ReadChanges(ctx context.Context, req connector.ChangesReques
 
 // round is one ReadChanges call's work on one mailbox.
 type round struct {
-	c        *Connector
-	entity   string
-	mailbox  string
+	c       *Connector
+	entity  string
+	mailbox string
+	// user is mailbox as the value of the records' user field.
+	user     any
 	dec      *decoder
 	emit     func(connector.ChangeBatch) error
 	pageSize int
@@ -784,7 +786,7 @@ func (r *round) changes(items []deltaItem) (out []connector.Change, removed []in
 			out = append(out, connector.Change{Record: connector.Record{ID: it.ID}})
 			continue
 		}
-		rec := record(it, r.mailbox)
+		rec := recordOf(it, r.mailbox, r.user)
 		if r.entity == "event" {
 			if !dedupEvent(&rec, r.mailbox, r.sel) {
 				continue
@@ -885,7 +887,7 @@ func (r *round) refetch(ctx context.Context, id string) (connector.Change, bool,
 	if err != nil {
 		return connector.Change{}, false, connector.Errorf(connector.Unavailable, "event %s of %s cannot be decoded", id, r.mailbox).WithDetail("%v", err)
 	}
-	rec := record(it, r.mailbox)
+	rec := recordOf(it, r.mailbox, r.user)
 	if !dedupEvent(&rec, r.mailbox, r.sel) {
 		return connector.Change{}, false, nil
 	}
@@ -996,7 +998,7 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 				if it.Removed != "" {
 					continue
 				}
-				rec := record(it, r.mailbox)
+				rec := recordOf(it, r.mailbox, r.user)
 				if dedupEvent(&rec, r.mailbox, r.sel) {
 					out = append(out, connector.Change{Op: connector.Upsert, Record: rec})
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -216,14 +217,19 @@ func (s *jsonScanner) str() (raw []byte, flags int) {
 	var nonASCII uint64
 	for {
 		// Eight bytes at a time while none is a quote, a backslash or a
-		// control character (the tests are exact: a lane is flagged only
-		// if some byte matches).
+		// control character. A lane is flagged only if its byte matches
+		// or a lane below it is flagged (a borrow), so the lowest flagged
+		// lane is the first special byte: the bytes before it are skipped
+		// at once.
 		for i+8 <= len(data) {
 			x := binary.LittleEndian.Uint64(data[i:])
 			q := x ^ (ones * '"')
 			b := x ^ (ones * '\\')
-			special := ((q - ones) &^ q) | ((b - ones) &^ b) | ((x - ones*0x20) &^ x)
-			if special&highs != 0 {
+			special := (((q - ones) &^ q) | ((b - ones) &^ b) | ((x - ones*0x20) &^ x)) & highs
+			if special != 0 {
+				k := bits.TrailingZeros64(special) &^ 7 // bit offset of the lane
+				nonASCII |= x & (1<<k - 1)
+				i += k >> 3
 				break
 			}
 			nonASCII |= x

@@ -74,6 +74,27 @@ func checkScanner(t *testing.T, b []byte) {
 	}
 }
 
+// TestScannerStringLanes puts what ends a run of plain bytes in a string
+// (its closing quote, an escape, a control character, a non-ASCII byte)
+// at every place of the eight-byte words the scanner reads, and checks
+// that a string flags only what it holds, not what follows it.
+func TestScannerStringLanes(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		plain := strings.Repeat("a", n)
+		for _, tail := range []string{`"`, `\n"`, `\u00e9"`, "\xc3\xa9\"", "\xff\"", "\x01\"", `\"x"`, "b\\\\\""} {
+			checkScanner(t, []byte(`"`+plain+tail))
+			checkScanner(t, []byte(`["`+plain+tail+`,"\xc3\xa9\\n"]`))
+		}
+		var s jsonScanner
+		s.reset([]byte(`["` + plain + "\",\"\xc3\xa9\\n\"]"))
+		s.arrStart()
+		raw, flags := s.str()
+		if s.err != nil || string(raw) != plain || flags != 0 {
+			t.Errorf("%d plain bytes: %q, flags %b, %v", n, raw, flags, s.err)
+		}
+	}
+}
+
 // FuzzScanner holds the scanner to encoding/json on arbitrary texts.
 func FuzzScanner(f *testing.F) {
 	for _, c := range scannerCases {
