@@ -172,7 +172,10 @@ func (b *batcher) send(calls []*batchCall) {
 			Body    json.RawMessage   `json:"body"`
 		} `json:"responses"`
 	}
-	if err := json.Unmarshal(resp.body, &out); err != nil {
+	// The parts' bodies are copied out (json.RawMessage).
+	err = json.Unmarshal(resp.body, &out)
+	resp.done()
+	if err != nil {
 		return
 	}
 	for _, p := range out.Responses {
@@ -441,6 +444,10 @@ func (q *partQueue) send(batch []*queuedGet) {
 	var answers []batchAnswer
 	if err == nil {
 		answers, err = parseBatchAnswer(resp.body)
+		// The parts answered 2xx take their bodies from the answer's
+		// buffer, which goes back once the last of them is done (the
+		// others' errors hold copies).
+		defer resp.done()
 	}
 	if resp != nil && resp.release != nil {
 		defer func() {
@@ -472,7 +479,10 @@ func (q *partQueue) send(batch []*queuedGet) {
 		}
 		switch {
 		case a.Status >= 200 && a.Status < 300:
-			g.resp = &response{status: a.Status, header: h, body: a.Body}
+			g.resp = &response{status: a.Status, header: h, body: a.Body, buf: resp.buf}
+			if resp.buf != nil {
+				resp.buf.ref()
+			}
 		case a.Status == http.StatusUnauthorized:
 			// The batch's token is the one to renew: sent on its own,
 			// where the client renews it.

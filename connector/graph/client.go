@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncplane/syncplane/connector"
@@ -92,6 +94,8 @@ type graphClient struct {
 	decoders sync.Map
 	// bufs holds *bytes.Buffer for reading bodies of unknown length.
 	bufs sync.Pool
+	// bodies holds the buffers of bodies of announced length.
+	bodies bodyPool
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -211,6 +215,21 @@ type response struct {
 	body   []byte
 	// release gives back the request's gate (nil without one).
 	release func()
+	// buf is the pooled buffer body lies in, nil when body is a slice of
+	// its own (see done).
+	buf *bodyBuf
+}
+
+// done says the reader is through with the body and keeps nothing that
+// points into it (the decoder and encoding/json copy what they keep): its
+// buffer may then carry another answer. A response not marked done has
+// its buffer collected as any other memory.
+func (r *response) done() {
+	if r.buf != nil {
+		r.buf.unref()
+		r.buf = nil
+	}
+	r.body = nil
 }
 
 // do sends r and returns a 2xx response, or an error: a *graphError for an
@@ -299,7 +318,7 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 			return nil, err
 		}
 	}
-	b, err := c.readBody(resp)
+	b, buf, err := c.readBody(resp)
 	if err != nil {
 		if gate != nil {
 			gate()
@@ -307,39 +326,128 @@ func (c *graphClient) once(ctx context.Context, r request, url string) (*respons
 		return nil, &transportError{err: fmt.Errorf("reading answer to %s %s: %w", r.method, redactURL(url), err)}
 	}
 	if ok {
-		return &response{status: resp.StatusCode, header: resp.Header, body: b, release: gate}, nil
+		return &response{status: resp.StatusCode, header: resp.Header, body: b, release: gate, buf: buf}, nil
 	}
 	ge := newGraphError(resp.StatusCode, resp.Header, b, r.method, url)
 	ge.token = tok
+	if buf != nil {
+		buf.unref() // the error holds copies
+	}
 	return nil, ge
 }
 
-// readBody reads an answer's body: into a slice of the announced length
-// when there is one, else through one of the client's reusable buffers
-// and copied out at its size, so a body costs one allocation of its own
-// size instead of the doublings of a growing slice.
-func (c *graphClient) readBody(resp *http.Response) ([]byte, error) {
+// readBody reads an answer's body: into a pooled buffer when its length
+// is announced and not small (buf is then that buffer, which the
+// response's done gives back), into a slice of the announced length when
+// small, else through one of the client's reusable buffers and copied out
+// at its size, so a body costs one allocation of its own size instead of
+// the doublings of a growing slice.
+func (c *graphClient) readBody(resp *http.Response) (b []byte, buf *bodyBuf, err error) {
 	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, b); err != nil {
-			return nil, err
+		buf = c.bodies.get(int(n))
+		if buf != nil {
+			b = buf.b[:n]
+		} else {
+			b = make([]byte, n)
 		}
-		return b, nil
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			if buf != nil {
+				buf.unref()
+			}
+			return nil, nil, err
+		}
+		return b, buf, nil
 	}
-	buf, _ := c.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+	bb, _ := c.bufs.Get().(*bytes.Buffer)
+	if bb == nil {
+		bb = new(bytes.Buffer)
 	}
-	buf.Reset()
-	_, err := buf.ReadFrom(resp.Body)
-	var b []byte
+	bb.Reset()
+	_, err = bb.ReadFrom(resp.Body)
 	if err == nil {
-		b = append([]byte{}, buf.Bytes()...)
+		b = append([]byte{}, bb.Bytes()...)
 	}
-	if buf.Cap() <= 4<<20 {
-		c.bufs.Put(buf)
+	if bb.Cap() <= 4<<20 {
+		c.bufs.Put(bb)
 	}
-	return b, err
+	return b, nil, err
+}
+
+// bodyPool keeps the buffers of answer bodies for reuse, by size class:
+// pages and batch answers are read into buffers that earlier answers
+// filled, instead of each into fresh (zeroed) memory of its own that the
+// collector must then reclaim. Classes step by a quarter of a power of
+// two, so a buffer is at most a quarter larger than its body.
+type bodyPool struct {
+	classes [bodyClasses]sync.Pool
+	// put, when set, replaces giving a buffer back (tests).
+	put func(*bodyBuf)
+}
+
+const (
+	// minPooledBody is the smallest body read into a pooled buffer:
+	// smaller ones cost little to allocate.
+	minPooledBody = 4 << 10
+	// bodyClasses covers bodies up to 2^26 bytes, the most readBody
+	// reads (64 MiB): the class of the body of n bytes is in
+	// 4·(e−11)+j for 2^e ≤ n−1 < 2^(e+1), with 11 ≤ e ≤ 25.
+	bodyClasses = 4 * (25 - 11 + 1)
+)
+
+// bodyClass returns the class of a body of n bytes (minPooledBody ≤ n)
+// and the size of its buffers.
+func bodyClass(n int) (int, int) {
+	// n ≤ (4+j) << (e-2) with the least e, j in 0..3.
+	e := bits.Len(uint(n-1)) - 1 // 2^e ≤ n-1 < 2^(e+1)
+	step := 1 << (e - 2)
+	j := (n - 1 - 1<<e) / step // 0..3: (4+j)·step ≤ n-1 < (5+j)·step
+	return 4*(e-11) + j, (5 + j) * step
+}
+
+// bodyBuf is a pooled body buffer shared by the responses whose bodies
+// lie in it (the parts of a $batch answer): the last one done gives it
+// back.
+type bodyBuf struct {
+	b     []byte
+	class int
+	refs  atomic.Int32
+	pool  *bodyPool
+}
+
+// get returns a buffer of at least n bytes with one reference, nil when
+// n is not pooled.
+func (p *bodyPool) get(n int) *bodyBuf {
+	if n < minPooledBody {
+		return nil
+	}
+	class, size := bodyClass(n)
+	if class < 0 || class >= bodyClasses {
+		return nil
+	}
+	b, _ := p.classes[class].Get().(*bodyBuf)
+	if b == nil {
+		b = &bodyBuf{b: make([]byte, size), class: class, pool: p}
+	}
+	b.refs.Store(1)
+	return b
+}
+
+// ref adds a reference: another response whose body lies in b.
+func (b *bodyBuf) ref() { b.refs.Add(1) }
+
+// unref drops a reference; the last gives the buffer back.
+func (b *bodyBuf) unref() {
+	switch n := b.refs.Add(-1); {
+	case n > 0:
+		return
+	case n < 0:
+		panic("graph: body buffer given back twice")
+	}
+	if b.pool.put != nil {
+		b.pool.put(b)
+		return
+	}
+	b.pool.classes[b.class].Put(b)
 }
 
 // redactURL drops the query, which may hold delta and skip tokens.
@@ -470,7 +578,9 @@ func (c *graphClient) getJSON(ctx context.Context, r request, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(resp.body, v); err != nil {
+	err = json.Unmarshal(resp.body, v)
+	resp.done()
+	if err != nil {
 		return fmt.Errorf("decoding answer to GET %s: %w", redactURL(r.url), err)
 	}
 	return nil

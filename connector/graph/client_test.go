@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,4 +168,66 @@ func TestClientMailboxConcurrency(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+}
+
+// TestBodyClass checks the size classes of pooled body buffers: every
+// body fits its class's buffers, which are at most a quarter larger, and
+// larger bodies never get a smaller class.
+func TestBodyClass(t *testing.T) {
+	last := -1
+	for n := minPooledBody; n <= 64<<20; n += 1 + n/37 {
+		class, size := bodyClass(n)
+		if class < 0 || class >= bodyClasses || size < n || 4*size > 5*n+4 || class < last {
+			t.Fatalf("body of %d bytes: class %d (after %d) of %d bytes", n, class, last, size)
+		}
+		last = class
+	}
+	if class, size := bodyClass(64 << 20); class != bodyClasses-1 || size != 64<<20 {
+		t.Errorf("64 MiB: class %d of %d bytes", class, size)
+	}
+}
+
+// TestBatchPartsShareBodyBuffer checks that the parts of a $batch answer
+// read into a pooled buffer keep it until the last part answered 2xx is
+// done with its body, and that the buffer goes back then and only then.
+func TestBatchPartsShareBodyBuffer(t *testing.T) {
+	page := `{"value":[{"id":"` + strings.Repeat("x", 3000) + `"}]}`
+	answer := `{"responses":[` +
+		`{"id":"1","status":200,"headers":{"Content-Type":"application/json"},"body":` + page + `},` +
+		`{"id":"2","status":404,"body":{"error":{"code":"ErrorItemNotFound","message":"gone"}}},` +
+		`{"id":"3","status":200,"body":` + strings.Replace(page, "x", "y", 1) + `}]}`
+	c, _ := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+		io.WriteString(w, answer)
+	}), 4)
+	var back []*bodyBuf
+	c.bodies.put = func(b *bodyBuf) { back = append(back, b) }
+	q := newPartQueue(c)
+	var batch []*queuedGet
+	for i := range 3 {
+		u := "/v1.0/users/u/events/" + strconv.Itoa(i)
+		rel, _ := c.batchPath(u)
+		batch = append(batch, &queuedGet{r: request{method: http.MethodGet, url: u, mailbox: "u"}, rel: rel, done: make(chan struct{})})
+	}
+	q.send(batch)
+	first, third := batch[0].resp, batch[2].resp
+	if first == nil || third == nil || batch[1].err == nil {
+		t.Fatalf("answers: %+v %v %+v", batch[0], batch[1].err, batch[2])
+	}
+	if first.buf == nil || first.buf != third.buf {
+		t.Fatalf("the parts' bodies do not share the answer's pooled buffer")
+	}
+	if string(first.body) != page || string(third.body) != strings.Replace(page, "x", "y", 1) {
+		t.Errorf("bodies: %.40q, %.40q", first.body, third.body)
+	}
+	buf := first.buf
+	first.done()
+	first.done() // done twice is done once
+	if len(back) != 0 {
+		t.Fatalf("the buffer went back while a part still reads it")
+	}
+	third.done()
+	if len(back) != 1 || back[0] != buf || third.body != nil {
+		t.Errorf("after the last part: %d buffers back", len(back))
+	}
 }

@@ -442,6 +442,7 @@ func (r *round) page(ctx context.Context, p *prefetched, cpp *checkpoint, first 
 		}
 	}
 	page, warns, err := r.dec.decodePage(resp.body)
+	resp.done()
 	resp = nil
 	if err != nil {
 		decoded()
@@ -884,6 +885,7 @@ func (r *round) refetch(ctx context.Context, id string) (connector.Change, bool,
 		return connector.Change{}, false, fmt.Errorf("fetching removed %s %s of %s: %w", r.entity, id, r.mailbox, subjectErr(err, "mailbox "+r.mailbox))
 	}
 	it, err := r.dec.decodeOne(resp.body)
+	resp.done()
 	if err != nil {
 		return connector.Change{}, false, connector.Errorf(connector.Unavailable, "event %s of %s cannot be decoded", id, r.mailbox).WithDetail("%v", err)
 	}
@@ -961,7 +963,9 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(resp.body, &master); err != nil {
+	err = json.Unmarshal(resp.body, &master)
+	resp.done()
+	if err != nil {
 		return nil, fmt.Errorf("decoding series master %s: %w", masterID, err)
 	}
 	if master.Recurrence == nil {
@@ -991,6 +995,7 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 				return nil, err
 			}
 			page, _, err := r.dec.decodePage(resp.body)
+			resp.done()
 			if err != nil {
 				return nil, err
 			}
