@@ -85,3 +85,55 @@ func TestRecordConnPassesOtherStreams(t *testing.T) {
 		t.Errorf("read %q (plain %v), want %q passed through", got, c.plain, msg)
 	}
 }
+
+// countConn is a net.Conn holding data all at once, counting its reads.
+type countConn struct {
+	net.Conn
+	data  []byte
+	reads int
+}
+
+func (c *countConn) Read(p []byte) (int, error) {
+	c.reads++
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// TestRecordConnReadsHeaderAhead reads records the socket holds whole: the
+// read of a fragment takes the next header too, so each record costs one
+// read of the socket, and still no Read returns bytes of two records.
+func TestRecordConnReadsHeaderAhead(t *testing.T) {
+	const records, size = 100, 1000
+	var stream []byte
+	for i := range records {
+		stream = append(stream, 23, 3, 3, size>>8, size&0xff)
+		stream = append(stream, bytes.Repeat([]byte{byte(i)}, size)...)
+	}
+	conn := &countConn{data: bytes.Clone(stream)}
+	c := &recordConn{Conn: conn}
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 && n != tlsHeaderLen && n != size {
+			t.Fatalf("a read returned %d bytes: want a header (%d) or a fragment (%d)", n, tlsHeaderLen, size)
+		}
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, stream) {
+		t.Fatalf("read %d bytes, not the %d sent", len(got), len(stream))
+	}
+	if conn.reads > records+2 {
+		t.Errorf("%d reads of the socket for %d records", conn.reads, records)
+	}
+}
