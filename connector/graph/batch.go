@@ -443,7 +443,9 @@ func (q *partQueue) send(batch []*queuedGet) {
 	resp, err := q.c.once(ctx, request{method: http.MethodPost, url: "/v1.0/$batch", body: body, held: true, gate: gate}, q.c.root+"/v1.0/$batch")
 	var answers []batchAnswer
 	if err == nil {
-		answers, err = parseBatchAnswer(resp.body)
+		// The reads take nothing from the headers of a part answered
+		// 2xx: they are checked, not kept.
+		answers, err = parseBatchAnswerHeaders(resp.body, success)
 		// The parts answered 2xx take their bodies from the answer's
 		// buffer, which goes back once the last of them is done (the
 		// others' errors hold copies).
@@ -473,13 +475,9 @@ func (q *partQueue) send(batch []*queuedGet) {
 		}
 		answered[i-1] = true
 		g := batch[i-1]
-		h := make(http.Header, len(a.Headers))
-		for k, v := range a.Headers {
-			h.Set(k, v)
-		}
 		switch {
-		case a.Status >= 200 && a.Status < 300:
-			g.resp = &response{status: a.Status, header: h, body: a.Body, buf: resp.buf}
+		case success(a.Status):
+			g.resp = &response{status: a.Status, body: a.Body, buf: resp.buf}
 			if resp.buf != nil {
 				resp.buf.ref()
 			}
@@ -488,6 +486,10 @@ func (q *partQueue) send(batch []*queuedGet) {
 			// where the client renews it.
 			g.alone = true
 		default:
+			h := make(http.Header, len(a.Headers))
+			for k, v := range a.Headers {
+				h.Set(k, v)
+			}
 			g.err = newGraphError(a.Status, h, a.Body, g.r.method, g.r.url)
 		}
 	}
@@ -497,6 +499,9 @@ func (q *partQueue) send(batch []*queuedGet) {
 		}
 	}
 }
+
+// success reports whether status is a 2xx answer.
+func success(status int) bool { return status >= 200 && status < 300 }
 
 // batchPath turns a URL under the Graph root into the form a batch part
 // wants ("/users/…", without the version).
