@@ -3,7 +3,10 @@ package graphtest_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +83,97 @@ func compareToGet(t *testing.T, e *env, what string, answer resp, id string, pre
 	}
 	if !bytes.Equal(bytes.TrimSpace(answer.raw), bytes.TrimSpace(got.raw)) {
 		t.Fatalf("%s: answer bytes\n%s\ndiffer from GET\n%s", what, answer.raw, got.raw)
+	}
+}
+
+// TestDeltaAnswersAreCanonical: calendarView delta answers — written in
+// place, page and all — are byte for byte what encoding/json writes for
+// their content (keys sorted, its escapes and number forms, a newline
+// after), through every page of a first round and of a round with changed,
+// moved out and deleted events, with and without preferences, directly
+// and as parts of a batch.
+func TestDeltaAnswersAreCanonical(t *testing.T) {
+	e := start(t, graphtest.Options{Users: 2, EventsPerUser: 40, Seed: 5})
+	e.login()
+	now := e.clock.Now()
+	user := "user1@contoso.com"
+	window := "/users/" + user + "/calendarView/delta?startDateTime=" + url.QueryEscape(now.AddDate(0, 0, -60).Format(time.RFC3339)) +
+		"&endDateTime=" + url.QueryEscape(now.AddDate(0, 0, 60).Format(time.RFC3339))
+	canonical := func(what string, raw []byte) {
+		t.Helper()
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, raw)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), raw) {
+			t.Fatalf("%s: answer\n%s\nis not encoding/json's\n%s", what, raw, buf.Bytes())
+		}
+	}
+	round := func(what, start string, prefer []string) (string, int) {
+		t.Helper()
+		link, n := start, 0
+		for page := 0; ; page++ {
+			r := e.get(link, prefer...)
+			if r.status != http.StatusOK {
+				t.Fatalf("%s page %d: %d %s", what, page, r.status, r.raw)
+			}
+			canonical(fmt.Sprintf("%s page %d", what, page), r.raw)
+			// The same request as a part of a batch: the part's body is
+			// the answer as it is.
+			var prefs []string
+			for i := 1; i < len(prefer); i += 2 {
+				prefs = append(prefs, prefer[i])
+			}
+			part := map[string]any{"id": "1", "method": "GET", "url": strings.TrimPrefix(link, e.srv.GraphEndpoint()+"/v1.0"),
+				"headers": map[string]any{"Prefer": strings.Join(prefs, ", ")}}
+			b := e.do("POST", "/$batch", map[string]any{"requests": []any{part}})
+			if b.status != http.StatusOK || !strings.Contains(string(b.raw), `"status":200}`) {
+				t.Fatalf("%s page %d as a batch part: %d %s", what, page, b.status, b.raw)
+			}
+			canonical(fmt.Sprintf("%s page %d as a batch part", what, page), b.raw)
+			n += len(r.values())
+			if next, ok := r.body["@odata.nextLink"].(string); ok {
+				link = next
+				continue
+			}
+			return r.body["@odata.deltaLink"].(string), n
+		}
+	}
+	for _, prefer := range [][]string{
+		{"Prefer", "odata.maxpagesize=7"},
+		{"Prefer", `IdType="ImmutableId"`, "Prefer", `outlook.timezone="Pacific Standard Time"`, "Prefer", "odata.maxpagesize=50"},
+		{"Prefer", `outlook.body-content-type="text"`},
+	} {
+		deltaLink, n := round(fmt.Sprintf("first round %q", prefer), window, prefer)
+		if n == 0 {
+			t.Fatalf("first round %q: no events", prefer)
+		}
+		// Changes: a subject with characters JSON escapes, an event moved
+		// out of the window, a deleted event and a new one.
+		evs := e.srv.Instances(user)
+		if err := e.srv.PatchEvent(user, evs[0]["id"].(string), map[string]any{"subject": "quote \" back \\ <html> é \u2028 \x01"}); err != nil {
+			t.Fatal(err)
+		}
+		far := map[string]any{"dateTime": now.AddDate(1, 0, 0).Format("2006-01-02T15:04:05"), "timeZone": "UTC"}
+		if err := e.srv.PatchEvent(user, evs[1]["id"].(string), map[string]any{"start": far, "end": far}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.srv.DeleteEvent(user, evs[2]["id"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.srv.PutEvent(user, event("new", now, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, n := round(fmt.Sprintf("second round %q", prefer), deltaLink, prefer); n < 4 {
+			t.Fatalf("second round %q: %d items, want at least 4", prefer, n)
+		}
 	}
 }

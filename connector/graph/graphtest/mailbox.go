@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/syncplane/syncplane/internal/jsonenc"
 )
 
 // mailbox is one user's Exchange mailbox.
@@ -314,12 +317,14 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 		}
 		sortIDsBySeq(ids, all)
 	default:
-		for _, it := range all {
+		keys := make([]itemKey, 0, len(all))
+		for id, it := range all {
 			if it.container == sp.container && sp.include(it) && !it.deleted && inWindow(it) {
-				ids = append(ids, it.id)
+				keys = append(keys, newItemKey(id, it, sp.windowed))
 			}
 		}
-		sortItems(ids, all, sp.windowed)
+		ids = make([]string, len(keys))
+		sortItemKeys(keys, ids)
 	}
 	size := sp.defSize
 	if c.prefer.maxPageSize > 0 {
@@ -327,39 +332,17 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 		c.w.Header().Add("Preference-Applied", fmt.Sprintf("odata.maxpagesize=%d", size))
 	}
 	end := min(offset+size, len(ids))
-	var page any
-	if sp.renderJSON != nil {
-		// The page's items are written as JSON here, under the lock; the
-		// answer around them is written by writeJSON.
-		// The page's JSON is written into a pooled answer buffer, given
-		// back once the answer around it is written.
-		bp := bodyPool.Get().(*[]byte)
-		b := append((*bp)[:0], '[')
-		defer c.afterWrite(func() {
-			if cap(b) <= 4<<20 {
-				*bp = b[:0]
-				bodyPool.Put(bp)
-			}
-		})
-		var err error
-		for i, id := range ids[offset:end] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			it := all[id]
-			if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
-				b, err = sp.renderJSON(b, it)
-			} else {
-				b, err = appendJSON(b, removedEntry(sp, id))
-			}
-			if err != nil {
-				c.fail(http.StatusInternalServerError, "InternalServerError", "The item cannot be rendered.")
-				return
-			}
-		}
-		b = append(b, ']')
-		page = renderedJSON(b)
+	next := &pageState{kind: "delta:" + sp.kind, user: sp.box.user, container: sp.container,
+		windowed: sp.windowed, start: sp.start, end: sp.end, initial: sp.initial, path: sp.path, upto: upto}
+	tok := randomToken(24)
+	var linkKey, link string
+	if end < len(ids) {
+		next.ids, next.offset = ids, end
+		linkKey, link = "@odata.nextLink", s.link(sp.path, url.Values{"$skiptoken": {tok}})
 	} else {
+		linkKey, link = "@odata.deltaLink", s.link(sp.path, url.Values{"$deltatoken": {tok}})
+	}
+	if sp.renderJSON == nil {
 		items := make([]map[string]any, 0, end-offset)
 		for _, id := range ids[offset:end] {
 			it := all[id]
@@ -369,25 +352,57 @@ func (s *Server) serveDelta(c *call, sp deltaSpec) {
 				items = append(items, removedEntry(sp, id))
 			}
 		}
-		page = items
-	}
-	// Real delta answers carry "preference-applied: odata.track-changes"
-	// (facts §1.1, OBSERVED).
-	c.w.Header().Add("Preference-Applied", "odata.track-changes")
-	body := map[string]any{"@odata.context": s.contextURL(sp.ctx), "value": page}
-	next := &pageState{kind: "delta:" + sp.kind, user: sp.box.user, container: sp.container,
-		windowed: sp.windowed, start: sp.start, end: sp.end, initial: sp.initial, path: sp.path, upto: upto}
-	tok := randomToken(24)
-	if end < len(ids) {
-		next.ids, next.offset = ids, end
+		c.w.Header().Add("Preference-Applied", trackChanges)
 		s.storePage(tok, next)
-		body["@odata.nextLink"] = s.link(sp.path, url.Values{"$skiptoken": {tok}})
-	} else {
-		s.storePage(tok, next)
-		body["@odata.deltaLink"] = s.link(sp.path, url.Values{"$deltatoken": {tok}})
+		c.writeJSON(http.StatusOK, map[string]any{"@odata.context": s.contextURL(sp.ctx), "value": items, linkKey: link})
+		return
 	}
-	c.writeJSON(http.StatusOK, body)
+	// The answer is written here, under the lock, into a pooled buffer
+	// given back once it is sent: what writeJSON writes for
+	// {"@odata.context", linkKey, "value"} (names in sorted order), the
+	// page's items written as JSON in place.
+	bp := bodyPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"@odata.context":`...)
+	defer c.afterWrite(func() {
+		if cap(b) <= 4<<20 {
+			*bp = b[:0]
+			bodyPool.Put(bp)
+		}
+	})
+	b = append(jsonenc.AppendString(b, s.contextURL(sp.ctx)), ',')
+	b = append(jsonenc.AppendString(b, linkKey), ':')
+	b = append(jsonenc.AppendString(b, link), `,"value":[`...)
+	var err error
+	for i, id := range ids[offset:end] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		from := len(b)
+		it := all[id]
+		if it != nil && !it.deleted && sp.include(it) && inWindow(it) {
+			b, err = sp.renderJSON(b, it)
+		} else {
+			b, err = appendJSON(b, removedEntry(sp, id))
+		}
+		if err != nil {
+			c.fail(http.StatusInternalServerError, "InternalServerError", "The item cannot be rendered.")
+			return
+		}
+		if i == 0 {
+			// Room for the page at the size of its first item, rather
+			// than growing the buffer step by step.
+			b = slices.Grow(b, (len(b)-from+1)*(end-offset-1)+4)
+		}
+	}
+	b = append(b, "]}\n"...)
+	c.w.Header().Add("Preference-Applied", trackChanges)
+	s.storePage(tok, next)
+	c.writeJSON(http.StatusOK, jsonLine(b))
 }
+
+// trackChanges is the Preference-Applied of every delta answer: real ones
+// carry "preference-applied: odata.track-changes" (facts §1.1, OBSERVED).
+const trackChanges = "odata.track-changes"
 
 // removedEntry is the delta entry of an item gone from the collection.
 func removedEntry(sp deltaSpec, id string) map[string]any {
@@ -408,39 +423,58 @@ func overlaps(s1, e1, s2, e2 time.Time) bool {
 }
 
 func sortIDsBySeq(ids []string, all map[string]*item) {
-	sortByItem(ids, all, func(x, y idItem) int { return int(x.it.seq - y.it.seq) })
+	keys := make([]itemKey, len(ids))
+	for i, id := range ids {
+		keys[i] = itemKey{id: id, seq: all[id].seq}
+	}
+	slices.SortFunc(keys, func(x, y itemKey) int { return cmp.Compare(x.seq, y.seq) })
+	for i, k := range keys {
+		ids[i] = k.id
+	}
 }
 
 func sortItems(ids []string, all map[string]*item, byStart bool) {
-	sortByItem(ids, all, func(x, y idItem) int {
-		if byStart {
-			if c := x.it.start.Compare(y.it.start); c != 0 {
-				return c
-			}
+	keys := make([]itemKey, len(ids))
+	for i, id := range ids {
+		keys[i] = newItemKey(id, all[id], byStart)
+	}
+	sortItemKeys(keys, ids)
+}
+
+// itemKey is what sortItems orders an item by: its start (when by
+// start), change number and id.
+type itemKey struct {
+	sec  int64 // start, as Unix seconds and nanoseconds
+	nsec int32
+	seq  int64
+	id   string
+}
+
+func newItemKey(id string, it *item, byStart bool) itemKey {
+	k := itemKey{seq: it.seq, id: id}
+	if byStart {
+		k.sec, k.nsec = it.start.Unix(), int32(it.start.Nanosecond())
+	}
+	return k
+}
+
+// sortItemKeys sorts keys as sortItems sorts ids and writes their ids into
+// ids, in order.
+func sortItemKeys(keys []itemKey, ids []string) {
+	slices.SortFunc(keys, func(x, y itemKey) int {
+		if c := cmp.Compare(x.sec, y.sec); c != 0 {
+			return c
 		}
-		if c := int(x.it.seq - y.it.seq); c != 0 {
+		if c := cmp.Compare(x.nsec, y.nsec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.seq, y.seq); c != 0 {
 			return c
 		}
 		return strings.Compare(x.id, y.id)
 	})
-}
-
-// idItem is an id of a collection with its item.
-type idItem struct {
-	id string
-	it *item
-}
-
-// sortByItem sorts ids by cmp of their items, each looked up in all once
-// rather than at every comparison.
-func sortByItem(ids []string, all map[string]*item, cmp func(x, y idItem) int) {
-	pairs := make([]idItem, len(ids))
-	for i, id := range ids {
-		pairs[i] = idItem{id, all[id]}
-	}
-	slices.SortFunc(pairs, cmp)
-	for i, p := range pairs {
-		ids[i] = p.id
+	for i, k := range keys {
+		ids[i] = k.id
 	}
 }
 
