@@ -173,10 +173,10 @@ func sameMap(a, b map[string]any) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
-// computedFields appends to fs, in the order of their names, the
-// properties the service computes for the event it (eventFields) as
-// their JSON, written into scratch; rec says its data holds a
-// recurrence.
+// computedFields appends to fs, in the order of their names (sortFields
+// counts on it), the properties the service computes for the event it
+// (eventFields) as their JSON, written into scratch; rec says its data
+// holds a recurrence.
 func computedFields(it *item, tzName string, immutable, rec bool, fs []kv, scratch []byte) ([]kv, []byte) {
 	if tzName == "" {
 		tzName = "UTC"
@@ -328,12 +328,24 @@ func appendQueryEscape(dst, s []byte) []byte {
 }
 
 // sortFields sorts fs by name, keeping of properties of one name the last
-// (as appendJSONOverlay does); fs is mostly in order already.
-func sortFields(fs []kv) []kv {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
+// (as appendJSONOverlay does); fs[:sorted] is in order already (the
+// computed fields), each later field is put in place with one copy.
+func sortFields(fs []kv, sorted int) []kv {
+	for i := max(sorted, 1); i < len(fs); i++ {
+		f := fs[i]
+		// After every field of a name up to f's: of fields of one name
+		// the later stays later.
+		lo, hi := 0, i
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); fs[m].k > f.k {
+				hi = m
+			} else {
+				lo = m + 1
+			}
 		}
+		j := lo
+		copy(fs[j+1:i+1], fs[j:i])
+		fs[j] = f
 	}
 	out := fs[:0]
 	for i := range fs {

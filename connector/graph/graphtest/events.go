@@ -102,10 +102,11 @@ func (c *call) appendEventSelect(dst []byte, it *item, tzName string, sel []stri
 	var buf [24]kv
 	fs, scratch := computedFields(it, tzName, c.prefer.immutableID, st.names.recurrence, buf[:0], c.scratchBuf())
 	defer c.keepScratch(scratch)
+	sorted := len(fs)
 	if c.prefer.bodyText {
 		fs = c.textBody(it.data, fs)
 	}
-	fs = sortFields(append(fs, extra...))
+	fs = sortFields(append(fs, extra...), sorted)
 	drop := ""
 	if it.master != "" {
 		drop = "transactionId"

@@ -432,3 +432,19 @@ func TestPropNameSets(t *testing.T) {
 		t.Errorf("head(1) = %s, recurrence %v", r.head(1), r.recurrence)
 	}
 }
+
+// TestSortFields: fields after the sorted ones are put in place, and of
+// fields of one name the last is kept, as appendJSONOverlay keeps it.
+func TestSortFields(t *testing.T) {
+	fs := []kv{{k: "a"}, {k: "c", v: 1}, {k: "e"}, {k: "b"}, {k: "c", v: 2}, {k: "@x"}, {k: "f"}, {k: "b", v: 3}}
+	got := sortFields(fs, 3)
+	want := []kv{{k: "@x"}, {k: "a"}, {k: "b", v: 3}, {k: "c", v: 2}, {k: "e"}, {k: "f"}}
+	if len(got) != len(want) {
+		t.Fatalf("sortFields = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].k != want[i].k || got[i].v != want[i].v {
+			t.Fatalf("sortFields = %v, want %v", got, want)
+		}
+	}
+}
