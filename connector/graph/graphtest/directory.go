@@ -72,6 +72,7 @@ func (s *Server) addUserLocked(u User) User {
 	} else {
 		s.users = append(s.users, &userRecord{User: u, consentScopes: map[string][]string{}})
 	}
+	s.indexUsers()
 	if u.HasMailbox && s.boxes[u.ID] == nil {
 		s.boxes[u.ID] = s.newMailbox(u.ID)
 	}
@@ -119,12 +120,44 @@ func (s *Server) userByID(id string) *userRecord {
 // findUser resolves an id or a user principal name (case-insensitive, as
 // /users/{id | userPrincipalName} does).
 func (s *Server) findUser(key string) *userRecord {
+	if s.userKeys != nil && isASCII(key) {
+		return s.userKeys[strings.ToLower(key)]
+	}
 	for _, u := range s.users {
 		if strings.EqualFold(u.ID, key) || strings.EqualFold(u.UserPrincipalName, key) {
 			return u
 		}
 	}
 	return nil
+}
+
+// indexUsers indexes the users by id and user principal name for
+// findUser (two of every request resolve a user): lower-cased, the first
+// user of each, as findUser's scan finds it. When a user's id or name is
+// not ASCII, where lower-casing is not what strings.EqualFold compares,
+// there is no index and findUser scans. s.mu is held for writing.
+func (s *Server) indexUsers() {
+	s.userKeys = make(map[string]*userRecord, 2*len(s.users))
+	for _, u := range s.users {
+		if !isASCII(u.ID) || !isASCII(u.UserPrincipalName) {
+			s.userKeys = nil
+			return
+		}
+		for _, k := range []string{strings.ToLower(u.ID), strings.ToLower(u.UserPrincipalName)} {
+			if _, ok := s.userKeys[k]; !ok {
+				s.userKeys[k] = u
+			}
+		}
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // findUserByAddress resolves an SMTP address.

@@ -117,6 +117,8 @@ type Server struct {
 	// propNames holds the property name sets of the events' encodings
 	// (see storedJSON).
 	propNames propNameSets
+	// userKeys indexes users for findUser (see indexUsers).
+	userKeys map[string]*userRecord
 
 	wg sync.WaitGroup
 }
