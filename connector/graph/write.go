@@ -204,6 +204,11 @@ func (c *Connector) Write(ctx context.Context, batch connector.WriteBatch) ([]co
 				for i := range answered {
 					j := wave[i]
 					out[j.index], copies[i] = w.finish(ctx, j)
+					if j.resp != nil {
+						// The outcome holds copies of what it took from
+						// the answer: its buffer may carry another.
+						j.resp.done()
+					}
 				}
 			}()
 		}
@@ -269,6 +274,9 @@ func (w *writeRun) copyContacts(ctx context.Context, copies []*copyJob, out []co
 	for _, cj := range live {
 		if d := w.c.completeCopy(ctx, w.dec, cj); d != nil {
 			out[cj.outIndex].Diagnostics = append(out[cj.outIndex].Diagnostics, d)
+		}
+		if cj.job.resp != nil {
+			cj.job.resp.done()
 		}
 	}
 }

@@ -243,6 +243,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 	}
 	responses, err := parseWriteAnswer(resp.body)
 	if err != nil {
+		resp.done()
 		// The parts may have been carried out: an unreadable answer is
 		// as good as a lost one.
 		for _, j := range jobs {
@@ -263,8 +264,14 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 		j := jobs[i-1]
 		if a.Status >= 200 && a.Status < 300 {
 			// The answer of a write is read from its body alone (finish,
-			// completeCopy): its headers are not kept.
-			j.answer = response{status: a.Status, body: a.Body}
+			// completeCopy): its headers are not kept. The body lies in
+			// the batch answer's buffer, which goes back to the client
+			// once the last such part is done with it (the others'
+			// errors hold copies).
+			j.answer = response{status: a.Status, body: a.Body, buf: resp.buf}
+			if resp.buf != nil {
+				resp.buf.ref()
+			}
 			j.resp = &j.answer
 			final[i-1] = true
 			continue
@@ -293,6 +300,7 @@ func (c *Connector) sendBatch(ctx context.Context, jobs []*writeJob, done func(*
 			again = append(again, j)
 		}
 	}
+	resp.done() // the parts answered 2xx hold the buffer now
 	for i, j := range jobs {
 		if final[i] {
 			done(j)
