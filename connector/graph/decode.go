@@ -737,6 +737,7 @@ const internSlots = 1024
 // immutable (strings, time.Time, connector.Date), so one interface value
 // is shared by the records that hold it, across pages too.
 type internEntry struct {
+	hash uint64 // of s, so that a miss reads no string bytes
 	s    string
 	kind ckind
 	v    any
@@ -755,8 +756,8 @@ func (p *decodeState) key(b []byte) string {
 func (p *decodeState) intern(b []byte, kind ckind) *internEntry {
 	h := maphash.Bytes(p.seed, b)
 	e := &p.cache[h%internSlots]
-	if e.kind != kind || e.s != bytesView(b) {
-		*e = internEntry{s: string(b), kind: kind}
+	if e.hash != h || e.kind != kind || e.s != bytesView(b) {
+		*e = internEntry{hash: h, s: string(b), kind: kind}
 	}
 	return e
 }
