@@ -101,21 +101,26 @@ func (s *Server) serveBatch(c *call) {
 	var wg sync.WaitGroup
 	if !hasDependencies(req.Requests) {
 		// Independent requests: four workers take them in order, as
-		// many at a time as the goroutine-per-request form below runs.
+		// many at a time as the goroutine-per-request form below runs;
+		// this goroutine is one of them.
 		var next atomic.Int64
-		for range min(4, len(req.Requests)) {
+		work := func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(req.Requests) {
+					return
+				}
+				answers[i] = s.runBatchPart(c, req.Requests[i])
+			}
+		}
+		for range min(4, len(req.Requests)) - 1 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= len(req.Requests) {
-						return
-					}
-					answers[i] = s.runBatchPart(c, req.Requests[i])
-				}
+				work()
 			}()
 		}
+		work()
 		wg.Wait()
 		c.writeBatchAnswer(answers)
 		return
