@@ -621,3 +621,60 @@ func TestDecodeConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// seriesMasterBodies are series master answers in the plain form and in
+// the forms decodeSeriesMaster leaves to encoding/json.
+var seriesMasterBodies = []string{
+	`{"recurrence":{"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday"]},"range":{"type":"endDate","startDate":"2024-01-01","endDate":"2024-06-30","recurrenceTimeZone":"UTC","numberOfOccurrences":0}}}`,
+	`{"@odata.context":"x","@odata.etag":"W/\"1\"","id":"AAMk=","recurrence":{"range":{"type":"noEnd","startDate":"2024-01-01"}},"subject":"s","n":1e400}`,
+	`{"recurrence":null}`, `{}`, `null`, `[]`, `{"recurrence":{}}`, `{"recurrence":{"range":null}}`,
+	`{"recurrence":{"range":{"type":null,"startDate":"2024-01-01","endDate":null}}}`,
+	`{"recurrence":{"range":{"type":"endDate","startDate":"2024-01-01"}},"recurrence":null}`,
+	`{"recurrence":{"range":{"startDate":"a"}},"recurrence":{"range":{"endDate":"b"}}}`,
+	`{"Recurrence":{"range":{"startDate":"2024-01-01"}}}`, `{"recurrence":{"RANGE":{"startDate":"2024-01-01"}}}`,
+	`{"recurrence":{"range":{"StartDate":"2024-01-01","startDate":"2024-01-02"}}}`,
+	`{"recurrence":{"range":{"startDate":"2024-01-01","startDate":"2024-01-02"}}}`,
+	`{"recurrence":{"range":{"startDate":"\u0032024-01-01","type":"end\"Date"}}}`,
+	"{\"recurrence\":{\"range\":{\"startDate\":\"2024-01-01\xff\"}}}", `{"re\u0063urrence":{"range":{"startDate":"x"}}}`,
+	`{"recurrence":5}`, `{"recurrence":{"range":7}}`, `{"recurrence":{"range":{"startDate":7}}}`,
+	`{"recurrence":{"range":{"startDate":"2024-01-01"}}} x`, `{"recurrence":{"range":{"startDate":"2024-01-01"}}`,
+	`{"recurrence":[{"range":{}}]}`, `{"recurrence":{"range":{"startDate":"2024-01-01"},"range":{}}}`,
+	`{"recurrenc\u212a":{}}`, `{"x":{"recurrence":{"range":{"startDate":"y"}}}}`,
+}
+
+// checkSeriesMaster holds decodeSeriesMaster to json.Unmarshal on body.
+func checkSeriesMaster(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := decodeSeriesMaster(body)
+	var want seriesMaster
+	wantErr := json.Unmarshal(body, &want)
+	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+		t.Fatalf("%q: error %v, encoding/json %v", body, gotErr, wantErr)
+	}
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: %+v, encoding/json %+v", body, got.Recurrence, want.Recurrence)
+	}
+}
+
+// TestDecodeSeriesMaster holds the series master decoder to encoding/json,
+// and checks that the plain form is read without it.
+func TestDecodeSeriesMaster(t *testing.T) {
+	for _, b := range seriesMasterBodies {
+		checkSeriesMaster(t, []byte(b))
+	}
+	m, ok := scanSeriesMaster([]byte(seriesMasterBodies[0]))
+	if !ok || m.Recurrence == nil || m.Recurrence.Range != (recurrenceRange{Type: "endDate", StartDate: "2024-01-01", EndDate: "2024-06-30"}) {
+		t.Errorf("plain form: %+v, %v", m.Recurrence, ok)
+	}
+}
+
+// FuzzDecodeSeriesMaster holds the series master decoder to encoding/json
+// on arbitrary answers.
+func FuzzDecodeSeriesMaster(f *testing.F) {
+	for _, b := range seriesMasterBodies {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkSeriesMaster(t, body)
+	})
+}

@@ -950,20 +950,11 @@ func addressOf(v any) string {
 // query itself. The caller expands each master once per ReadChanges call;
 // expandSeries is safe to run concurrently.
 func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.Change, error) {
-	var master struct {
-		Recurrence *struct {
-			Range struct {
-				Type      string `json:"type"`
-				StartDate string `json:"startDate"`
-				EndDate   string `json:"endDate"`
-			} `json:"range"`
-		} `json:"recurrence"`
-	}
 	resp, err := r.c.get(ctx, request{method: http.MethodGet, url: mailboxPath(r.mailbox) + "/events/" + url.PathEscape(masterID) + "?$select=recurrence", mailbox: r.mailbox})
 	if err != nil {
 		return nil, err
 	}
-	err = json.Unmarshal(resp.body, &master)
+	master, err := decodeSeriesMaster(resp.body)
 	resp.done()
 	if err != nil {
 		return nil, fmt.Errorf("decoding series master %s: %w", masterID, err)
@@ -1012,6 +1003,161 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 		}
 	}
 	return out, nil
+}
+
+// seriesMaster is what expandSeries reads of a series master.
+type seriesMaster struct {
+	Recurrence *struct {
+		Range recurrenceRange `json:"range"`
+	} `json:"recurrence"`
+}
+
+type recurrenceRange struct {
+	Type      string `json:"type"`
+	StartDate string `json:"startDate"`
+	EndDate   string `json:"endDate"`
+}
+
+// decodeSeriesMaster decodes a series master's answer as json.Unmarshal
+// does into a seriesMaster. The plain form — the members spelt as
+// declared, each once, with values of their types — is read with the
+// decoder's scanner (jsonscan.go), which checks the whole answer as
+// encoding/json does, several times faster; any other form (a member
+// spelt otherwise, repeated, of another type) is left to json.Unmarshal,
+// so the result and the errors are encoding/json's.
+func decodeSeriesMaster(body []byte) (seriesMaster, error) {
+	if m, ok := scanSeriesMaster(body); ok {
+		return m, nil
+	}
+	var m seriesMaster
+	err := json.Unmarshal(body, &m)
+	return m, err
+}
+
+// scanSeriesMaster reads the plain form of a series master's answer; ok
+// is false when it is not in that form, or not valid JSON.
+func scanSeriesMaster(body []byte) (m seriesMaster, ok bool) {
+	var s jsonScanner
+	s.reset(body)
+	if s.ws() != '{' {
+		return m, false
+	}
+	seen := false
+	if s.objStart() {
+		for {
+			key, flags := s.objKey()
+			if s.err != nil || flags != 0 {
+				return m, false
+			}
+			switch k := bytesView(key); {
+			case k == "recurrence" && !seen:
+				seen = true
+				switch s.ws() {
+				case 'n':
+					s.literal("null")
+				case '{':
+					m.Recurrence = &struct {
+						Range recurrenceRange `json:"range"`
+					}{}
+					if !scanMembers(&s, func(k string) bool {
+						if k != "range" {
+							return false
+						}
+						switch s.ws() {
+						case 'n':
+							s.literal("null")
+							return true
+						case '{':
+							return scanRange(&s, &m.Recurrence.Range)
+						}
+						return false
+					}, "range") {
+						return m, false
+					}
+				default:
+					return m, false
+				}
+			case strings.EqualFold(k, "recurrence"):
+				return m, false
+			default:
+				s.skip(false)
+			}
+			if s.err != nil {
+				return m, false
+			}
+			if !s.objNext() {
+				break
+			}
+		}
+	}
+	s.end()
+	return m, s.err == nil
+}
+
+// scanRange reads a recurrence range object (the scanner is at '{').
+func scanRange(s *jsonScanner, r *recurrenceRange) bool {
+	return scanMembers(s, func(k string) bool {
+		var dst *string
+		switch k {
+		case "type":
+			dst = &r.Type
+		case "startDate":
+			dst = &r.StartDate
+		case "endDate":
+			dst = &r.EndDate
+		default:
+			return false
+		}
+		switch s.ws() {
+		case 'n':
+			s.literal("null") // leaves the string as it is, as encoding/json does
+		case '"':
+			raw, fl := s.str()
+			if s.err == nil {
+				*dst = string(s.unquote(raw, fl))
+			}
+		default:
+			return false
+		}
+		return true
+	}, "type", "startDate", "endDate")
+}
+
+// scanMembers reads the members of an object (the scanner is at '{'):
+// those named in declared go to member, which reads the value and reports
+// whether it is in the plain form; the others are skipped. It reports
+// false for a declared member repeated, or another spelling of one
+// (encoding/json matches names without regard to case).
+func scanMembers(s *jsonScanner, member func(key string) bool, declared ...string) bool {
+	if !s.objStart() {
+		return s.err == nil
+	}
+	var seen [4]bool
+	for {
+		key, flags := s.objKey()
+		if s.err != nil || flags != 0 {
+			return false
+		}
+		k := bytesView(key)
+		i := slices.Index(declared, k)
+		switch {
+		case i >= 0:
+			if seen[i] || !member(k) {
+				return false
+			}
+			seen[i] = true
+		case slices.ContainsFunc(declared, func(d string) bool { return strings.EqualFold(d, k) }):
+			return false
+		default:
+			s.skip(false)
+		}
+		if s.err != nil {
+			return false
+		}
+		if !s.objNext() {
+			return s.err == nil
+		}
+	}
 }
 
 // Read reads every record of a mailbox (a full delta round, without
