@@ -334,9 +334,31 @@ func (g *queuedGet) abandon() {
 }
 
 // take removes the oldest waiting GETs, at most servedAtOnce, and marks
-// them taken. q.mu is held.
+// them taken, for the slot its caller holds. GETs that queued up before a
+// sender ran (a busy CPU delays senders, not only a busy connection) do
+// not share that slot while others are free: the newest go alone, each on
+// a free slot of its own, until one GET is left or no slot is free. q.mu
+// is held.
 func (q *partQueue) take() []*queuedGet {
+	for len(q.waiting) > 1 && q.spareSlot() {
+		last := len(q.waiting) - 1
+		g := q.waiting[last]
+		q.waiting[last] = nil
+		q.waiting = q.waiting[:last]
+		g.taken = true
+		go q.run([]*queuedGet{g})
+	}
 	return q.topUp(nil)
+}
+
+// spareSlot takes a global slot if one is free at once.
+func (q *partQueue) spareSlot() bool {
+	select {
+	case q.c.global <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // topUp moves waiting GETs into batch, oldest first, until it holds
