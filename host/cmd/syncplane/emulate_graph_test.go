@@ -79,13 +79,11 @@ func runEmulateGraph(t *testing.T, args ...string) (io.Reader, func() error) {
 	}
 }
 
-// TestEmulateGraphStatsFile: with --stats-file the emulator writes, when
-// interrupted, the requests it served and the CPU time it spent serving.
-func TestEmulateGraphStatsFile(t *testing.T) {
-	dir := t.TempDir()
-	ca, statsFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "stats.json")
-	out, stop := runEmulateGraph(t, "--users", "2", "--json", "--ca-file", ca, "--stats-file", statsFile)
-	defer stop()
+// emulatorClient reads the connection details `emulate graph --json`
+// printed to out and returns them with an HTTP client that trusts the CA
+// it wrote to ca.
+func emulatorClient(t *testing.T, out io.Reader, ca string) (emulatorInfo, *http.Client) {
+	t.Helper()
 	var info emulatorInfo
 	if err := json.NewDecoder(out).Decode(&info); err != nil {
 		t.Fatalf("reading the printed connection details: %v", err)
@@ -95,8 +93,20 @@ func TestEmulateGraphStatsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("the CA file holds no certificate")
+	}
+	return info, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+}
+
+// TestEmulateGraphStatsFile: with --stats-file the emulator writes, when
+// interrupted, the requests it served and the CPU time it spent serving.
+func TestEmulateGraphStatsFile(t *testing.T) {
+	dir := t.TempDir()
+	ca, statsFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "stats.json")
+	out, stop := runEmulateGraph(t, "--users", "2", "--json", "--ca-file", ca, "--stats-file", statsFile)
+	defer stop()
+	info, hc := emulatorClient(t, out, ca)
 	for range 3 {
 		resp, err := hc.Get(strings.TrimSuffix(info.GraphEndpoint, "/") + "/v1.0/$metadata")
 		if err != nil {
@@ -156,17 +166,7 @@ func TestEmulateGraphLatencyModel(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	out := startEmulateGraph(t, "--users", "1", "--latency", latency.String(), "--latency-includes-service", "--json", "--ca-file", ca)
-	var info emulatorInfo
-	if err := json.NewDecoder(out).Decode(&info); err != nil {
-		t.Fatalf("reading the printed connection details: %v", err)
-	}
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	info, hc := emulatorClient(t, out, ca)
 	began := time.Now()
 	resp, err := hc.Get(strings.TrimSuffix(info.GraphEndpoint, "/") + "/v1.0/$metadata")
 	if err != nil {
@@ -193,23 +193,11 @@ func TestEmulateGraphCommand(t *testing.T) {
 	ca := filepath.Join(dir, "ca.pem")
 	out := startEmulateGraph(t, "--addr", "127.0.0.1:0", "--metadata", meta, "--users", "7", "--seed", "3",
 		"--latency", "30ms", "--faults", "kind=503,path=/v1.0/users,times=1", "--json", "--ca-file", ca)
-	var info emulatorInfo
-	if err := json.NewDecoder(out).Decode(&info); err != nil {
-		t.Fatalf("reading the printed connection details: %v", err)
-	}
+	info, hc := emulatorClient(t, out, ca)
 	if info.CAFile != ca || info.Users != 7 || info.TenantID == "" || info.ClientID == "" || info.ClientSecret == "" ||
 		!strings.HasPrefix(info.GraphEndpoint, "https://") || !strings.HasPrefix(info.AuthorityHost, "https://") {
 		t.Fatalf("printed %+v", info)
 	}
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("the CA file holds no certificate")
-	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
 	resp, err := hc.PostForm(strings.TrimSuffix(info.AuthorityHost, "/")+"/"+info.TenantID+"/oauth2/v2.0/token", url.Values{
 		"client_id": {info.ClientID}, "client_secret": {info.ClientSecret}, "grant_type": {"client_credentials"},
 		"scope": {"https://graph.microsoft.com/.default"}})
