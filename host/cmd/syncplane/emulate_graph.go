@@ -17,6 +17,7 @@ import (
 // real connector (or any Graph client) can be pointed at it.
 func newEmulateGraphCmd() *cobra.Command {
 	var (
+		emu        graphEmulatorFlags
 		faults     string
 		caFile     string
 		asJSON     bool
@@ -37,7 +38,7 @@ method, user, times, retry, latency, aftercommit. Example:
   --faults 'kind=429,path=/v1.0/users/*/calendarView/delta,times=3,retry=2s'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := graphEmulatorOptions(cmd)
+			opts, err := emu.options()
 			if err != nil {
 				return err
 			}
@@ -122,16 +123,7 @@ method, user, times, retry, latency, aftercommit. Example:
 		},
 	}
 	f := cmd.Flags()
-	f.String("addr", "127.0.0.1:0", "address to listen on")
-	f.String("metadata", "", "CSDL file to serve at /v1.0/$metadata (default: a small built-in document)")
-	f.Int("users", 5, "number of seeded mailbox users")
-	f.Int64("seed", 1, "seed for deterministic data")
-	f.Int("events", 20, "seeded events per user")
-	f.Int("contacts", 10, "seeded contacts per user")
-	f.Int("tasks", 5, "seeded To Do tasks per user")
-	f.Int("messages", 10, "seeded Inbox messages per user")
-	f.Duration("latency", 0, "latency of every request, added before it is served (see --latency-includes-service)")
-	f.Bool("latency-includes-service", false, "make --latency the time from a Graph request's arrival to its answer: the request is served at once and its answer held back until the latency has passed, as a client measures a real service's latency (network and service time together)")
+	emu.add(cmd)
 	f.StringVar(&faults, "faults", "", "scripted faults (see above)")
 	f.StringVar(&caFile, "ca-file", "", "where to write the CA certificate (default: a temporary file)")
 	f.BoolVar(&asJSON, "json", false, "print the connection details as JSON")
@@ -140,34 +132,36 @@ method, user, times, retry, latency, aftercommit. Example:
 	return cmd
 }
 
-// graphEmulatorOptions are the emulator's options set by cmd's flags
-// (already parsed): its address, seed data, $metadata and latency model.
-func graphEmulatorOptions(cmd *cobra.Command) (graphtest.Options, error) {
+// graphEmulatorFlags are the flags of `emulate graph` that make the
+// emulator's options: its address, seed data, $metadata and latency model.
+type graphEmulatorFlags struct {
+	opts         graphtest.Options
+	metadataFile string
+}
+
+// add defines the flags on cmd.
+func (g *graphEmulatorFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	var opts graphtest.Options
-	var metadataFile string
-	var err error
-	for _, get := range []func(){
-		func() { opts.Addr, err = f.GetString("addr") },
-		func() { metadataFile, err = f.GetString("metadata") },
-		func() { opts.Users, err = f.GetInt("users") },
-		func() { opts.Seed, err = f.GetInt64("seed") },
-		func() { opts.EventsPerUser, err = f.GetInt("events") },
-		func() { opts.ContactsPerUser, err = f.GetInt("contacts") },
-		func() { opts.TasksPerUser, err = f.GetInt("tasks") },
-		func() { opts.MessagesPerUser, err = f.GetInt("messages") },
-		func() { opts.Latency, err = f.GetDuration("latency") },
-		func() { opts.LatencyIncludesService, err = f.GetBool("latency-includes-service") },
-	} {
-		if get(); err != nil {
-			return opts, err
-		}
-	}
+	f.StringVar(&g.opts.Addr, "addr", "127.0.0.1:0", "address to listen on")
+	f.StringVar(&g.metadataFile, "metadata", "", "CSDL file to serve at /v1.0/$metadata (default: a small built-in document)")
+	f.IntVar(&g.opts.Users, "users", 5, "number of seeded mailbox users")
+	f.Int64Var(&g.opts.Seed, "seed", 1, "seed for deterministic data")
+	f.IntVar(&g.opts.EventsPerUser, "events", 20, "seeded events per user")
+	f.IntVar(&g.opts.ContactsPerUser, "contacts", 10, "seeded contacts per user")
+	f.IntVar(&g.opts.TasksPerUser, "tasks", 5, "seeded To Do tasks per user")
+	f.IntVar(&g.opts.MessagesPerUser, "messages", 10, "seeded Inbox messages per user")
+	f.DurationVar(&g.opts.Latency, "latency", 0, "latency of every request, added before it is served (see --latency-includes-service)")
+	f.BoolVar(&g.opts.LatencyIncludesService, "latency-includes-service", false, "make --latency the time from a Graph request's arrival to its answer (network and service time, as a client measures it) instead of a delay before serving")
+}
+
+// options are the emulator's options the parsed flags set.
+func (g *graphEmulatorFlags) options() (graphtest.Options, error) {
+	opts := g.opts
 	if opts.Users == 0 {
 		opts.Users = -1
 	}
-	if metadataFile != "" {
-		data, err := os.ReadFile(metadataFile)
+	if g.metadataFile != "" {
+		data, err := os.ReadFile(g.metadataFile)
 		if err != nil {
 			return opts, fmt.Errorf("reading --metadata: %w", err)
 		}
@@ -179,9 +173,9 @@ func graphEmulatorOptions(cmd *cobra.Command) (graphtest.Options, error) {
 // emulatorStats is what --stats-file holds: the emulator's request
 // statistics, and the CPU time (user and system) the emulator process
 // spent from the end of seeding until it was interrupted, so a benchmark
-// can tell the emulator's work from its client's.
-// (graphtest.Stats documents each count.) serving_cpu_seconds is -1 where
-// it is not measured.
+// can tell the emulator's work from its client's (graphtest.Stats
+// documents each count). serving_cpu_seconds is -1 where it is not
+// measured.
 type emulatorStats struct {
 	TokenRequests         int            `json:"token_requests"`
 	Requests              map[string]int `json:"requests"`

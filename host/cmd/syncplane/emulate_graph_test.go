@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // emulatorInfo is what `syncplane emulate graph --json` prints.
@@ -150,11 +152,13 @@ func TestEmulateGraphLatencyModel(t *testing.T) {
 		args []string
 		want bool
 	}{{[]string{"--latency", "40ms"}, false}, {[]string{"--latency", "40ms", "--latency-includes-service"}, true}} {
-		cmd := newEmulateGraphCmd()
+		var emu graphEmulatorFlags
+		cmd := &cobra.Command{}
+		emu.add(cmd)
 		if err := cmd.ParseFlags(tc.args); err != nil {
 			t.Fatal(err)
 		}
-		opts, err := graphEmulatorOptions(cmd)
+		opts, err := emu.options()
 		if err != nil {
 			t.Fatal(err)
 		}
