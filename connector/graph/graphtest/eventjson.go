@@ -37,8 +37,8 @@ type storedJSON struct {
 // share one set (Server.propNames) rather than each holding the names.
 type propNames struct {
 	names []string
-	heads []byte   // `"name":` of names[i] is heads[headEnds[i-1]:headEnds[i]]
-	ends  []uint32 // headEnds
+	heads []byte // `"name":` of names[i] is heads[ends[i-1]:ends[i]]
+	ends  []uint32
 	// recurrence says the names include recurrence (see withRecurrence).
 	recurrence bool
 }
@@ -327,7 +327,7 @@ func appendQueryEscape(dst, s []byte) []byte {
 	return dst
 }
 
-// sortFields sorts fs by name, keeping of properties of one name the last
+// sortFields sorts fs by name, keeping, of properties of one name, the last
 // (as appendJSONOverlay does); fs[:sorted] is in order already (the
 // computed fields), each later field is put in place with one copy.
 func sortFields(fs []kv, sorted int) []kv {
@@ -367,6 +367,16 @@ func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string
 	dst = append(dst, '{')
 	first := true
 	names := st.names.names
+	// stored writes stored property i unless it is dropped or not selected.
+	stored := func(i int) {
+		if name := names[i]; name != drop && (len(sel) == 0 || selected(name, sel)) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(append(dst, st.names.head(i)...), st.val(i)...)
+		}
+	}
 	i, n := 0, len(names)
 	for _, f := range fs {
 		for ; i < n; i++ {
@@ -378,13 +388,7 @@ func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string
 			if c >= 0 {
 				break
 			}
-			if name != drop && (len(sel) == 0 || selected(name, sel)) {
-				if !first {
-					dst = append(dst, ',')
-				}
-				first = false
-				dst = append(append(dst, st.names.head(i)...), st.val(i)...)
-			}
+			stored(i)
 		}
 		if f.k == drop || len(sel) > 0 && !selected(f.k, sel) {
 			continue
@@ -400,13 +404,7 @@ func appendMerged(dst []byte, st *storedJSON, fs []kv, drop string, sel []string
 		}
 	}
 	for ; i < n; i++ {
-		if name := names[i]; name != drop && (len(sel) == 0 || selected(name, sel)) {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = append(append(dst, st.names.head(i)...), st.val(i)...)
-		}
+		stored(i)
 	}
 	return append(dst, '}'), nil
 }
