@@ -1007,9 +1007,11 @@ func (r *round) expandSeries(ctx context.Context, masterID string) ([]connector.
 
 // seriesMaster is what expandSeries reads of a series master.
 type seriesMaster struct {
-	Recurrence *struct {
-		Range recurrenceRange `json:"range"`
-	} `json:"recurrence"`
+	Recurrence *seriesRecurrence `json:"recurrence"`
+}
+
+type seriesRecurrence struct {
+	Range recurrenceRange `json:"range"`
 }
 
 type recurrenceRange struct {
@@ -1042,53 +1044,28 @@ func scanSeriesMaster(body []byte) (m seriesMaster, ok bool) {
 	if s.ws() != '{' {
 		return m, false
 	}
-	seen := false
-	if s.objStart() {
-		for {
-			key, flags := s.objKey()
-			if s.err != nil || flags != 0 {
-				return m, false
-			}
-			switch k := bytesView(key); {
-			case k == "recurrence" && !seen:
-				seen = true
-				switch s.ws() {
-				case 'n':
-					s.literal("null")
-				case '{':
-					m.Recurrence = &struct {
-						Range recurrenceRange `json:"range"`
-					}{}
-					if !scanMembers(&s, func(k string) bool {
-						if k != "range" {
-							return false
-						}
-						switch s.ws() {
-						case 'n':
-							s.literal("null")
-							return true
-						case '{':
-							return scanRange(&s, &m.Recurrence.Range)
-						}
-						return false
-					}, "range") {
-						return m, false
-					}
-				default:
-					return m, false
-				}
-			case strings.EqualFold(k, "recurrence"):
-				return m, false
-			default:
-				s.skip(false)
-			}
-			if s.err != nil {
-				return m, false
-			}
-			if !s.objNext() {
-				break
-			}
+	// object reads null (leaving the pointer nil, as encoding/json does)
+	// or an object whose members read reads.
+	object := func(read func() bool) bool {
+		switch s.ws() {
+		case 'n':
+			s.literal("null")
+			return true
+		case '{':
+			return read()
 		}
+		return false
+	}
+	recurrence := func(string) bool {
+		return object(func() bool {
+			m.Recurrence = &seriesRecurrence{}
+			return scanMembers(&s, func(string) bool {
+				return object(func() bool { return scanRange(&s, &m.Recurrence.Range) })
+			}, "range")
+		})
+	}
+	if !scanMembers(&s, recurrence, "recurrence") {
+		return m, false
 	}
 	s.end()
 	return m, s.err == nil
