@@ -34,8 +34,8 @@ import (
 func newHTTPClient(caPEM []byte, maxConns int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
-	// The dialer of http.DefaultTransport, its connections read a TLS
-	// record at a time (see recordConn).
+	// http.DefaultTransport's dial settings, with connections that read
+	// one TLS record at a time (see recordConn).
 	tr.DialContext = recordDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	if maxConns > 0 {
 		tr.MaxConnsPerHost = maxConns
@@ -397,7 +397,6 @@ const (
 // bodyClass returns the class of a body of n bytes (minPooledBody ≤ n)
 // and the size of its buffers.
 func bodyClass(n int) (int, int) {
-	// n ≤ (4+j) << (e-2) with the least e, j in 0..3.
 	e := bits.Len(uint(n-1)) - 1 // 2^e ≤ n-1 < 2^(e+1)
 	step := 1 << (e - 2)
 	j := (n - 1 - 1<<e) / step // 0..3: (4+j)·step ≤ n-1 < (5+j)·step
