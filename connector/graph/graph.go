@@ -96,11 +96,12 @@
 //	go test -run '^$' -bench BenchmarkDiscoverSchema -benchtime 30x -count 3 ./connector/graph/
 //
 // Decoding per record against encoding/json into map[string]any, same
-// page, interleaved, load average 11: 0.18–0.34× on a page of 100 real
-// 5.4 KB events, 0.18–0.36× on the real 2-event calendarView delta page of
-// the docs; 55 allocations per record against encoding/json's 133 (26
-// against 68 on the docs page). The earlier encoding/json-based decoder,
-// measured in the same runs, took 0.98–1.33× encoding/json. Target ≤ 2×.
+// page, interleaved, load average 1.5: 0.30–0.32× on a page of 100 real
+// 5.4 KB events, 0.30–0.54× on the real 2-event calendarView delta page
+// of the docs; 44 allocations per record against encoding/json's 133 (19
+// against 68 on the docs page). The earlier encoding/json-based decoder
+// took 0.98–1.33× encoding/json (BenchmarkDecodePage/…/previous-decode).
+// Target ≤ 2×.
 //
 //	go test -run '^$' -bench 'BenchmarkDecodePage/(docs|100)/(baseline|connector|previous|interleaved)' -benchtime 100x -count 3 ./connector/graph/
 //
@@ -120,85 +121,48 @@
 // Initial sync of 200 mailboxes × 500 seeded events (about 171,000 events
 // and occurrences in the window) at page size 100 with 50 ms latency on
 // every request the emulator serves (each part of a $batch, four at a
-// time, not its envelope as well). The lower bound, computed from the
-// requests the emulator served (2,170 delta pages and 14,200 series-master
-// reads: 16,370 mailbox requests, no 429), is latency × the largest of:
-// the delta pages of a mailbox in sequence (12), the most requests of a
-// mailbox over its 4 concurrent slots (ceil(83/4) = 21), and all mailbox
-// requests over 64 concurrent HTTP requests each serving 4 batch parts at
-// a time (ceil(16,370/256) = 64): 3.2 s. Pages and expansions sharing
-// batches of four when slots run short, the run makes 4,330 HTTP requests
-// (4,050 batches) where it made 6,150–6,430. Interleaved with the previous
-// connector at load 0.8–1.8: 9.4–10.0 s, 2.94–3.11× the bound, with
-// 13.8–17.7 s of CPU, against 11.2–15.5 s, 3.51–4.85×, with 18.1–20.1 s of
-// CPU (at 15:20 the same day, before the emulator's changes, 11.7 s,
-// 3.66×). Target ≤ 1.3×: NOT met — the run is CPU-bound on 2 cores: the
-// process (connector and in-process emulator) needs at least 7–9 s of
-// wall time for its CPU, 2.2–2.8× the bound. For 50 mailboxes (bound
-// 1.05 s), interleaved at load 0.5–0.9: 2.33–2.72 s (2.22–2.59×) against
-// 2.52–2.80 s (2.40–2.67×), both with 3.5–4.3 s of CPU, again nearly
-// CPU-bound (3.2–3.4 s, 3.1–3.3×, at 15:20, when the emulator still
-// charged a batch one latency more than its parts). Where latency
-// dominates, the pipelined rounds show: 50 mailboxes with 1 s latency took
-// 23.3–23.8 s, 1.11–1.13× the bound, against 33.2–33.7 s, 1.58–1.60×, for
-// the previous connector in the same runs (load 1–5). Of the CPU, about a
-// third is the emulator's (a delta page's events now cost it 4,700
-// allocations per 855 events instead of 24,400,
-// BenchmarkRenderDeltaEvents), a third the connector's decoding into
-// record maps, a sixth the collector.
+// time, not its envelope as well), the emulator in its own process. The
+// lower bound, computed from the requests the emulator served (2,170
+// delta pages and 14,400 series-master reads: 16,570 mailbox requests, no
+// 429), is latency × the largest of: the delta pages of a mailbox in
+// sequence (12), the most requests of a mailbox over its 4 concurrent
+// slots (ceil(84/4) = 21), and all mailbox requests over 64 concurrent
+// HTTP requests each serving 4 batch parts at a time (ceil(16,570/256) =
+// 65): 3.25 s. Six runs interleaved with the connector and emulator
+// before their CPU was cut, load 1.5–2.6: 4.5–5.5 s, 1.39–1.69× (median
+// 1.42×), with 4.4–5.9 CPU-s in the connector and 3.4–4.5 in the
+// emulator, against 6.2–7.9 s, 1.90–2.42× (median 2.13×), with 5.1–6.6 and
+// 6.5–8.1 CPU-s. Target ≤ 1.3×: NOT met — the run is CPU-bound on 2
+// cores shared by connector and emulator; at 200 ms latency (bound 13 s)
+// the same sync takes 1.08× its bound. Of the connector's CPU, the
+// decoding into record maps is about 40%, the collector about 15%
+// (including the scanning of about 1,000 goroutine stacks per cycle),
+// TLS and HTTP most of the rest. With the emulator in the test process
+// (GRAPH_EMULATOR_BIN unset) its data is scanned by the connector's
+// collections too: 1.78×.
 //
-//	GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x -timeout 30m ./connector/graph/
-//	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
-//	GRAPH_BENCH_MAILBOXES=50 GRAPH_BENCH_EVENTS=500 GRAPH_BENCH_LATENCY_MS=1000 go test -run '^$' -bench BenchmarkInitialSync -benchtime 1x ./connector/graph/
+//	go build -o /tmp/syncplane ./host/cmd/syncplane
+//	GRAPH_EMULATOR_BIN=/tmp/syncplane GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench 'BenchmarkInitialSync$' -benchtime 1x ./connector/graph/
 //
 // Peak heap while reading 200 against 50 mailboxes (50 events each,
-// emulator in its own process, HeapInuse sampled every millisecond), at the
-// default max_concurrency 64, interleaved with the previous connector, six
-// runs each, at load 3.2–4.9: 15.2–17.2 MB against 9.2–11.4 MB,
-// 1.39–1.87×, where the previous connector gave 16.4–18.8 MB against
-// 9.9–12.6 MB, 1.43–1.81× (at load 6.4–10.4: 15.8–17.3 against
-// 8.5–11.3 MB, 1.42–2.02×, and 17.1–19.8 against 10.4–12.1 MB,
-// 1.54–1.85×). Target ≤ 1.3×: NOT met. The mean growth of the live heap
-// is 4.6–5.2 MB against 1.8–3.4 MB, with at most 758–801 against 329–433
-// goroutines. The peak follows the collector's goal, about twice the heap
-// live at the collection before plus the goroutine stacks. Heap profiles
-// taken every 50 ms through both reads (means per profile, before this
-// change) put the live heap in the connections' TLS and bufio buffers (up
-// to max_concurrency + 1 connections: 2.1 MB at 50 mailboxes, 3.6 MB at
-// 200),
-// the pages being decoded (two decode slots: 0.5 and 1.3 MB; at most two
-// decoded pages are held until delivered in both, 0.43–0.63 on average),
-// the bodies read (0.3 and 0.5 MB) and the rounds' own state (queued
-// GETs, expanders, contexts, headers, checkpoints, goroutine descriptors:
-// about 0.4 and 1.4 MB). Connections now read a TLS record at a time
-// (recordConn): crypto/tls had grown the input buffer of a connection
-// whose answer waited in the socket for a decode slot to several records.
-// Part of the ratio is the 50-mailbox read's length: it lasts about half a
-// second and peaks while connections are still being opened and grown;
-// with 200 events per mailbox (GRAPH_BENCH_EVENTS=200, load 8–10) it
-// peaks at 13.0–15.6 MB against 19.7–21.8 MB for 200 mailboxes,
-// 1.40–1.63× (previous connector 15.5–18.3 against 21.3–22.4 MB,
-// 1.23–1.38×). Tried and not kept, for no change beyond the noise: holding
-// the decode slot until the host has taken the page; one expansion worker
-// per round while pages remain; bounding the expansions under way across
-// rounds to max_concurrency × 4 (at 200 events per mailbox, 853 instead
-// of 1,023–1,159 goroutines at most, the same peak and live heap); and,
-// also slower in the initial sync, taking the page slot in the round's own
-// goroutine. Letting at most max_concurrency rounds run at once brought
-// the 200-mailbox peak to 14.5–15.4 MB (1.35–1.43×) but made the
-// 200-mailbox initial sync a third slower with a quarter more CPU (fewer
-// parts per batch), so it is not done. With connections reading a record
-// at a time, a trial build letting at most 64, 80 or 96 rounds run gave
-// 12.6–14.8, 13.3–14.5 and 13.8–15.8 MB at 200 mailboxes (1.16–1.61×,
-// 1.38–1.50×, 1.38–1.68×) against 16.0–17.9 MB (1.51–1.82×) without a
-// bound, interleaved at load 6.6–8.0, while the 200-mailbox initial sync
-// made 4,910–5,000, 4,830 and 4,670–4,680 HTTP requests against
-// 4,320–4,340 (fewer parts per batch); its wall times, 9–44 s at that load, could not
-// be compared, so no bound is kept. A round no longer holds its page's
-// body while it waits for the series of its last page (that had made it
-// 32–38 MB), a batch carries at most one page and is read only when that
-// page can be decoded, and connections per host are bounded by
-// max_concurrency + 1.
+// emulator in its own process serving the production $metadata, HeapInuse
+// sampled every millisecond) at the default max_concurrency 64, six runs,
+// load 1.5–2.6: 15.6–16.9 MB against 9.4–13.4 MB, 1.17–1.78× (median
+// 1.49×), against 1.57–1.76× before the pooled body buffers. Target ≤
+// 1.3×: NOT met. The peak follows the collector's goal, about twice the
+// heap live at the collection before plus the goroutine stacks; the mean
+// growth of the live heap is 5.0–5.6 MB against 2.7–3.7 MB, with at most
+// 761–770 against 335–386 goroutines. What grows with the mailboxes is
+// the rounds' own state (queued GETs, expanders, contexts, headers,
+// checkpoints, goroutines waiting for slots), pages being decoded and the
+// connections' buffers. Bounding the rounds that run at once to 64–96
+// brought the ratio to 1.16–1.68× but cost 8–15% more HTTP requests in the
+// initial sync (fewer parts per batch) and made it slower, so it is not
+// done; holding the decode slot until the host takes the page, one
+// expansion worker per round, and bounding expansions across rounds
+// changed nothing beyond the noise. Connections read a TLS record at a
+// time (recordConn), so crypto/tls does not grow the buffer of a
+// connection whose answer waits in the socket for a decode slot.
 //
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane go test -run '^$' -bench BenchmarkPeakHeap -benchtime 1x -count 6 ./connector/graph/
