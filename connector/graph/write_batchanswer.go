@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -330,16 +332,37 @@ func skipBody(s *jsonScanner) []byte {
 
 // skipString returns the offset just past the string whose opening quote
 // is at d[i], following backslash escapes, and whether it ends.
+//
+// It passes over eight bytes at a time while none is a quote or a
+// backslash, as jsonScanner.str does (the lowest flagged lane is the first
+// such byte): the bodies of read answers in a $batch — pages of events,
+// series — carry long strings, HTML bodies above all, which a byte at a
+// time made about 5% of the CPU time of an initial sync.
 func skipString(d []byte, i int) (int, bool) {
-	for j := i + 1; j < len(d); j++ {
+	j := i + 1
+	for {
+		for j+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[j:])
+			q := x ^ (ones * '"')
+			b := x ^ (ones * '\\')
+			if special := (((q - ones) &^ q) | ((b - ones) &^ b)) & highs; special != 0 {
+				j += bits.TrailingZeros64(special) >> 3
+				break
+			}
+			j += 8
+		}
+		if j >= len(d) {
+			return len(d), false
+		}
 		switch d[j] {
 		case '\\':
-			j++
+			j += 2
 		case '"':
 			return j + 1, true
+		default:
+			j++
 		}
 	}
-	return len(d), false
 }
 
 // scanRaw consumes the value at the scanner, checked, and returns its bytes.
