@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -353,9 +354,9 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	if !strings.HasPrefix(u, "/") {
 		u = "/" + u
 	}
-	var body io.Reader = http.NoBody
+	var b []byte // nil: no body
 	if len(r.Body) > 0 && string(r.Body) != "null" {
-		b := []byte(r.Body)
+		b = []byte(r.Body)
 		if !strings.Contains(strings.ToLower(headerValue(r.Headers, "Content-Type")), "json") {
 			// Non-JSON bodies are base64 strings (facts §4.5).
 			var enc string
@@ -365,27 +366,42 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 				}
 			}
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(c.r.Context(), strings.ToUpper(r.Method), s.base+"/v1.0"+u, body)
-	if err != nil {
-		eb, _ := appendJSON(nil, errorBody("BadRequest", "Invalid request url '"+r.URL+"'.", requestID(), c.clientID, s.now()))
-		return partAnswer{id: r.ID, status: http.StatusBadRequest, headers: [][2]string{{"Content-Type", "application/json"}}, body: eb}
+	method := strings.ToUpper(r.Method)
+	req, segs := s.partRequest(method, u, b)
+	if req == nil {
+		var body io.Reader = http.NoBody
+		if b != nil {
+			body = bytes.NewReader(b)
+		}
+		var err error
+		req, err = http.NewRequestWithContext(c.r.Context(), method, s.base+"/v1.0"+u, body)
+		if err != nil {
+			eb, _ := appendJSON(nil, errorBody("BadRequest", "Invalid request url '"+r.URL+"'.", requestID(), c.clientID, s.now()))
+			return partAnswer{id: r.ID, status: http.StatusBadRequest, headers: [][2]string{{"Content-Type", "application/json"}}, body: eb}
+		}
+		segs = splitPath(req.URL.EscapedPath())
+		for i, seg := range segs {
+			if un, err := url.PathUnescape(seg); err == nil {
+				segs[i] = un
+			}
+		}
+		req.Header = make(http.Header, len(r.Headers)+1)
 	}
 	// The batch's token authorizes every part; other headers come only
-	// from the part's own headers (json-batching.md).
-	req.Header.Set("Authorization", c.r.Header.Get("Authorization"))
+	// from the part's own headers (json-batching.md). Set as Header.Set
+	// sets them, their values in one array.
+	vals := make([]string, 0, len(r.Headers)+1)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		req.Header[textproto.CanonicalMIMEHeaderKey(k)] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("Authorization", c.r.Header.Get("Authorization"))
 	for k, v := range r.Headers {
-		req.Header.Set(k, v)
+		set(k, v)
 	}
 	rec := newRecorder()
 	rec.pooled = true // its buffer is taken on the first write (partBuffer)
-	segs := splitPath(req.URL.EscapedPath())
-	for i, seg := range segs {
-		if un, err := url.PathUnescape(seg); err == nil {
-			segs[i] = un
-		}
-	}
 	s.serveGraph(rec, req, segs[1:], true)
 	headers := make([][2]string, 0, len(rec.h))
 	for k := range rec.h {
@@ -414,6 +430,72 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	}
 	return a
 }
+
+// partRequest makes the request of a batch part whose method is upper
+// case letters and whose url u (from its '/') is plain: a path of
+// characters that stand for themselves in a URL path (letters, digits,
+// "-._~$&+,/:;=@"), then optionally '?' and a query of printable ASCII
+// but '#'. It is what http.NewRequestWithContext makes of the method,
+// s.base+"/v1.0"+u and b as a *bytes.Reader (the path as url.Parse
+// splits and unescapes it, which changes nothing in a plain path; the
+// body's length; no context, which no handler reads), built directly;
+// b is read in place by preread (partBody). segs are the path's
+// segments as ServeHTTP splits them. For any other part it returns nil
+// and the part's request is made by http.NewRequestWithContext.
+func (s *Server) partRequest(method, u string, b []byte) (*http.Request, []string) {
+	for i := 0; i < len(method); i++ {
+		if c := method[i]; c < 'A' || c > 'Z' {
+			return nil, nil
+		}
+	}
+	if method == "" {
+		return nil, nil
+	}
+	path, query, hasQuery := strings.Cut(u, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte(path[i]) {
+			return nil, nil
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil, nil
+		}
+	}
+	pu := &url.URL{Scheme: s.baseURL.Scheme, Host: s.baseURL.Host, Path: "/v1.0" + path, RawQuery: query}
+	if hasQuery && query == "" {
+		pu.ForceQuery = true // "…?" as url.Parse reads it
+	}
+	req := &http.Request{Method: method, URL: pu, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, 4), Body: http.NoBody, Host: pu.Host}
+	if len(b) > 0 {
+		pb := &partBody{b: b}
+		pb.r.Reset(b)
+		req.Body, req.ContentLength = pb, int64(len(b))
+	}
+	return req, splitPath(pu.Path)
+}
+
+// plainPathByte reports whether c stands for itself in a URL path:
+// url.URL's escaping of a path leaves it as it is and it is not '%'.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~$&+,/:;=@", c) >= 0
+}
+
+// partBody is the body of a batch part's request: b, read by preread in
+// place (it is the batch request's bytes, which outlive the part) and
+// by any other reader through r.
+type partBody struct {
+	b []byte
+	r bytes.Reader
+}
+
+func (p *partBody) Read(b []byte) (int, error) { return p.r.Read(b) }
+func (p *partBody) Close() error               { return nil }
 
 // setHeader sets name to value in a list of headers, as a map would.
 func setHeader(h [][2]string, name, value string) [][2]string {

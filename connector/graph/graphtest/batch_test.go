@@ -1,7 +1,12 @@
 package graphtest
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -150,4 +155,123 @@ func BenchmarkCreateEvent(b *testing.B) {
 			b.Fatal(e)
 		}
 	}
+}
+
+// oldPartRequest makes a part's request as runBatchPart always made it,
+// for comparison: http.NewRequestWithContext with the body as a
+// *bytes.Reader, the path split and unescaped as ServeHTTP does.
+func oldPartRequest(s *Server, method, u string, b []byte) (*http.Request, []string, error) {
+	var body io.Reader = http.NoBody
+	if b != nil {
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, s.base+"/v1.0"+u, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	segs := splitPath(req.URL.EscapedPath())
+	for i, seg := range segs {
+		if un, err := url.PathUnescape(seg); err == nil {
+			segs[i] = un
+		}
+	}
+	return req, segs, nil
+}
+
+// checkPartRequest fails t unless the request partRequest makes of a
+// part (when it makes one) is, to everything the serving code reads,
+// the request http.NewRequestWithContext made of it.
+func checkPartRequest(t *testing.T, s *Server, method, u string, b []byte) (light bool) {
+	t.Helper()
+	got, gotSegs := s.partRequest(method, u, b)
+	if got == nil {
+		return false
+	}
+	want, wantSegs, err := oldPartRequest(s, method, u, b)
+	if err != nil {
+		t.Fatalf("%s %q: made lightly, but http.NewRequestWithContext refuses it: %v", method, u, err)
+	}
+	type view struct {
+		Method, Host, Proto                       string
+		Scheme, UHost, Path, RawPath, EscapedPath string
+		RawQuery, Fragment                        string
+		ForceQuery                                bool
+		Query                                     url.Values
+		ContentLength                             int64
+		Segs                                      []string
+	}
+	see := func(r *http.Request, segs []string) view {
+		return view{r.Method, r.Host, r.Proto, r.URL.Scheme, r.URL.Host, r.URL.Path, r.URL.RawPath, r.URL.EscapedPath(),
+			r.URL.RawQuery, r.URL.Fragment, r.URL.ForceQuery, r.URL.Query(), r.ContentLength, segs}
+	}
+	if g, w := see(got, gotSegs), see(want, wantSegs); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s %q:\n got  %+v\n want %+v", method, u, g, w)
+	}
+	gb, _ := io.ReadAll(got.Body)
+	wb, _ := io.ReadAll(want.Body)
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("%s %q: body %q, want %q", method, u, gb, wb)
+	}
+	return true
+}
+
+// TestPartRequestMatchesNewRequest: a batch part served without
+// http.NewRequestWithContext (partRequest) gets the method, url, path
+// segments, query, length and body that it made; parts partRequest
+// leaves to it (escapes, fragments, odd methods) are made by it still.
+func TestPartRequestMatchesNewRequest(t *testing.T) {
+	s, err := Start(Options{Users: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		method, url string
+		body        []byte
+		light       bool
+	}{
+		{"POST", "/users/user1@contoso.com/events", []byte(`{"subject":"a"}`), true},
+		{"GET", "/users/a/calendarView?startDateTime=2026-01-01T00:00:00Z&endDateTime=2026-02-01T00:00:00Z&$select=subject,start", nil, true},
+		{"GET", "/users?$filter=startswith(displayName,'A')&$top=5", nil, true},
+		{"GET", "/Users/A/CalendarView/Delta?$deltatoken=abc", nil, true},
+		{"GET", "/users/a/calendarView/delta()", nil, false},
+		{"PATCH", "/users/a/events/AAMkAGI2abc-_AAA=", []byte(`{}`), true},
+		{"DELETE", "/me/events/x", nil, true},
+		{"GET", "/users/a/events?", nil, true},
+		{"GET", "/users/a/events??x=1", nil, true},
+		{"GET", "/users//a///events/", nil, true},
+		{"GET", "/", nil, true},
+		{"POST", "/users/a/events", []byte{}, true},
+		{"GET", "/users/user1%40contoso.com/events", nil, false},
+		{"GET", "/users/a/events#x", nil, false},
+		{"GET", "/users/a/ev ents", nil, false},
+		{"GET", "/users/a/événements", nil, false},
+		{"GET", "/users/('a')/events", nil, false},
+		{"GET", "/users/a/events?x=a b", nil, false},
+		{"G ET", "/users", nil, false},
+		{"GÉT", "/users", nil, false},
+	} {
+		if light := checkPartRequest(t, s, c.method, c.url, c.body); light != c.light {
+			t.Errorf("%s %q: made lightly %v, want %v", c.method, c.url, light, c.light)
+		}
+	}
+}
+
+// FuzzPartRequest: whatever the part's method, url and body, a request
+// partRequest makes is the one http.NewRequestWithContext makes.
+func FuzzPartRequest(f *testing.F) {
+	s, err := Start(Options{Users: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(s.Close)
+	f.Add("POST", "/users/a@b/events", []byte(`{}`))
+	f.Add("GET", "/users/a/calendarView?x=1&y=%20", []byte(nil))
+	f.Add("GET", "/a?", []byte(nil))
+	f.Fuzz(func(t *testing.T, method, u string, b []byte) {
+		if !strings.HasPrefix(u, "/") {
+			u = "/" + u
+		}
+		checkPartRequest(t, s, method, u, b)
+	})
 }

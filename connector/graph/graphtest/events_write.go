@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -355,6 +356,45 @@ var (
 	organizerResponse    = map[string]any{"response": "organizer", "time": "0001-01-01T00:00:00Z"}
 )
 
+// eventDefaults holds the properties every new event starts with but its
+// organizer, made with room for the organizer and what a create adds to
+// them (transactionId, bodyPreview, iCalUId), so that a copy is not grown
+// on the way; answers are written from an event's map without adding to
+// it (writeEvent). Its values are shared by the events, as the nested
+// ones above are: nothing may write to it.
+var eventDefaults = sync.OnceValue(func() map[string]any {
+	data := make(map[string]any, 28)
+	data["subject"], data["categories"], data["importance"], data["sensitivity"], data["showAs"] = "", []any{}, "normal", "normal", "busy"
+	data["isAllDay"], data["isCancelled"], data["isDraft"], data["isOrganizer"], data["responseRequested"] = false, false, false, true, true
+	data["reminderMinutesBeforeStart"], data["isReminderOn"], data["hasAttachments"] = int64(15), true, false
+	data["allowNewTimeProposals"], data["hideAttendees"], data["isOnlineMeeting"] = true, false, false
+	data["onlineMeetingProvider"], data["onlineMeeting"], data["onlineMeetingUrl"] = "unknown", nil, nil
+	data["body"], data["location"], data["responseStatus"] = defaultEventBody, defaultEventLocation, organizerResponse
+	data["locations"] = []any{}
+	data["attendees"] = []any{}
+	return data
+})
+
+// organizer returns the organizer property of the events the mailbox's
+// owner creates, made once for the owner's name and address and shared
+// by those events like the other nested values (nothing writes to it);
+// made again when the owner's name or address has changed (AddUser).
+// The mailbox is held for writing.
+func (b *mailbox) organizer(owner *userRecord) map[string]any {
+	if o := &b.owner; o.value == nil || o.name != owner.DisplayName || o.address != owner.Mail {
+		*o = organizerValue{name: owner.DisplayName, address: owner.Mail,
+			value: map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}}}
+	}
+	return b.owner.value
+}
+
+// organizerValue is a mailbox's organizer property and the name and
+// address it was made of.
+type organizerValue struct {
+	name, address string
+	value         map[string]any
+}
+
 // createEvent creates an event from a POST body in box, with the mailbox
 // owner as organizer. It reports whether a new event was made (false when a
 // transactionId matched an existing one).
@@ -372,20 +412,11 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 		}
 	}
 	owner := s.userByID(box.user)
-	// Room for the 25 defaults below and what a create adds to them
-	// (transactionId, bodyPreview, iCalUId), so the map is not grown on
-	// the way; answers are written from it without adding to it
-	// (writeEvent).
-	data := make(map[string]any, 28)
-	data["subject"], data["categories"], data["importance"], data["sensitivity"], data["showAs"] = "", []any{}, "normal", "normal", "busy"
-	data["isAllDay"], data["isCancelled"], data["isDraft"], data["isOrganizer"], data["responseRequested"] = false, false, false, true, true
-	data["reminderMinutesBeforeStart"], data["isReminderOn"], data["hasAttachments"] = int64(15), true, false
-	data["allowNewTimeProposals"], data["hideAttendees"], data["isOnlineMeeting"] = true, false, false
-	data["onlineMeetingProvider"], data["onlineMeeting"], data["onlineMeetingUrl"] = "unknown", nil, nil
-	data["body"], data["location"], data["responseStatus"] = defaultEventBody, defaultEventLocation, organizerResponse
-	data["locations"] = []any{}
-	data["attendees"] = []any{}
-	data["organizer"] = map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}}
+	// A copy of the defaults (copying the map's table is cheaper than
+	// setting its 24 values one by one), with room for what a create adds
+	// to them (see eventDefaults).
+	data := maps.Clone(eventDefaults())
+	data["organizer"] = box.organizer(owner)
 	base := &item{id: s.newInternalID(), etype: "singleInstance", data: data}
 	n, e := s.applyEvent(box, base, body, true)
 	if e != nil {
@@ -414,13 +445,14 @@ func (s *Server) createEvent(box *mailbox, body map[string]any) (*item, bool, *E
 func (s *Server) newGOID() string {
 	const prefix = "040000008200E00074C5B7101A82E008" + "00000000"
 	const digits = "0123456789ABCDEF"
-	b := make([]byte, len(prefix), len(prefix)+64)
-	copy(b, prefix)
-	for range 32 {
-		c := byte(s.rng.UintN(256))
-		b = append(b, digits[c>>4], digits[c&15])
+	var tail [32]byte
+	s.randBytes(tail[:])
+	var b [len(prefix) + 2*len(tail)]byte
+	copy(b[:], prefix)
+	for i, c := range tail {
+		b[len(prefix)+2*i], b[len(prefix)+2*i+1] = digits[c>>4], digits[c&15]
 	}
-	return string(b)
+	return string(b[:])
 }
 
 // occurrenceGOID sets the instance date bytes of a GOID (year hi/lo,

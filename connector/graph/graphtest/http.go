@@ -551,7 +551,11 @@ func (c *call) preread() {
 	c.body.read = true
 	var data []byte
 	var err error
-	if n := c.r.ContentLength; n > 0 && n <= 4<<20 {
+	if pb, ok := c.r.Body.(*partBody); ok && pb.r.Size() == int64(pb.r.Len()) && len(pb.b) <= 4<<20 {
+		// A batch part's body, unread: its bytes as they are.
+		data = pb.b
+		pb.r.Reset(nil)
+	} else if n := c.r.ContentLength; n > 0 && n <= 4<<20 {
 		// Read into one buffer of the announced length (a batch part's
 		// body has one too).
 		data = make([]byte, n)

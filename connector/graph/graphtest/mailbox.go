@@ -31,6 +31,8 @@ type mailbox struct {
 	tasks          map[string]*item
 	mailFolders    []*folder // [0] is the Inbox
 	messages       map[string]*item
+	// owner is the organizer of the events created here (organizer).
+	owner organizerValue
 }
 
 type folder struct {
@@ -90,9 +92,7 @@ func (s *Server) newMailbox(user string) *mailbox {
 // newInternalID returns a random internal id (seeded, so runs repeat).
 func (s *Server) newInternalID() string {
 	var b [15]byte
-	for i := range b {
-		b[i] = byte(s.rng.UintN(256))
-	}
+	s.randBytes(b[:])
 	return b64url(b[:])
 }
 
@@ -136,9 +136,7 @@ func (s *Server) touch(b *mailbox, it *item) {
 		it.created = it.modified
 	}
 	var k [12]byte
-	for i := range k {
-		k[i] = byte(s.rng.UintN(256))
-	}
+	s.randBytes(k[:])
 	it.changeKey = b64std(k[:])
 	s.storeEncoded(b, it)
 }

@@ -15,6 +15,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -91,6 +92,7 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	base     string // https://127.0.0.1:PORT
+	baseURL  *url.URL
 	caPEM    []byte
 	idKey    *ecdsa.PrivateKey
 
@@ -98,6 +100,7 @@ type Server struct {
 	// shared (see routeMailbox), everything else exclusively.
 	mu      sync.RWMutex
 	rng     *mrand.Rand
+	src     *lockedSource // rng's source (randBytes)
 	tenant  string
 	apps    map[string]*App // by client id
 	defApp  string
@@ -158,10 +161,12 @@ func Start(opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
+	src := &lockedSource{src: mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)}
 	s := &Server{
 		opts:    opts,
 		now:     now,
-		rng:     mrand.New(&lockedSource{src: mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)}),
+		rng:     mrand.New(src),
+		src:     src,
 		apps:    map[string]*App{},
 		boxes:   map[string]*mailbox{},
 		tokens:  map[string]*accessToken{},
@@ -196,6 +201,10 @@ func Start(opts Options) (*Server, error) {
 	s.idKey = idKey
 	s.caPEM = caPEM
 	s.base = "https://" + net.JoinHostPort(host, port)
+	if s.baseURL, err = url.Parse(s.base); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("graphtest: parsing the base URL %s: %w", s.base, err)
+	}
 	s.listener = tls.NewListener(ln, tlsCfg)
 
 	s.seed()
@@ -353,12 +362,26 @@ func (l *lockedSource) Uint64() uint64 {
 	return l.src.Uint64()
 }
 
+// fill sets every byte of b to the low byte of the source's next number,
+// in order, under one lock: the bytes byte(rng.UintN(256)) draws one by
+// one (UintN of a power of two masks one Uint64), without taking the lock
+// for each.
+func (l *lockedSource) fill(b []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range b {
+		b[i] = byte(l.src.Uint64())
+	}
+}
+
+// randBytes fills b from the seeded generator, as many calls of
+// byte(s.rng.UintN(256)) would.
+func (s *Server) randBytes(b []byte) { s.src.fill(b) }
+
 // newGUID returns a GUID from the seeded generator.
 func (s *Server) newGUID() string {
 	var b [16]byte
-	for i := range b {
-		b[i] = byte(s.rng.UintN(256))
-	}
+	s.randBytes(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
