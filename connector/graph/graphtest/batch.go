@@ -531,6 +531,72 @@ func parseBatchRequests(raw []byte) ([]batchRequest, error) {
 type batchScanner struct {
 	b []byte
 	i int
+	// lastRaw and last are the latest escaped string read and its value:
+	// parts repeat their headers (Prefer: outlook.timezone="UTC").
+	lastRaw []byte
+	last    string
+}
+
+// batchStrings are strings batch requests are made of (methods, common
+// header names and values), decoded once rather than for every part.
+var batchStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut,
+		"Content-Type", "content-type", "application/json", "Prefer", "prefer", "client-request-id",
+		"ConsistencyLevel", "eventual", "If-Match", "id", "method", "url", "headers", "body", "dependsOn", "requests"} {
+		m[s] = s
+	}
+	return m
+}()
+
+// batchString returns b as a string, one of batchStrings when it is one.
+func batchString(b []byte) string {
+	if s, ok := batchStrings[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
+// unquoteSimple unquotes a JSON string (quotes included) of printable
+// ASCII whose only escapes are the two-character ones (\" \\ \/ \b \f \n
+// \r \t): the value json.Unmarshal gives it. ok is false for any other
+// string.
+func unquoteSimple(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	var buf [256]byte
+	out := buf[:0]
+	for i := 1; i < len(raw)-1; i++ {
+		c := raw[i]
+		switch {
+		case c < 0x20 || c >= 0x80 || c == '"':
+			return "", false
+		case c != '\\':
+			out = append(out, c)
+			continue
+		}
+		if i++; i == len(raw)-1 {
+			return "", false
+		}
+		switch e := raw[i]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
 }
 
 func (p *batchScanner) ws() byte {
@@ -567,14 +633,21 @@ func (p *batchScanner) str() (string, bool) {
 		switch c := p.b[p.i]; {
 		case c == '"':
 			p.i++
-			return string(p.b[start+1 : p.i-1]), true
+			return batchString(p.b[start+1 : p.i-1]), true
 		case c == '\\' || c < 0x20 || c >= 0x80:
 			p.i = start
 			raw, ok := p.skip(1)
-			var v string
-			if !ok || json.Unmarshal(raw, &v) != nil {
+			if !ok {
 				return "", false
 			}
+			if p.lastRaw != nil && bytes.Equal(raw, p.lastRaw) {
+				return p.last, true
+			}
+			v, ok := unquoteSimple(raw)
+			if !ok && json.Unmarshal(raw, &v) != nil {
+				return "", false
+			}
+			p.lastRaw, p.last = raw, v
 			return v, true
 		}
 	}
@@ -591,7 +664,7 @@ func (p *batchScanner) key() (string, bool) {
 		switch c := p.b[p.i]; {
 		case c == '"':
 			p.i++
-			return string(p.b[start : p.i-1]), true
+			return batchString(p.b[start : p.i-1]), true
 		case c == '\\' || c < 0x20 || c >= 0x80:
 			return "", false
 		}

@@ -275,3 +275,21 @@ func FuzzPartRequest(f *testing.F) {
 		checkPartRequest(t, s, method, u, b)
 	})
 }
+
+// FuzzUnquoteSimple: a string unquoteSimple unquotes has the value
+// json.Unmarshal gives it.
+func FuzzUnquoteSimple(f *testing.F) {
+	for _, s := range []string{`"a"`, `"outlook.timezone=\"UTC\""`, `"\\ \/ \b \f \n \r \t"`, `"\u0041"`, `"é"`, `"a\"`, `"` + "\x7f" + `"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := unquoteSimple(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil || got != want {
+			t.Fatalf("%q: unquoted %q, encoding/json %q (%v)", raw, got, want, err)
+		}
+	})
+}

@@ -67,7 +67,7 @@ func (p *plainParser) value(depth int) (any, bool) {
 		}
 		for {
 			p.ws()
-			k, ok := p.str()
+			k, ok := p.key()
 			if !ok {
 				return nil, false
 			}
@@ -124,7 +124,7 @@ func (p *plainParser) value(depth int) (any, bool) {
 			}
 		}
 	case c == '"':
-		return p.str()
+		return p.strValue()
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
@@ -147,10 +147,11 @@ func (p *plainParser) literal(lit string) bool {
 }
 
 // str reads a string without escapes in valid UTF-8 and without control
-// characters (which JSON does not allow unescaped).
-func (p *plainParser) str() (string, bool) {
+// characters (which JSON does not allow unescaped), and returns its
+// bytes.
+func (p *plainParser) str() ([]byte, bool) {
 	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := p.pos + 1
 	ascii := true
@@ -159,18 +160,70 @@ func (p *plainParser) str() (string, bool) {
 		case c == '"':
 			raw := p.data[start:i]
 			if !ascii && !utf8.Valid(raw) {
-				return "", false
+				return nil, false
 			}
 			p.pos = i + 1
-			return string(raw), true
+			return raw, true
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", false
+	return nil, false
 }
+
+// key reads a member name (str): one of commonStrings is that string,
+// shared rather than made again.
+func (p *plainParser) key() (string, bool) {
+	raw, ok := p.str()
+	if !ok {
+		return "", false
+	}
+	if v, ok := commonStrings[string(raw)]; ok {
+		return v.(string), true
+	}
+	return string(raw), true
+}
+
+// strValue reads a string value (str) as an any: one of commonStrings is
+// that string, made and boxed once.
+func (p *plainParser) strValue() (any, bool) {
+	raw, ok := p.str()
+	if !ok {
+		return nil, false
+	}
+	if v, ok := commonStrings[string(raw)]; ok {
+		return v, true
+	}
+	return string(raw), true
+}
+
+// commonStrings holds, each as an any, the member names and values that
+// come in most request bodies (the properties of events and the objects
+// in them, their enumerations, UTC): decoded once rather than for every
+// body. The strings are immutable, so bodies may share them.
+var commonStrings = func() map[string]any {
+	m := map[string]any{}
+	for _, list := range [][]string{eventWritable, eventReadOnly, {
+		"@odata.type", "#microsoft.graph.event", "dateTime", "timeZone", "UTC", "contentType", "content", "html", "text",
+		"displayName", "emailAddress", "address", "name", "type", "status", "response", "time", "locationType",
+		"required", "optional", "resource", "pattern", "range", "interval", "daysOfWeek", "firstDayOfWeek",
+		"dayOfMonth", "month", "index", "startDate", "endDate", "numberOfOccurrences", "recurrenceTimeZone",
+		"daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly", "noEnd", "numbered",
+		"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+	}} {
+		for _, k := range list {
+			m[k] = k
+		}
+	}
+	for _, vs := range enumValues {
+		for _, v := range vs {
+			m[v] = v
+		}
+	}
+	return m
+}()
 
 // number reads a number as the JSON grammar spells it and converts it as
 // normalizeNumbers converts a json.Number: int64 when it parses as one,
