@@ -87,7 +87,7 @@ func (pn *propNames) head(i int) []byte {
 // encodeStored encodes data, or returns nil when a value cannot be
 // encoded (the event is then written from its map, which answers the
 // error).
-func (s *Server) encodeStored(data map[string]any) *storedJSON {
+func (s *Server) encodeStored(data map[string]any, organizer sharedValue) *storedJSON {
 	kp := keyPool.Get().(*[]string)
 	keys := (*kp)[:0]
 	for k := range data {
@@ -111,8 +111,16 @@ func (s *Server) encodeStored(data map[string]any) *storedJSON {
 	st.names, buf = s.propNames.intern(keys, buf)
 	buf = buf[:0]
 	for i, k := range keys {
-		var err error
-		if buf, err = appendJSON(buf, data[k]); err != nil || len(buf) > 1<<31 {
+		v := data[k]
+		if enc := sharedEncoding(v, organizer); enc != nil {
+			buf = append(buf, enc...)
+		} else {
+			var err error
+			if buf, err = appendJSON(buf, v); err != nil {
+				return nil
+			}
+		}
+		if len(buf) > 1<<31 {
 			return nil
 		}
 		st.ends[i] = uint32(len(buf))
@@ -156,7 +164,48 @@ func (s *Server) storeEncoded(b *mailbox, it *item) {
 			return
 		}
 	}
-	it.stored = s.encodeStored(it.data)
+	it.stored = s.encodeStored(it.data, b.owner.json)
+}
+
+// sharedValue is a nested value events share (never changed in place,
+// see defaultEventBody) with its JSON, written once.
+type sharedValue struct {
+	m   map[string]any
+	enc []byte
+}
+
+// newSharedValue encodes m for a sharedValue, nil when it cannot.
+func newSharedValue(m map[string]any) sharedValue {
+	enc, err := appendJSON(nil, m)
+	if err != nil {
+		return sharedValue{}
+	}
+	return sharedValue{m: m, enc: enc}
+}
+
+// sharedDefaults are the nested values of new events (createEvent) with
+// their JSON.
+var sharedDefaults = sync.OnceValue(func() []sharedValue {
+	return []sharedValue{newSharedValue(defaultEventBody), newSharedValue(defaultEventLocation), newSharedValue(organizerResponse)}
+})
+
+// sharedEncoding returns the JSON of v when it is one of the shared
+// defaults or organizer (the same map, not one of equal contents), else
+// nil: what appendJSON writes for it, written when the value was made.
+func sharedEncoding(v any, organizer sharedValue) []byte {
+	m, ok := v.(map[string]any)
+	if !ok || m == nil {
+		return nil
+	}
+	if organizer.m != nil && sameMap(m, organizer.m) {
+		return organizer.enc
+	}
+	for _, sv := range sharedDefaults() {
+		if sv.m != nil && sameMap(m, sv.m) {
+			return sv.enc
+		}
+	}
+	return nil
 }
 
 // storedFor returns the encoding of it's data if it is that of the data

@@ -175,9 +175,14 @@ var (
 
 // preview is the first 255 characters of the body's text (bodyPreview).
 func preview(content string) string {
-	t := strings.TrimSpace(strings.Join(strings.Fields(tagRE.ReplaceAllString(content, " ")), " "))
-	if r := []rune(t); len(r) > 255 {
-		t = string(r[:255])
+	if strings.Contains(content, "<") { // tagRE matches from a '<' only
+		content = tagRE.ReplaceAllString(content, " ")
+	}
+	t := strings.TrimSpace(strings.Join(strings.Fields(content), " "))
+	if len(t) > 255 { // else it has at most 255 characters
+		if r := []rune(t); len(r) > 255 {
+			t = string(r[:255])
+		}
 	}
 	return t
 }
@@ -360,13 +365,15 @@ func (c *call) preferredZone() (string, bool) {
 	if c.prefer.timeZone == "" {
 		return "", true
 	}
-	_, canon, ok := zone(c.prefer.timeZone)
+	z, ok := findZone(c.prefer.timeZone)
 	if !ok {
 		c.fail(http.StatusBadRequest, "TimeZoneNotSupportedException", fmt.Sprintf("A valid TimeZone value must be specified. The following TimeZone value is not supported: '%s'.", c.prefer.timeZone))
 		return "", false
 	}
-	c.w.Header().Set("Preference-Applied", fmt.Sprintf("outlook.timezone=%q", canon))
-	return canon, true
+	// Set as Header.Set sets it: outlook.timezone="{zone}", its value
+	// written once per zone (one value, so an Add makes a new slice).
+	c.w.Header()["Preference-Applied"] = z.applied[:1:1]
+	return z.name, true
 }
 
 // responseZone is the zone of a create/update answer: the preferred zone,

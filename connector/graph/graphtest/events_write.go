@@ -384,6 +384,7 @@ func (b *mailbox) organizer(owner *userRecord) map[string]any {
 	if o := &b.owner; o.value == nil || o.name != owner.DisplayName || o.address != owner.Mail {
 		*o = organizerValue{name: owner.DisplayName, address: owner.Mail,
 			value: map[string]any{"emailAddress": map[string]any{"name": owner.DisplayName, "address": owner.Mail}}}
+		o.json = newSharedValue(o.value)
 	}
 	return b.owner.value
 }
@@ -393,6 +394,7 @@ func (b *mailbox) organizer(owner *userRecord) map[string]any {
 type organizerValue struct {
 	name, address string
 	value         map[string]any
+	json          sharedValue // value with its JSON
 }
 
 // createEvent creates an event from a POST body in box, with the mailbox

@@ -99,9 +99,12 @@ var canonicalSegments = func() map[string]string {
 
 func splitPath(p string) []string {
 	var out []string
-	for _, seg := range strings.Split(p, "/") {
+	for seg := range strings.SplitSeq(p, "/") {
 		if seg == "" {
 			continue
+		}
+		if out == nil {
+			out = make([]string, 0, strings.Count(p, "/")+1)
 		}
 		if c, ok := canonicalSegments[strings.ToLower(seg)]; ok {
 			seg = c
@@ -162,8 +165,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 	c.prefer = parsePrefer(r.Header.Values("Prefer"))
 	// Set as Header.Set sets them, under their canonical names.
 	h := w.Header()
-	h["Request-Id"] = []string{c.reqID}
-	h["Client-Request-Id"] = []string{c.clientID}
+	ids := []string{c.reqID, c.clientID}
+	h["Request-Id"] = ids[0:1:1]
+	h["Client-Request-Id"] = ids[1:2:2]
 
 	// Latency is spent while the request holds its mailbox slot, so that
 	// the concurrency limit sees requests for as long as they take.
@@ -344,17 +348,17 @@ func requestKind(segs []string, method string) string {
 		if last == "instances" {
 			return "events.instances"
 		}
-		return "events." + strings.ToLower(method)
+		return methodKind("events.", method)
 	case "contacts", "contactFolders":
 		if last == "delta" {
 			return "contacts.delta"
 		}
-		return "contacts." + strings.ToLower(method)
+		return methodKind("contacts.", method)
 	case "todo":
 		if last == "delta" {
 			return "tasks.delta"
 		}
-		return "tasks." + strings.ToLower(method)
+		return methodKind("tasks.", method)
 	case "mailFolders", "messages":
 		if last == "delta" {
 			return "messages.delta"
@@ -362,6 +366,24 @@ func requestKind(segs []string, method string) string {
 		return "messages"
 	}
 	return "other"
+}
+
+// methodKind is kind+strings.ToLower(method), the kinds of the usual
+// methods written once.
+func methodKind(kind, method string) string {
+	if kind == "events." {
+		switch method {
+		case http.MethodGet:
+			return "events.get"
+		case http.MethodPost:
+			return "events.post"
+		case http.MethodPatch:
+			return "events.patch"
+		case http.MethodDelete:
+			return "events.delete"
+		}
+	}
+	return kind + strings.ToLower(method)
 }
 
 // route dispatches an authenticated Graph request.
@@ -629,7 +651,7 @@ type preferences struct {
 func parsePrefer(values []string) preferences {
 	var p preferences
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") {
 			part = strings.TrimSpace(part)
 			name, val, _ := strings.Cut(part, "=")
 			name = strings.TrimSpace(name)
@@ -661,7 +683,17 @@ func parsePrefer(values []string) preferences {
 }
 
 // b64std encodes with the standard alphabet and padding (change keys).
-func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+func b64std(b []byte) string { return encodeShort(base64.StdEncoding, b) }
+
+// encodeShort is enc.EncodeToString(b), written on the stack first when
+// short (ids, change keys), so that only the string is allocated.
+func encodeShort(enc *base64.Encoding, b []byte) string {
+	var buf [64]byte
+	if enc.EncodedLen(len(b)) > len(buf) {
+		return enc.EncodeToString(b)
+	}
+	return string(enc.AppendEncode(buf[:0], b))
+}
 
 func cloneValues(q url.Values) url.Values {
 	out := url.Values{}
@@ -672,7 +704,7 @@ func cloneValues(q url.Values) url.Values {
 }
 
 // b64url encodes without padding, URL-safe.
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+func b64url(b []byte) string { return encodeShort(base64.RawURLEncoding, b) }
 
 // link builds an absolute Graph URL.
 func (s *Server) link(path string, q url.Values) string {

@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,9 @@ var windowsZones = map[string]string{
 type zoneEntry struct {
 	loc  *time.Location
 	name string
+	// applied is the Preference-Applied value of a Prefer:
+	// outlook.timezone naming the zone (preferredZone).
+	applied []string
 }
 
 var (
@@ -79,23 +83,30 @@ var (
 // zone resolves a Windows time zone name (case-insensitive); ok is false
 // for names the service would reject.
 func zone(name string) (loc *time.Location, canonical string, ok bool) {
+	z, ok := findZone(name)
+	return z.loc, z.name, ok
+}
+
+// findZone is zone giving the zone's entry.
+func findZone(name string) (zoneEntry, bool) {
 	zoneOnce.Do(func() {
 		zoneIndex = make(map[string]zoneEntry, len(windowsZones))
 		zoneExact = make(map[string]zoneEntry, len(windowsZones))
 		for win, iana := range windowsZones {
 			if l, err := time.LoadLocation(iana); err == nil {
-				zoneIndex[strings.ToLower(win)] = zoneEntry{l, win}
-				zoneExact[win] = zoneEntry{l, win}
+				z := zoneEntry{loc: l, name: win, applied: []string{fmt.Sprintf("outlook.timezone=%q", win)}}
+				zoneIndex[strings.ToLower(win)] = z
+				zoneExact[win] = z
 			}
 		}
 	})
 	// Names come mostly as they are spelled (every rendered event's
 	// zone): found so without lower-casing them.
 	if z, ok := zoneExact[name]; ok {
-		return z.loc, z.name, true
+		return z, true
 	}
 	z, ok := zoneIndex[strings.ToLower(name)]
-	return z.loc, z.name, ok
+	return z, ok
 }
 
 // graphTimeLayout is the layout Graph writes dateTimeTimeZone.dateTime in
