@@ -369,7 +369,8 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	}
 	method := strings.ToUpper(r.Method)
 	req, segs := s.partRequest(method, u, b)
-	if req == nil {
+	light := req != nil
+	if !light {
 		var body io.Reader = http.NoBody
 		if b != nil {
 			body = bytes.NewReader(b)
@@ -400,8 +401,13 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	for k, v := range r.Headers {
 		set(k, v)
 	}
-	rec := newRecorder()
-	rec.pooled = true // its buffer is taken on the first write (partBuffer)
+	// The part's header maps are taken from a pool and given back once
+	// it is served: nothing keeps them.
+	rec := &recorder{h: takeHeader(), pooled: true} // its buffer is taken on the first write (partBuffer)
+	defer giveHeader(rec.h)
+	if light {
+		defer giveHeader(req.Header)
+	}
 	s.serveGraph(rec, req, segs[1:], true)
 	headers := make([][2]string, 0, len(rec.h))
 	for k := range rec.h {
@@ -467,13 +473,28 @@ func (s *Server) partRequest(method, u string, b []byte) (*http.Request, []strin
 		pu.ForceQuery = true // "…?" as url.Parse reads it
 	}
 	req := &http.Request{Method: method, URL: pu, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, 4), Body: http.NoBody, Host: pu.Host}
+		Header: takeHeader(), Body: http.NoBody, Host: pu.Host}
 	if len(b) > 0 {
 		pb := &partBody{b: b}
 		pb.r.Reset(b)
 		req.Body, req.ContentLength = pb, int64(len(b))
 	}
 	return req, splitPath(pu.Path)
+}
+
+// headerMaps holds empty header maps between batch parts.
+var headerMaps = sync.Pool{New: func() any { return make(http.Header, 8) }}
+
+// takeHeader returns an empty header map from headerMaps.
+func takeHeader() http.Header { return headerMaps.Get().(http.Header) }
+
+// giveHeader empties h and gives it back to headerMaps, unless it grew
+// large.
+func giveHeader(h http.Header) {
+	if len(h) <= 16 {
+		clear(h)
+		headerMaps.Put(h)
+	}
 }
 
 // plainPathByte reports whether c stands for itself in a URL path:

@@ -205,7 +205,10 @@ func (s *Server) routeEvents(c *call, box *mailbox, userID string, rest []string
 	if !ok {
 		return
 	}
-	entityCtx := s.contextURL("users('" + userID + "')/events/$entity")
+	entityCtx := box.eventContext
+	if entityCtx == "" || userID != box.user {
+		entityCtx = s.contextURL("users('" + userID + "')/events/$entity")
+	}
 	switch {
 	case n == 1 && m == http.MethodGet:
 		var items []map[string]any

@@ -212,7 +212,7 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, userID stri
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ft *Fault) {
 	s.stats.add(func(st *Stats) { st.Faults++ })
 	c := &call{s: s, w: w, r: r, reqID: requestID()}
-	c.clientID = r.Header.Get("client-request-id")
+	c.clientID = r.Header.Get("Client-Request-Id") // canonical, so Get need not make it
 	if c.clientID == "" {
 		c.clientID = c.reqID
 	}

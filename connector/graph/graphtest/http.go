@@ -158,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string, inBatch bool) {
 	c := &call{s: s, w: w, r: r, segs: segs, query: r.URL.Query(), reqID: requestID(), inBatch: inBatch}
 	defer c.releaseScratch()
-	c.clientID = r.Header.Get("client-request-id")
+	c.clientID = r.Header.Get("Client-Request-Id") // canonical, so Get need not make it
 	if c.clientID == "" {
 		c.clientID = c.reqID
 	}

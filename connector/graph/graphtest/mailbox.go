@@ -33,6 +33,10 @@ type mailbox struct {
 	messages       map[string]*item
 	// owner is the organizer of the events created here (organizer).
 	owner organizerValue
+	// eventContext is the @odata.context of an event of the mailbox
+	// (routeEvents), "" when the mailbox was made before the server
+	// had its address.
+	eventContext string
 }
 
 type folder struct {
@@ -72,8 +76,13 @@ type item struct {
 
 func (s *Server) newMailbox(user string) *mailbox {
 	mk := func(name, wk string) *folder { return &folder{id: s.newInternalID(), name: name, wellKnown: wk} }
+	var eventContext string
+	if s.base != "" {
+		eventContext = s.contextURL("users('" + user + "')/events/$entity")
+	}
 	return &mailbox{
 		user:           user,
+		eventContext:   eventContext,
 		calendarID:     s.newInternalID(),
 		events:         map[string]*item{},
 		txn:            map[string]string{},
