@@ -43,7 +43,17 @@ func (s *Server) serveBatch(c *call) {
 		c.fail(http.StatusBadRequest, "BadRequest", "Nested batch requests are not supported.")
 		return
 	}
-	raw, err := readBatchBody(c.r)
+	// The body is read into a buffer kept between batches: nothing made
+	// of it outlives the batch (strings are copied, the parts' bodies
+	// decoded), and it is given back once the answer is written.
+	bp := batchBodies.Get().(*[]byte)
+	raw, err := readBatchBody(c.r, *bp)
+	defer func() {
+		if cap(raw) <= 1<<20 {
+			*bp = raw[:0]
+			batchBodies.Put(bp)
+		}
+	}()
 	if err != nil {
 		c.fail(http.StatusBadRequest, "BadRequest", "Unable to read the batch request body.")
 		return
@@ -293,11 +303,19 @@ func appendBatchAnswer(dst []byte, answers []partAnswer) []byte {
 	return append(dst, "]}"...)
 }
 
+// batchBodies holds the buffers batch requests are read into, between
+// batches.
+var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
+
 // readBatchBody reads at most 8 MiB of the batch request's body, in one
-// buffer of its Content-Length when it has one.
-func readBatchBody(r *http.Request) ([]byte, error) {
+// buffer of its Content-Length when it has one: buf when it has room.
+func readBatchBody(r *http.Request, buf []byte) ([]byte, error) {
 	if n := r.ContentLength; n > 0 && n <= 8<<20 {
-		b := make([]byte, n)
+		b := buf[:0]
+		if int64(cap(b)) < n {
+			b = make([]byte, n)
+		}
+		b = b[:n]
 		if _, err := io.ReadFull(r.Body, b); err != nil {
 			return nil, err
 		}
@@ -368,7 +386,7 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		}
 	}
 	method := strings.ToUpper(r.Method)
-	req, segs := s.partRequest(method, u, b)
+	req, segs, ownPart := s.partRequest(method, u, b)
 	light := req != nil
 	if !light {
 		var body io.Reader = http.NoBody
@@ -401,14 +419,17 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 	for k, v := range r.Headers {
 		set(k, v)
 	}
-	// The part's header maps are taken from a pool and given back once
-	// it is served: nothing keeps them.
-	rec := &recorder{h: takeHeader(), pooled: true} // its buffer is taken on the first write (partBuffer)
-	defer giveHeader(rec.h)
-	if light {
-		defer giveHeader(req.Header)
+	// The part's recorder, call and (when partRequest made it) request
+	// are a partState's, given back once the part is served: nothing
+	// keeps them.
+	ps := ownPart
+	if !light {
+		ps = partStates.Get().(*partState)
 	}
-	s.serveGraph(rec, req, segs[1:], true)
+	defer ps.release()
+	rec := &ps.rec
+	rec.pooled = true // its buffer is taken on the first write (partBuffer)
+	s.serveGraphCall(&ps.call, rec, req, segs[1:], true)
 	headers := make([][2]string, 0, len(rec.h))
 	for k := range rec.h {
 		name := k
@@ -448,53 +469,69 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 // b is read in place by preread (partBody). segs are the path's
 // segments as ServeHTTP splits them. For any other part it returns nil
 // and the part's request is made by http.NewRequestWithContext.
-func (s *Server) partRequest(method, u string, b []byte) (*http.Request, []string) {
+func (s *Server) partRequest(method, u string, b []byte) (*http.Request, []string, *partState) {
 	for i := 0; i < len(method); i++ {
 		if c := method[i]; c < 'A' || c > 'Z' {
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 	if method == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	path, query, hasQuery := strings.Cut(u, "?")
 	for i := 0; i < len(path); i++ {
 		if !plainPathByte(path[i]) {
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 	for i := 0; i < len(query); i++ {
 		if c := query[i]; c <= ' ' || c >= 0x7f || c == '#' {
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
-	pu := &url.URL{Scheme: s.baseURL.Scheme, Host: s.baseURL.Host, Path: "/v1.0" + path, RawQuery: query}
-	if hasQuery && query == "" {
-		pu.ForceQuery = true // "…?" as url.Parse reads it
-	}
-	req := &http.Request{Method: method, URL: pu, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: takeHeader(), Body: http.NoBody, Host: pu.Host}
+	ps := partStates.Get().(*partState)
+	ps.url = url.URL{Scheme: s.baseURL.Scheme, Host: s.baseURL.Host, Path: "/v1.0" + path, RawQuery: query,
+		ForceQuery: hasQuery && query == ""} // "…?" as url.Parse reads it
+	req := &ps.req
+	*req = http.Request{Method: method, URL: &ps.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: ps.header, Body: http.NoBody, Host: ps.url.Host}
 	if len(b) > 0 {
-		pb := &partBody{b: b}
-		pb.r.Reset(b)
-		req.Body, req.ContentLength = pb, int64(len(b))
+		ps.body = partBody{b: b}
+		ps.body.r.Reset(b)
+		req.Body, req.ContentLength = &ps.body, int64(len(b))
 	}
-	return req, splitPath(pu.Path)
+	return req, splitPath(ps.url.Path), ps
 }
 
-// headerMaps holds empty header maps between batch parts.
-var headerMaps = sync.Pool{New: func() any { return make(http.Header, 8) }}
+// partState holds what serving a batch part takes: its request (when
+// partRequest makes it), the call and the recorder of its answer. They
+// are kept between parts (partStates), with their header maps.
+type partState struct {
+	req    http.Request
+	url    url.URL
+	body   partBody
+	header http.Header // the request's
+	call   call
+	rec    recorder
+}
 
-// takeHeader returns an empty header map from headerMaps.
-func takeHeader() http.Header { return headerMaps.Get().(http.Header) }
+// partStates holds partStates between parts.
+var partStates = sync.Pool{New: func() any {
+	return &partState{header: make(http.Header, 8), rec: recorder{h: make(http.Header, 8)}}
+}}
 
-// giveHeader empties h and gives it back to headerMaps, unless it grew
-// large.
-func giveHeader(h http.Header) {
-	if len(h) <= 16 {
-		clear(h)
-		headerMaps.Put(h)
+// release empties ps and gives it back to partStates; its header maps
+// are kept, emptied, unless they grew large.
+func (ps *partState) release() {
+	h, rh := ps.header, ps.rec.h
+	*ps = partState{}
+	if len(h) > 16 || len(rh) > 16 {
+		return
 	}
+	clear(h)
+	clear(rh)
+	ps.header, ps.rec.h = h, rh
+	partStates.Put(ps)
 }
 
 // plainPathByte reports whether c stands for itself in a URL path:

@@ -183,10 +183,11 @@ func oldPartRequest(s *Server, method, u string, b []byte) (*http.Request, []str
 // the request http.NewRequestWithContext made of it.
 func checkPartRequest(t *testing.T, s *Server, method, u string, b []byte) (light bool) {
 	t.Helper()
-	got, gotSegs := s.partRequest(method, u, b)
+	got, gotSegs, ps := s.partRequest(method, u, b)
 	if got == nil {
 		return false
 	}
+	defer ps.release()
 	want, wantSegs, err := oldPartRequest(s, method, u, b)
 	if err != nil {
 		t.Fatalf("%s %q: made lightly, but http.NewRequestWithContext refuses it: %v", method, u, err)

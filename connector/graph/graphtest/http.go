@@ -156,7 +156,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveGraph authenticates, throttles and dispatches one Graph request.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string, inBatch bool) {
-	c := &call{s: s, w: w, r: r, segs: segs, query: r.URL.Query(), reqID: requestID(), inBatch: inBatch}
+	s.serveGraphCall(&call{}, w, r, segs, inBatch)
+}
+
+// serveGraphCall is serveGraph with the call's value given (zero); the
+// call is not used once it returns.
+func (s *Server) serveGraphCall(c *call, w http.ResponseWriter, r *http.Request, segs []string, inBatch bool) {
+	*c = call{s: s, w: w, r: r, segs: segs, query: r.URL.Query(), reqID: requestID(), inBatch: inBatch}
 	defer c.releaseScratch()
 	c.clientID = r.Header.Get("Client-Request-Id") // canonical, so Get need not make it
 	if c.clientID == "" {
