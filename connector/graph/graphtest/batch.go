@@ -593,6 +593,10 @@ type batchScanner struct {
 	// parts repeat their headers (Prefer: outlook.timezone="UTC").
 	lastRaw []byte
 	last    string
+	// lastHeadersRaw and lastHeaders are the latest headers object read
+	// and its map: parts mostly carry the same headers.
+	lastHeadersRaw []byte
+	lastHeaders    map[string]string
 }
 
 // batchStrings are strings batch requests are made of (methods, common
@@ -947,6 +951,15 @@ func (p *batchScanner) request() (batchRequest, bool) {
 		case "url":
 			r.URL, ok = p.str()
 		case "headers":
+			p.ws()
+			start := p.i
+			if n := len(p.lastHeadersRaw); n > 0 && bytes.HasPrefix(p.b[start:], p.lastHeadersRaw) {
+				// The headers of the part before, written the same: the
+				// same map (parts' headers are only read).
+				p.i += n
+				r.Headers, ok = p.lastHeaders, true
+				break
+			}
 			r.Headers = map[string]string{}
 			ok = p.members(func(name string) bool {
 				if _, dup := r.Headers[name]; dup {
@@ -956,6 +969,9 @@ func (p *batchScanner) request() (batchRequest, bool) {
 				r.Headers[name] = v
 				return ok
 			})
+			if ok {
+				p.lastHeadersRaw, p.lastHeaders = p.b[start:p.i], r.Headers
+			}
 		case "body":
 			r.Body, ok = p.skip(1)
 		case "dependsOn":

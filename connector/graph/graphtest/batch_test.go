@@ -25,6 +25,7 @@ func TestParseBatchRequestsMatchesEncodingJSON(t *testing.T) {
 		plain,
 		" {\n \"requests\" : [ { \"id\" : \"3\" , \"method\" : \"DELETE\" , \"url\" : \"/users/a/events/x\" , \"headers\" : { } , \"dependsOn\" : [ ] } ] } \n",
 		`{"requests":[]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/a","headers":{"A":"x"}},{"id":"2","method":"GET","url":"/b","headers": {"A":"x"}},{"id":"3","method":"GET","url":"/c","headers":{"A":"x","B":"y"}},{"id":"4","method":"GET","url":"/d","headers":{"A":"x"}},{"id":"5","method":"GET","url":"/e","headers":{"A":"x"}}]}`,
 		`{"requests":null}`,
 		`{}`,
 		`{"requests":[{}]}`,

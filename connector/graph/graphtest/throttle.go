@@ -15,6 +15,27 @@ type limiter struct {
 	mu       sync.Mutex
 	inFlight map[string]int
 	window   map[string]*budget
+	// keys holds the keys of an app and mailbox (mailboxKeys).
+	keys map[[2]string]mailboxKeys
+}
+
+// mailboxKeys are the keys of an app and mailbox in a limiter's maps:
+// "{app}|{user}" and, for the upload budget, "up|{app}|{user}".
+type mailboxKeys struct{ requests, upload string }
+
+// mailboxKeys returns the keys of app and user, made once rather than for
+// every request. l.mu is held.
+func (l *limiter) mailboxKeys(app, user string) mailboxKeys {
+	k, ok := l.keys[[2]string{app, user}]
+	if !ok {
+		k.requests = app + "|" + user
+		k.upload = "up|" + k.requests
+		if l.keys == nil {
+			l.keys = map[[2]string]mailboxKeys{}
+		}
+		l.keys[[2]string{app, user}] = k
+	}
+	return k
 }
 
 type budget struct {
@@ -36,9 +57,10 @@ const (
 // answers 429 itself and reports false.
 func (l *limiter) acquire(c *call, user string) (release func(), ok bool) {
 	s := c.s
-	key := c.tok.app + "|" + user
 	now := s.now()
 	l.mu.Lock()
+	keys := l.mailboxKeys(c.tok.app, user)
+	key := keys.requests
 	b := l.window[key]
 	if b == nil || now.Sub(b.start) >= budgetPeriod || now.Before(b.start) {
 		b = &budget{start: now}
@@ -57,10 +79,10 @@ func (l *limiter) acquire(c *call, user string) (release func(), ok bool) {
 	// "150 megabytes (MB) upload (PATCH, POST, PUT) in a 5-minute period"
 	// per app and mailbox (facts §4.1).
 	if m := c.r.Method; (m == http.MethodPost || m == http.MethodPatch || m == http.MethodPut) && c.r.ContentLength > 0 {
-		ub := l.window["up|"+key]
+		ub := l.window[keys.upload]
 		if ub == nil || now.Sub(ub.start) >= uploadPeriod || now.Before(ub.start) {
 			ub = &budget{start: now}
-			l.window["up|"+key] = ub
+			l.window[keys.upload] = ub
 		}
 		if ub.used+int(c.r.ContentLength) > s.opts.MailboxUploadBudget {
 			retry := ub.start.Add(uploadPeriod).Sub(now)
