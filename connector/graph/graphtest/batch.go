@@ -188,28 +188,31 @@ var partBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &
 // taken from eventPool.
 const smallPart = 4 << 10
 
-// partBuffer returns an empty pooled buffer for a part answer whose first
-// write is n bytes: a small one (eventPool) when that and the newline
-// after it fit, else one of partBufs.
-func partBuffer(n int) []byte {
+// partBuffer returns a pooled buffer (empty) for a part answer whose
+// first write is n bytes: a small one (eventPool) when that and the
+// newline after it fit, else one of partBufs.
+func partBuffer(n int) *[]byte {
 	if n < smallPart {
-		return (*eventPool.Get().(*[]byte))[:0]
+		return eventPool.Get().(*[]byte)
 	}
-	return (*partBufs.Get().(*[]byte))[:0]
+	return partBufs.Get().(*[]byte)
 }
 
 // putPartBuffer gives a part answer's buffer back to the pool of its
-// size.
-func putPartBuffer(b []byte) {
+// size, in ref, the pointer it was taken in, when there is one.
+func putPartBuffer(b []byte, ref *[]byte) {
+	pool := &partBufs
 	switch c := cap(b); {
 	case c == 0 || c > 1<<20:
+		return
 	case c <= smallPart:
-		b = b[:0]
-		eventPool.Put(&b)
-	default:
-		b = b[:0]
-		partBufs.Put(&b)
+		pool = &eventPool
 	}
+	if ref == nil {
+		ref = new([]byte)
+	}
+	*ref = b[:0]
+	pool.Put(ref)
 }
 
 // writeBatchAnswer answers 200 with the responses, with a Content-Length
@@ -219,7 +222,7 @@ func (c *call) writeBatchAnswer(answers []partAnswer) {
 	bp := bodyPool.Get().(*[]byte)
 	out := appendBatchAnswer((*bp)[:0], answers)
 	for i := range answers {
-		putPartBuffer(answers[i].buf)
+		putPartBuffer(answers[i].buf, answers[i].bufRef)
 		answers[i] = partAnswer{}
 	}
 	// The newline encoding adds goes into the same buffer, so that the
@@ -254,8 +257,10 @@ type partAnswer struct {
 	headers [][2]string // name, value; sorted by name
 	// body is the body's JSON, nil when the answer has none.
 	body []byte
-	// buf is the pooled buffer body may point into (putPartBuffer).
-	buf []byte
+	// buf is the pooled buffer body may point into (putPartBuffer), and
+	// bufRef the pointer it was taken from its pool in.
+	buf    []byte
+	bufRef *[]byte
 }
 
 func batchAnswerSize(answers []partAnswer) int {
@@ -443,7 +448,7 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 		headers = setHeader(headers, name, v)
 	}
 	slices.SortFunc(headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers, buf: rec.body.Bytes()}
+	a := partAnswer{id: r.ID, status: rec.statusCode(), headers: headers, buf: rec.body.Bytes(), bufRef: rec.ref}
 	if rec.body.Len() > 0 {
 		// A JSON answer goes into the batch answer as it is (its bytes,
 		// not decoded and encoded again); anything else as base64 (facts

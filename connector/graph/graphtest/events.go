@@ -307,13 +307,7 @@ func (c *call) writeEvent(status int, it *item, tzName, context string, sel ...s
 		c.writeJSON(status, m)
 		return
 	}
-	c.writeJSON(status, renderedJSON(out))
-	c.afterWrite(func() {
-		if cap(out) <= 64<<10 {
-			*bp = out[:0]
-			eventPool.Put(bp)
-		}
-	})
+	c.writeEventJSON(status, out, bp)
 }
 
 // eventPool holds the buffers of single events' answers (writeEvent),

@@ -280,8 +280,10 @@ type recorder struct {
 	status int
 	body   bytes.Buffer
 	// pooled says the body's buffer is taken from a pool on the first
-	// write, sized for it (a batch part's answer, see partBuffer).
+	// write, sized for it (a batch part's answer, see partBuffer); ref
+	// is the pointer it came in.
 	pooled bool
+	ref    *[]byte
 }
 
 func newRecorder() *recorder            { return &recorder{h: http.Header{}} }
@@ -290,7 +292,8 @@ func (r *recorder) Header() http.Header { return r.h }
 // Write appends b to the recorded body.
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.pooled && r.body.Cap() == 0 {
-		r.body = *bytes.NewBuffer(partBuffer(len(b)))
+		r.ref = partBuffer(len(b))
+		r.body = *bytes.NewBuffer((*r.ref)[:0])
 	}
 	return r.body.Write(b)
 }

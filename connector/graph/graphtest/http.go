@@ -43,6 +43,11 @@ type call struct {
 	hasPending    bool
 	pending       any
 	pendingStatus int
+	// pendingEvent, when not nil, is the pending answer instead of
+	// pending: an event's JSON (writeEvent), in the pooled buffer
+	// eventRef, given back once it is written.
+	pendingEvent renderedJSON
+	eventRef     *[]byte
 }
 
 // noBody is the pending answer of noContent.
@@ -53,12 +58,14 @@ func (c *call) flush() {
 	c.deferred = false
 	if c.hasPending {
 		c.hasPending = false
-		if _, ok := c.pending.(noBody); ok {
+		if c.pendingEvent != nil {
+			c.writeEventJSON(c.pendingStatus, c.pendingEvent, c.eventRef)
+		} else if _, ok := c.pending.(noBody); ok {
 			c.noContent()
 		} else {
 			c.writeJSON(c.pendingStatus, c.pending)
 		}
-		c.pending = nil
+		c.pending, c.pendingEvent, c.eventRef = nil, nil, nil
 	}
 	for _, f := range c.written {
 		f()
@@ -474,6 +481,7 @@ func (c *call) fail(status int, code, message string) {
 // share only values the store never changes in place.
 func (c *call) writeJSON(status int, v any) {
 	if c.deferred {
+		c.dropPendingEvent()
 		c.pending, c.pendingStatus, c.hasPending = v, status, true
 		return
 	}
@@ -512,6 +520,38 @@ func (c *call) writeJSON(status int, v any) {
 	_, _ = c.w.Write(buf)
 }
 
+// writeEventJSON writes an event's JSON as writeJSON writes a
+// renderedJSON and then gives its buffer, taken from eventPool in ref,
+// back; while the call defers its answer it is kept for flush.
+func (c *call) writeEventJSON(status int, out renderedJSON, ref *[]byte) {
+	if c.deferred {
+		c.dropPendingEvent()
+		c.pending, c.pendingEvent, c.eventRef, c.pendingStatus, c.hasPending = nil, out, ref, status, true
+		return
+	}
+	c.status = status
+	c.jsonHeaders(len(out) + 1)
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(out)
+	_, _ = c.w.Write(newline)
+	if cap(out) <= 64<<10 {
+		*ref = out[:0]
+		eventPool.Put(ref)
+	}
+}
+
+// dropPendingEvent gives back the buffer of a pending event answer that
+// another answer replaces.
+func (c *call) dropPendingEvent() {
+	if c.pendingEvent != nil {
+		if cap(c.pendingEvent) <= 64<<10 {
+			*c.eventRef = c.pendingEvent[:0]
+			eventPool.Put(c.eventRef)
+		}
+		c.pendingEvent, c.eventRef = nil, nil
+	}
+}
+
 var newline = []byte{'\n'}
 
 // jsonLine is a whole JSON answer as writeJSON writes it: an encoded
@@ -545,6 +585,7 @@ func (c *call) jsonHeaders(n int) {
 // defers its answer (see writeJSON) it is kept for flush.
 func (c *call) noContent() {
 	if c.deferred {
+		c.dropPendingEvent()
 		c.pending, c.pendingStatus, c.hasPending = noBody{}, http.StatusNoContent, true
 		return
 	}
