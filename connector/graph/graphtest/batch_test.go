@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseBatchRequestsMatchesEncodingJSON: for batch bodies in the plain
@@ -294,4 +298,87 @@ func FuzzUnquoteSimple(f *testing.F) {
 			t.Fatalf("%q: unquoted %q, encoding/json %q (%v)", raw, got, want, err)
 		}
 	})
+}
+
+// TestLightPartAnswersAsBefore: a batch part whose request partRequest
+// makes answers, byte for byte, what the same part answers when its
+// request is made by http.NewRequestWithContext (its url escaped, which
+// partRequest leaves to it), on two emulators of the same seed and clock:
+// created events (with a transactionId seen before too), refused bodies,
+// an unknown user, a list with a query, scripted faults before and after
+// the commit, and the mailbox's request budget. Request ids and paging
+// tokens, fresh for every request, are left out of the comparison.
+func TestLightPartAnswersAsBefore(t *testing.T) {
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	start := func() *Server {
+		s, err := Start(Options{Users: 3, Seed: 11, EventsPerUser: 2, MailboxRequestBudget: 14, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		s.mu.Lock()
+		s.tokens["tok"] = &accessToken{app: s.defApp, roles: DefaultPermissions, expires: now.Add(time.Hour)}
+		s.mu.Unlock()
+		for _, f := range []Fault{
+			{Kind: FaultThrottle, Path: "/v1.0/users/*/events", Method: "POST", User: "user2@contoso.com", Times: 1, RetryAfter: 1500 * time.Millisecond},
+			{Kind: FaultUnavailable, Path: "/v1.0/users/*/events", Method: "POST", User: "user3@contoso.com", Times: 1, AfterCommit: true, RetryAfter: 2 * time.Second},
+			{Kind: FaultTruncate, Path: "/v1.0/users/*/events", Method: "POST", User: "user3@contoso.com", Times: 1},
+			{Kind: FaultReset, Path: "/v1.0/users/*/events", Method: "POST", User: "user3@contoso.com", Times: 1},
+			{Kind: FaultGatewayTimeout, Path: "/v1.0/users/*/calendar", Times: 1},
+		} {
+			s.Faults().Add(f)
+		}
+		return s
+	}
+	light, before := start(), start()
+	ev := func(subject, tx, zone, extra string) string {
+		return `{"subject":"` + subject + `","transactionId":"` + tx + `","start":{"dateTime":"2026-03-11T10:00:00","timeZone":"` + zone +
+			`"},"end":{"dateTime":"2026-03-11T10:30:00","timeZone":"` + zone + `"}` + extra + `}`
+	}
+	masks := []*regexp.Regexp{regexp.MustCompile(`((?i)request-id":")[0-9a-f-]{36}`), regexp.MustCompile(`(\$skiptoken=)[A-Za-z0-9_-]+`)}
+	serve := func(s *Server, method, url, body string) string {
+		part := `{"id":"1","method":"` + method + `","url":"` + url + `","headers":{"Content-Type":"application/json","client-request-id":"c-1",` +
+			`"Prefer":"outlook.timezone=\"Pacific Standard Time\", IdType=\"ImmutableId\""}`
+		if body != "" {
+			part += `,"body":` + body
+		}
+		r := httptest.NewRequest(http.MethodPost, s.base+"/v1.0/$batch", strings.NewReader(`{"requests":[`+part+`}]}`))
+		r.Header.Set("Authorization", "Bearer tok")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		got := strings.ReplaceAll(fmt.Sprint(w.Code, w.Body.String()), s.base, "BASE")
+		for _, m := range masks {
+			got = m.ReplaceAllString(got, "${1}ID")
+		}
+		return got
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/users/user1@contoso.com/events", ev("a", "tx-1", "UTC", "")},
+		{"POST", "/users/user1@contoso.com/events", ev("a again", "tx-1", "UTC", "")},
+		{"POST", "/users/user1@contoso.com/calendar/events", ev("b", "tx-2", "Tokyo Standard Time", `,"body":{"contentType":"html","content":"<p>x</p>"}`)},
+		{"POST", "/users/user1@contoso.com/events", ev("bad zone", "tx-3", "Mars/Olympus", "")},
+		{"POST", "/users/user1@contoso.com/events", ev("unknown", "tx-4", "UTC", `,"colour":"red"`)},
+		{"POST", "/users/user1@contoso.com/events", `{"subject":"no times"}`},
+		{"POST", "/users/nobody@contoso.com/events", ev("nobody", "tx-5", "UTC", "")},
+		{"GET", "/users/user1@contoso.com/events?$select=subject,start&$top=2", ""},
+		{"PATCH", "/users/user1@contoso.com/events/not-an-id", `{"subject":"x"}`},
+		{"POST", "/users/user2@contoso.com/events", ev("throttled", "tx-6", "UTC", "")},
+		{"POST", "/users/user2@contoso.com/events", ev("after the 429", "tx-6", "UTC", "")},
+		{"POST", "/users/user3@contoso.com/events", ev("503 after commit", "tx-7", "UTC", "")},
+		{"POST", "/users/user3@contoso.com/events", ev("cut", "tx-8", "UTC", "")},
+		{"POST", "/users/user3@contoso.com/events", ev("reset", "tx-9", "UTC", "")},
+		{"GET", "/users/user2@contoso.com/calendar", ""},
+		{"POST", "/users/user1@contoso.com/events", ev("over the budget", "tx-10", "UTC", "")},
+	} {
+		for range 2 { // the second time past the request budget of user1
+			got := serve(light, c.method, c.path, c.body)
+			want := serve(before, c.method, strings.Replace(c.path, "@", "%40", 1), c.body)
+			if got != want {
+				t.Errorf("%s %s:\n light  %s\n before %s", c.method, c.path, got, want)
+			}
+		}
+	}
+	if got := light.Stats(); got.Throttled == 0 || got.Faults < 5 {
+		t.Errorf("statistics %+v: the budget and the faults were not reached", got)
+	}
 }
