@@ -470,10 +470,12 @@ func (s *Server) runBatchPart(c *call, r batchRequest) partAnswer {
 // but '#'. It is what http.NewRequestWithContext makes of the method,
 // s.base+"/v1.0"+u and b as a *bytes.Reader (the path as url.Parse
 // splits and unescapes it, which changes nothing in a plain path; the
-// body's length; no context, which no handler reads), built directly;
-// b is read in place by preread (partBody). segs are the path's
-// segments as ServeHTTP splits them. For any other part it returns nil
-// and the part's request is made by http.NewRequestWithContext.
+// body's length; no context, which no handler reads), built directly
+// in a partState taken from partStates, which it returns as well (its
+// release gives it back); b is read in place by preread (partBody). The
+// []string are the path's segments as ServeHTTP splits them. For any
+// other part it returns nils and the part's request is made by
+// http.NewRequestWithContext.
 func (s *Server) partRequest(method, u string, b []byte) (*http.Request, []string, *partState) {
 	for i := 0; i < len(method); i++ {
 		if c := method[i]; c < 'A' || c > 'Z' {
