@@ -104,18 +104,18 @@ func writeBenchOps(run string, mailboxes, n int, start time.Time) []connector.Wr
 // -benchtime 10x -benchmem, and the same with GRAPH_EMULATOR_BIN), 50
 // requests per Write with batching, 1,000 without:
 //
-//   - parts=50ms: 286 ms in this process, 287 ms with the emulator in its
-//     own process, 1.14-1.15× the 250 ms bound; parts-nobatch=50ms: 897 ms,
-//     1.12× its 800 ms bound.
-//   - latency=50ms: 74-78 ms in this process, 1.49-1.56× its 50 ms bound;
-//     93-101 ms with the emulator in its own process (1.85-2.02×), where
-//     the connector takes 45-50 ms of CPU per Write and the emulator 79-94:
-//     2 cores cannot finish both inside 65 ms. A Write's timeline in this
-//     process: its 50 batches leave 3-6 ms after it starts; the first
-//     answer is read at 55-61 ms and the others one after another, the
-//     last at 66-107 ms, the answers' reading and decoding (for Stored,
-//     the read path's decoder), the emulator's writing of them and the
-//     collector sharing the 2 cores.
+//   - parts=50ms: 279-281 ms in this process and 279 ms with the emulator
+//     in its own process, 1.12× the 250 ms bound; parts-nobatch=50ms:
+//     866-872 ms, 1.08-1.09× its 800 ms bound.
+//   - latency=50ms: 69-72 ms in this process, 1.38-1.43× its 50 ms bound;
+//     79-83 ms with the emulator in its own process (1.57-1.67×), where
+//     the connector takes 36-40 ms of CPU per Write and the emulator
+//     49-54. A Write's timeline in this process, before the emulator's
+//     create path was cut by about 30%: its 50 batches leave 3-6
+//     ms after it starts; the first answer is read at 55-61 ms and the
+//     others one after another, the last at 66-107 ms, the answers'
+//     reading and decoding (for Stored, the read path's decoder), the
+//     emulator's writing of them and the collector sharing the 2 cores.
 //
 // Earlier figures and what changed them are in the history of this file.
 func BenchmarkWriteEvents(b *testing.B) {
