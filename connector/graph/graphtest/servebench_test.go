@@ -16,15 +16,7 @@ import (
 // (ServeHTTP, authentication, throttling, the page, its answer) into a
 // recorder: the emulator's work per event served, without the network.
 func BenchmarkServeDeltaRounds(b *testing.B) {
-	s, err := Start(Options{Users: 8, EventsPerUser: 500, Seed: 13, MailboxRequestBudget: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
-	const tok = "bench-token"
-	s.mu.Lock()
-	s.tokens[tok] = &accessToken{app: s.defApp, roles: DefaultPermissions, expires: s.now().Add(24 * time.Hour)}
-	s.mu.Unlock()
+	s, tok := benchServer(b, Options{Users: 8, EventsPerUser: 500, Seed: 13})
 	now := s.now()
 	window := "?startDateTime=" + url.QueryEscape(now.AddDate(0, 0, -60).Format(time.RFC3339)) +
 		"&endDateTime=" + url.QueryEscape(now.AddDate(0, 0, 60).Format(time.RFC3339))
@@ -105,15 +97,7 @@ func (w *headWriter) Write(p []byte) (int, error) {
 // through a batch, without the network.
 func BenchmarkServeBatchCreate(b *testing.B) {
 	const users = 50
-	s, err := Start(Options{Users: users, Seed: 5, MailboxRequestBudget: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
-	const tok = "bench-token"
-	s.mu.Lock()
-	s.tokens[tok] = &accessToken{app: s.defApp, roles: DefaultPermissions, expires: s.now().Add(24 * time.Hour)}
-	s.mu.Unlock()
+	s, tok := benchServer(b, Options{Users: users, Seed: 5})
 	start := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	n := 0
 	batch := func() []byte {
@@ -153,4 +137,20 @@ func BenchmarkServeBatchCreate(b *testing.B) {
 		serve(raw)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+}
+
+// benchServer starts an emulator for a serving benchmark, with no request
+// budget to run out, and returns it with an access token it accepts.
+func benchServer(b *testing.B, opts Options) (*Server, string) {
+	opts.MailboxRequestBudget = 1 << 30
+	s, err := Start(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	const tok = "bench-token"
+	s.mu.Lock()
+	s.tokens[tok] = &accessToken{app: s.defApp, roles: DefaultPermissions, expires: s.now().Add(24 * time.Hour)}
+	s.mu.Unlock()
+	return s, tok
 }
