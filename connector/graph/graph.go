@@ -150,7 +150,7 @@
 // emulator in its own process serving the production $metadata, HeapInuse
 // sampled every millisecond) at the default max_concurrency 64, six runs,
 // load 1.3–1.7: 15.3–16.5 MB against 8.8–10.2 MB, 1.61–1.78× (median
-// 1.67×); over the day's runs the ratio ranged 1.17–1.84×. Target ≤
+// 1.67×); over the day's runs the ratio ranged 1.17–1.86×. Target ≤
 // 1.3×: NOT met. The peak follows the collector's goal, about twice the
 // heap live at the collection before plus the goroutine stacks (4.4
 // against 2.4 MB of stacks, 750–810 against 345–400 goroutines). What
@@ -168,8 +168,10 @@
 // one, in flight, so 64 rounds leave the 256 batch parts that may run at
 // once idle), and at 128 the ratio did not move (1.48–1.79×); so it is
 // not done. Holding the decode slot until the host takes the page, one
-// expansion worker per round, and bounding expansions across rounds
-// changed nothing beyond the noise. Connections read a TLS record at a
+// expansion worker per round, bounding expansions across rounds, and a
+// page request waiting for its slot in the round's goroutine rather than
+// in one of its own (75 fewer goroutines at 200 mailboxes) changed
+// nothing beyond the noise. Connections read a TLS record at a
 // time (recordConn), so crypto/tls does not grow the buffer of a
 // connection whose answer waits in the socket for a decode slot.
 //
