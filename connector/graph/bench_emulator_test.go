@@ -335,13 +335,19 @@ func (x *extEmulator) stop() (graphtest.Stats, time.Duration) {
 // collector ran. Changes are discarded as they arrive, as a host that
 // streams them to a target would. GRAPH_BENCH_CONCURRENCY sets
 // max_concurrency (default: the connector's default). With
-// GRAPH_BENCH_HEAPPROFILE set, the large run writes a heap profile there
-// each time the peak grows by a tenth (the objects live at the collection
-// before the peak).
+// GRAPH_BENCH_HEAPPROFILE=f set, each run writes a heap profile to f.N (N
+// mailboxes) each time the peak grows by a tenth (the objects live at the
+// collection before the peak). Each run logs the live heap, the
+// collector's goal and the goroutine stacks at its peak.
 func BenchmarkPeakHeap(b *testing.B) {
 	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
 	peak, meanLive, maxGoroutines := map[int]float64{}, map[int]float64{}, map[int]int{}
+	if os.Getenv("GRAPH_BENCH_HEAPPROFILE") != "" {
+		// A finer sampling than the default 512 KB, so the profile shows
+		// the small objects each round holds.
+		runtime.MemProfileRate = 256
+	}
 	for _, mailboxes := range []int{small, large} {
 		settings := externalEmulator(b, mailboxes, events).settings
 		if v := os.Getenv("GRAPH_BENCH_CONCURRENCY"); v != "" {
@@ -367,9 +373,10 @@ func BenchmarkPeakHeap(b *testing.B) {
 		// peak follows the collector's goal, about twice the live heap of
 		// the collection before plus the goroutine stacks, while the live
 		// heap is what the read holds.
-		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 		metrics.Read(live)
 		baseLive := live[0].Value.Uint64()
+		var atPeak [3]uint64 // live heap, goal and stacks when the peak was seen
 		var liveSum float64
 		var liveN, goroutines int
 		var top atomic.Uint64
@@ -393,11 +400,12 @@ func BenchmarkPeakHeap(b *testing.B) {
 					goroutines = max(goroutines, runtime.NumGoroutine())
 					if m.HeapInuse > top.Load() {
 						top.Store(m.HeapInuse)
-						if prof := os.Getenv("GRAPH_BENCH_HEAPPROFILE"); prof != "" && mailboxes == large && m.HeapInuse > profiled*11/10 {
+						atPeak = [3]uint64{live[0].Value.Uint64(), live[1].Value.Uint64(), m.StackInuse}
+						if prof := os.Getenv("GRAPH_BENCH_HEAPPROFILE"); prof != "" && m.HeapInuse > profiled*11/10 {
 							// The profile shows the objects live at the
 							// last collection before this peak.
 							profiled = m.HeapInuse
-							if f, err := os.Create(prof); err == nil {
+							if f, err := os.Create(fmt.Sprintf("%s.%d", prof, mailboxes)); err == nil {
 								_ = pprof.Lookup("heap").WriteTo(f, 0)
 								f.Close()
 							}
@@ -416,6 +424,8 @@ func BenchmarkPeakHeap(b *testing.B) {
 		peak[mailboxes] = (float64(top.Load()) - float64(base)) / (1 << 20)
 		meanLive[mailboxes] = liveSum / float64(max(1, liveN)) / (1 << 20)
 		maxGoroutines[mailboxes] = goroutines
+		b.Logf("%d mailboxes: at the peak, live heap at the last collection %.1f MB, goal %.1f MB, stacks %.1f MB", mailboxes,
+			float64(atPeak[0])/(1<<20), float64(atPeak[1])/(1<<20), float64(atPeak[2])/(1<<20))
 	}
 	for b.Loop() {
 	}
