@@ -26,15 +26,26 @@ import (
 // checkpoints and the number of changes.
 func syncAll(tb testing.TB, c *Connector, parts []connector.Partition, cps map[string][]byte) (map[string][]byte, int64) {
 	tb.Helper()
+	return syncCallers(tb, c, parts, cps, len(parts))
+}
+
+// syncCallers is syncAll with at most callers ReadChanges calls at once, as
+// the host's runner bounds the partitions it syncs at once: a partition
+// starts when an earlier one ends.
+func syncCallers(tb testing.TB, c *Connector, parts []connector.Partition, cps map[string][]byte, callers int) (map[string][]byte, int64) {
+	tb.Helper()
 	var mu sync.Mutex
 	var n atomic.Int64
 	out := map[string][]byte{}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(parts))
+	slots := make(chan struct{}, max(1, callers))
 	for _, p := range parts {
 		wg.Add(1)
+		slots <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			var last []byte
 			err := c.ReadChanges(context.Background(), connector.ChangesRequest{Entity: "event", Partition: p.ID, Checkpoint: cps[p.ID]}, func(b connector.ChangeBatch) error {
 				n.Add(int64(len(b.Changes)))
@@ -327,28 +338,42 @@ func (x *extEmulator) stop() (graphtest.Stats, time.Duration) {
 // (200) mailboxes of GRAPH_BENCH_EVENTS (50) events each from an emulator in
 // its own process, and reports the growth of this process's heap during
 // the read over the heap before it, sampled every millisecond, and the
-// ratio of the two. Beside the peak it reports the mean growth of the live
-// heap (the bytes marked at the last collection, sampled with the peak)
-// and its ratio, and the most goroutines at once: the peak follows the
-// collector's goal, about twice the live heap plus the goroutine stacks,
-// so the live heap shows what the read holds apart from when the
-// collector ran. Changes are discarded as they arrive, as a host that
-// streams them to a target would. GRAPH_BENCH_CONCURRENCY sets
+// ratio of the two. Each run calls ReadChanges for all its mailboxes at
+// once; a third run reads the large set with at most as many calls at once
+// as the small set has mailboxes (a partition starting when another ends,
+// as the host's runner bounds the partitions it syncs), so that the ratio
+// of that run to the small one (ratio-callers-large/small) compares equal
+// work in flight: growth there would be state accumulated per mailbox
+// read, not per mailbox being read. Beside the peak it reports the mean
+// growth of the live heap (the bytes marked at the last collection,
+// sampled with the peak) and its ratio, and the most goroutines at once:
+// the peak follows the collector's goal, about twice the live heap plus
+// the goroutine stacks, so the live heap shows what the read holds apart
+// from when the collector ran. Changes are discarded as they arrive, as a
+// host that streams them to a target would. GRAPH_BENCH_CONCURRENCY sets
 // max_concurrency (default: the connector's default). With
 // GRAPH_BENCH_HEAPPROFILE=f set, each run writes a heap profile to f.N (N
-// mailboxes) each time the peak grows by a tenth (the objects live at the
-// collection before the peak). Each run logs the live heap, the
-// collector's goal and the goroutine stacks at its peak.
+// mailboxes; f.N-C for the bounded run) each time the peak grows by a
+// tenth (the objects live at the collection before the peak). Each run
+// logs the live heap, the collector's goal and the goroutine stacks at its
+// peak.
 func BenchmarkPeakHeap(b *testing.B) {
 	events := benchScale(b, "GRAPH_BENCH_EVENTS", 50)
 	small, large := benchScale(b, "GRAPH_BENCH_SMALL", 50), benchScale(b, "GRAPH_BENCH_LARGE", 200)
-	peak, meanLive, maxGoroutines := map[int]float64{}, map[int]float64{}, map[int]int{}
+	type run struct{ mailboxes, callers int }
+	runs := []run{{small, small}, {large, large}, {large, small}}
+	peak, meanLive, maxGoroutines := map[run]float64{}, map[run]float64{}, map[run]int{}
 	if os.Getenv("GRAPH_BENCH_HEAPPROFILE") != "" {
 		// A finer sampling than the default 512 KB, so the profile shows
 		// the small objects each round holds.
 		runtime.MemProfileRate = 256
 	}
-	for _, mailboxes := range []int{small, large} {
+	for _, r := range runs {
+		mailboxes := r.mailboxes
+		name := strconv.Itoa(mailboxes)
+		if r.callers < mailboxes {
+			name += "-" + strconv.Itoa(r.callers)
+		}
 		settings := externalEmulator(b, mailboxes, events).settings
 		if v := os.Getenv("GRAPH_BENCH_CONCURRENCY"); v != "" {
 			settings["max_concurrency"] = benchScale(b, "GRAPH_BENCH_CONCURRENCY", 64)
@@ -405,7 +430,7 @@ func BenchmarkPeakHeap(b *testing.B) {
 							// The profile shows the objects live at the
 							// last collection before this peak.
 							profiled = m.HeapInuse
-							if f, err := os.Create(fmt.Sprintf("%s.%d", prof, mailboxes)); err == nil {
+							if f, err := os.Create(prof + "." + name); err == nil {
 								_ = pprof.Lookup("heap").WriteTo(f, 0)
 								f.Close()
 							}
@@ -414,29 +439,33 @@ func BenchmarkPeakHeap(b *testing.B) {
 				}
 			}
 		}()
-		_, n := syncAll(b, c, parts.Partitions, nil)
+		_, n := syncCallers(b, c, parts.Partitions, nil, r.callers)
 		close(stop)
 		<-done
 		c.Close()
 		if n < int64(mailboxes*events) {
 			b.Fatalf("read %d events from %d mailboxes, want at least %d", n, mailboxes, mailboxes*events)
 		}
-		peak[mailboxes] = (float64(top.Load()) - float64(base)) / (1 << 20)
-		meanLive[mailboxes] = liveSum / float64(max(1, liveN)) / (1 << 20)
-		maxGoroutines[mailboxes] = goroutines
-		b.Logf("%d mailboxes: at the peak, live heap at the last collection %.1f MB, goal %.1f MB, stacks %.1f MB", mailboxes,
+		peak[r] = (float64(top.Load()) - float64(base)) / (1 << 20)
+		meanLive[r] = liveSum / float64(max(1, liveN)) / (1 << 20)
+		maxGoroutines[r] = goroutines
+		b.Logf("%d mailboxes, %d at once: at the peak, live heap at the last collection %.1f MB, goal %.1f MB, stacks %.1f MB", mailboxes, r.callers,
 			float64(atPeak[0])/(1<<20), float64(atPeak[1])/(1<<20), float64(atPeak[2])/(1<<20))
 	}
 	for b.Loop() {
 	}
-	b.ReportMetric(peak[small], fmt.Sprintf("MB-peak-growth-%d", small))
-	b.ReportMetric(peak[large], fmt.Sprintf("MB-peak-growth-%d", large))
-	b.ReportMetric(peak[large]/peak[small], "ratio-large/small")
-	b.ReportMetric(meanLive[small], fmt.Sprintf("MB-live-mean-growth-%d", small))
-	b.ReportMetric(meanLive[large], fmt.Sprintf("MB-live-mean-growth-%d", large))
-	b.ReportMetric(meanLive[large]/meanLive[small], "ratio-live-large/small")
-	b.ReportMetric(float64(maxGoroutines[small]), fmt.Sprintf("goroutines-max-%d", small))
-	b.ReportMetric(float64(maxGoroutines[large]), fmt.Sprintf("goroutines-max-%d", large))
+	s, l, lc := runs[0], runs[1], runs[2]
+	b.ReportMetric(peak[s], fmt.Sprintf("MB-peak-growth-%d", small))
+	b.ReportMetric(peak[l], fmt.Sprintf("MB-peak-growth-%d", large))
+	b.ReportMetric(peak[l]/peak[s], "ratio-large/small")
+	b.ReportMetric(meanLive[s], fmt.Sprintf("MB-live-mean-growth-%d", small))
+	b.ReportMetric(meanLive[l], fmt.Sprintf("MB-live-mean-growth-%d", large))
+	b.ReportMetric(meanLive[l]/meanLive[s], "ratio-live-large/small")
+	b.ReportMetric(float64(maxGoroutines[s]), fmt.Sprintf("goroutines-max-%d", small))
+	b.ReportMetric(float64(maxGoroutines[l]), fmt.Sprintf("goroutines-max-%d", large))
+	b.ReportMetric(peak[lc], fmt.Sprintf("MB-peak-growth-%d-by-%d", large, small))
+	b.ReportMetric(peak[lc]/peak[s], "ratio-callers-large/small")
+	b.ReportMetric(meanLive[lc]/meanLive[s], "ratio-callers-live-large/small")
 }
 
 // TestBatchedRoundsCarryChanges runs concurrent rounds that share $batch
