@@ -155,6 +155,18 @@
 // process (GRAPH_EMULATOR_BIN unset) its data is scanned by the
 // connector's collections too: 1.78×.
 //
+// The emulator now collects its seeding's garbage before it serves: a
+// collection of its 540 MB seeded heap fell inside some syncs (one of five
+// traced runs, about a second of marking), and its CPU time for the same
+// work moved by a quarter between runs. With that, six runs on an
+// otherwise idle machine: 4.36–4.52 s, 1.34–1.39× (median 1.36×), with
+// 4.3–4.6 CPU-s in the connector and 3.1–3.3 in the emulator. The
+// benchmark reports the machine's own bound beside the latency bound — the
+// CPU time of both processes over the two cores: 3.75–3.95 s, by itself
+// 1.15–1.22× the latency bound — and the sync took 1.14–1.20× that
+// (x-cpu-bound). At that efficiency, 1.3× the latency bound (4.23 s) needs
+// 7.0–7.4 CPU-s of both processes together, against the 7.5–7.9 measured.
+//
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench 'BenchmarkInitialSync$' -benchtime 1x ./connector/graph/
 //
@@ -188,6 +200,25 @@
 // changed nothing beyond the noise. Connections read a TLS record at a
 // time (recordConn), so crypto/tls does not grow the buffer of a
 // connection whose answer waits in the socket for a decode slot.
+//
+// Streaming rather than accumulating shows at equal calls at once: 200
+// mailboxes read with at most 50 ReadChanges at once (a partition starting
+// when another ends, as the host's runner runs them) against the 50 read
+// all at once, 12 runs: 11.5–12.5 MB against 9.0–11.2 MB, 1.10–1.38×
+// (median 1.22×; two runs above 1.3×), while the same runs read all 200 at
+// once at 1.41–1.85×. Its heap profile against the 50-mailbox run's shows
+// no state kept per mailbox read (the selection and the mailboxes' limiters
+// differ by some 30 KB); the difference is answers in flight — TLS
+// buffers, bodies, records being decoded — as 50 calls that start and end
+// at different times keep four requests each in flight longer than 50
+// that start together. The host's runner syncs 4 partitions at once unless
+// configured otherwise (runner.Options.Concurrency), so in the product the
+// heap follows that setting, not the number of mailboxes. With all
+// calls at once the floor is the calls themselves: each waiting call holds
+// its goroutine's stack and its round, and with rounds run entirely on
+// the caller's goroutine (a test build: no fetch or expansion goroutines,
+// 399 against 224–234 goroutines) the ratio was still 1.20–1.67× (median
+// 1.41×, four runs).
 //
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane go test -run '^$' -bench BenchmarkPeakHeap -benchtime 1x -count 6 ./connector/graph/
