@@ -111,10 +111,11 @@ func TestNoChangeRoundRequests(t *testing.T) {
 //   - per mailbox: at most max_concurrency_per_mailbox (4) requests of a
 //     mailbox run at once: ceil(mailbox requests / 4) latencies for the
 //     mailbox with the most requests (batch parts counted one by one);
-//   - global: at most max_concurrency (64) HTTP requests at once, and a
+//   - global: at most max_concurrency (GRAPH_BENCH_CONCURRENCY, by
+//     default the connector's 64) HTTP requests at once, and a
 //     $batch is served four parts at a time (graph-api-facts §4.1), so at
-//     most 4 × 64 mailbox requests run at once: ceil(all mailbox requests /
-//     256) latencies.
+//     most 4 × max_concurrency mailbox requests run at once: ceil(all
+//     mailbox requests / (4 × max_concurrency)) latencies.
 //
 // The latency is a fault on every path, which the emulator charges to each
 // request it serves — to each part of a $batch, four at a time, not to the
@@ -137,10 +138,10 @@ func BenchmarkInitialSync(b *testing.B) {
 	latency := time.Duration(benchScale(b, "GRAPH_BENCH_LATENCY_MS", 50)) * time.Millisecond
 	const (
 		page       = 100
-		global     = 64
 		perMailbox = 4
 		batchParts = 4
 	)
+	global := benchScale(b, "GRAPH_BENCH_CONCURRENCY", DefaultMaxConcurrency)
 	bench := map[string]any{"page_size": page, "max_concurrency": global, "max_concurrency_per_mailbox": perMailbox, "batch": os.Getenv("GRAPH_BENCH_NO_BATCH") == ""}
 	external := os.Getenv("GRAPH_EMULATOR_BIN") != ""
 	var e *emu

@@ -166,6 +166,10 @@
 // 1.15–1.22× the latency bound — and the sync took 1.14–1.20× that
 // (x-cpu-bound). At that efficiency, 1.3× the latency bound (4.23 s) needs
 // 7.0–7.4 CPU-s of both processes together, against the 7.5–7.9 measured.
+// With a lower max_concurrency (GRAPH_BENCH_CONCURRENCY) the bound grows
+// and the same work no longer fills the machine within it: at 32 (bound
+// 6.5 s) 1.18–1.20×, at 16 (bound 12.95 s) 1.13–1.14×, three runs each
+// interleaved with three at 64 (1.36–1.44×).
 //
 //	go build -o /tmp/syncplane ./host/cmd/syncplane
 //	GRAPH_EMULATOR_BIN=/tmp/syncplane GRAPH_BENCH_MAILBOXES=200 GRAPH_BENCH_EVENTS=500 go test -run '^$' -bench 'BenchmarkInitialSync$' -benchtime 1x ./connector/graph/
