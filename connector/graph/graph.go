@@ -156,8 +156,8 @@
 // connector's collections too: 1.78×.
 //
 // The emulator now collects its seeding's garbage before it serves: a
-// collection of its 540 MB seeded heap fell inside some syncs (one of five
-// traced runs, about a second of marking), and its CPU time for the same
+// collection of its 540 MB seeded heap fell inside some syncs (two of five
+// traced runs, about 0.9 s of marking each), and its CPU time for the same
 // work moved by a quarter between runs. With that, six runs on an
 // otherwise idle machine: 4.36–4.52 s, 1.34–1.39× (median 1.36×), with
 // 4.3–4.6 CPU-s in the connector and 3.1–3.3 in the emulator. The
