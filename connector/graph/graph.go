@@ -215,10 +215,10 @@
 // differ by some 30 KB); the difference is answers in flight — TLS
 // buffers, bodies, records being decoded — as 50 calls that start and end
 // at different times keep four requests each in flight longer than 50
-// that start together. The host's runner syncs 4 partitions at once unless
-// configured otherwise (runner.Options.Concurrency), so in the product the
-// heap follows that setting, not the number of mailboxes. With all
-// calls at once the floor is the calls themselves: each waiting call holds
+// that start together. The host syncs 4 partitions at once unless told
+// otherwise (`syncplane run --concurrency`), so in the product the heap
+// follows that setting, not the number of mailboxes. With all calls at
+// once the floor is the calls themselves: each waiting call holds
 // its goroutine's stack and its round, and with rounds run entirely on
 // the caller's goroutine (a test build: no fetch or expansion goroutines,
 // 399 against 224–234 goroutines) the ratio was still 1.20–1.67× (median
