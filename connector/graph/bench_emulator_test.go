@@ -346,9 +346,9 @@ func (x *extEmulator) stop() (graphtest.Stats, time.Duration) {
 // (200) mailboxes of GRAPH_BENCH_EVENTS (50) events each from an emulator in
 // its own process, and reports the growth of this process's heap during
 // the read over the heap before it, sampled every millisecond, and the
-// ratio of the two. Each run calls ReadChanges for all its mailboxes at
-// once; a third run reads the large set with at most as many calls at once
-// as the small set has mailboxes (a partition starting when another ends,
+// ratio of the two. These two runs call ReadChanges for all their
+// mailboxes at once; a third reads the large set with at most as many
+// calls at once as the small set has mailboxes (a partition starting when another ends,
 // as the host's runner bounds the partitions it syncs), so that the ratio
 // of that run to the small one (ratio-callers-large/small) compares equal
 // work in flight: growth there would be state accumulated per mailbox
